@@ -1,0 +1,59 @@
+/* event: one Secure event as received, and API page parsing.
+ *
+ * raw/raw_len are the exact bytes of the event object as the API sent it (raw format is
+ * byte-faithful: no re-serialisation, int64 precision kept). json is the parsed tree the
+ * formats read. The timestamp is parsed exactly from its text (int64 ns or RFC 3339). */
+#ifndef SF_EVENT_H
+#define SF_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+typedef struct sf_event {
+    char *id;       /* never NULL ("" if missing) */
+    int64_t ts_ns;  /* SF_TIME_UNSET if missing/unparsable */
+    char *raw;      /* exact bytes, NUL-terminated copy */
+    size_t raw_len;
+    cJSON *json;    /* owned */
+} sf_event;
+
+typedef struct sf_parse_limits {
+    size_t max_event_size;  /* bytes of one event object; 0 = unlimited */
+    size_t max_events;      /* events in one page; 0 = unlimited */
+} sf_parse_limits;
+
+typedef struct sf_page {
+    sf_event *events;
+    size_t n;
+    char *prev;    /* page.prev cursor or NULL */
+    char *next;    /* page.next cursor or NULL */
+    int64_t total; /* page.total, -1 if absent */
+} sf_page;
+
+/* Parses an API page {"data":[...],"page":{...}}. Returns 0, or -EINVAL (malformed: err says
+ * where), -E2BIG (a limit was exceeded), -ENOMEM. On error *out is empty. */
+int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out,
+                  char *err, size_t errlen);
+void sf_page_free(sf_page *p);
+
+/* Parses one event object from text (exact span kept as raw). Returns 0 or -EINVAL/-ENOMEM. */
+int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_t errlen);
+/* Builds an event from an already parsed object (takes ownership of obj; raw is its unformatted
+ * print). Used by translate for array/page input. */
+int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen);
+void sf_event_free(sf_event *ev);
+
+/* Exact span of a JSON value starting at p (after whitespace); returns end pointer or NULL. */
+const char *sf_json_value_end(const char *p, const char *end);
+
+/* Helpers for formats. Return NULL / fallback when absent or of another type. */
+const char *sf_event_str(const sf_event *ev, const char *key);          /* top-level string */
+const cJSON *sf_event_get(const sf_event *ev, const char *key);         /* top-level any */
+const char *sf_event_field(const sf_event *ev, const char *falco_field); /* content.fields[k] */
+const char *sf_event_label(const sf_event *ev, const char *label);       /* labels[k] */
+/* Severity on the Sysdig 0..7 scale (0 most severe); 0..100-scale values are mapped back
+ * (>=91 -> 0 ... <=30 -> 7); numeric strings accepted; -1 if absent/invalid. */
+int sf_event_severity07(const sf_event *ev);
+
+#endif

@@ -1,0 +1,70 @@
+/* util: growable buffers, duration/size/time parsing, backoff. No I/O, no globals. */
+#ifndef SF_UTIL_H
+#define SF_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SF_NS_PER_SEC INT64_C(1000000000)
+#define SF_NS_PER_MS INT64_C(1000000)
+#define SF_TIME_UNSET INT64_MIN
+
+#if defined(__GNUC__)
+#define SF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SF_PRINTF(a, b)
+#endif
+
+/* Growable byte buffer. Always NUL-terminated when data != NULL (the NUL is not counted in len).
+ * All functions return 0 or a negative errno (-ENOMEM). */
+typedef struct sf_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} sf_buf;
+
+int sf_buf_reserve(sf_buf *b, size_t extra);
+int sf_buf_append(sf_buf *b, const void *p, size_t n);
+int sf_buf_puts(sf_buf *b, const char *s);
+int sf_buf_putc(sf_buf *b, char c);
+int sf_buf_appendf(sf_buf *b, const char *fmt, ...) SF_PRINTF(2, 3);
+int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap);
+void sf_buf_reset(sf_buf *b); /* len = 0, keeps memory */
+void sf_buf_free(sf_buf *b);
+char *sf_buf_steal(sf_buf *b); /* returns data (never NULL on success), buffer becomes empty */
+
+/* Checked allocation helpers: return NULL on failure (callers check). */
+char *sf_strdup(const char *s);
+char *sf_strndup(const char *s, size_t n);
+
+/* "500ms", "10s", "5m", "1h", "7d"; also "0". Returns 0 or -EINVAL / -ERANGE. */
+int sf_parse_duration_ms(const char *s, int64_t *out_ms);
+/* "512", "64KiB", "100MiB", "1GiB", "10KB", "5MB", "1GB", "1024B". Returns 0 or -EINVAL/-ERANGE. */
+int sf_parse_size(const char *s, uint64_t *out_bytes);
+/* Formats a duration compactly ("1h", "90s", "250ms"). */
+void sf_format_duration(int64_t ms, char *out, size_t outlen);
+
+/* RFC 3339 ("2023-11-22T11:16:28.101680299Z", "...+02:00", 0-9 fraction digits) to ns since the
+ * epoch, exact (never through a double). Returns 0 or -EINVAL/-ERANGE. */
+int sf_parse_rfc3339_ns(const char *s, size_t len, int64_t *out_ns);
+/* Decimal int64 (optional '-'), whole string; returns 0 or -EINVAL/-ERANGE. */
+int sf_parse_int64(const char *s, size_t len, int64_t *out);
+/* UTC RFC 3339 with exactly frac_digits (0, 3, 6 or 9) fraction digits and 'Z'. out >= 40 bytes. */
+void sf_format_rfc3339(int64_t ns, int frac_digits, char *out, size_t outlen);
+/* Command-line time: RFC 3339, "now", relative "-2h"/"-30m" (before now), or integer ns. */
+int sf_parse_time_arg(const char *s, int64_t now_ns, int64_t *out_ns);
+
+int64_t sf_now_ns(void);      /* CLOCK_REALTIME */
+int64_t sf_monotonic_ms(void); /* CLOCK_MONOTONIC */
+
+/* Full-jitter exponential backoff: uniform in [0, min(max, initial * 2^attempt)], attempt >= 0.
+ * Never returns less than 1 ms when initial > 0. */
+int64_t sf_backoff_ms(unsigned attempt, int64_t initial_ms, int64_t max_ms);
+uint64_t sf_random_u64(void); /* non-cryptographic, seeded from getrandom at first use */
+
+bool sf_streq(const char *a, const char *b); /* NULL-safe */
+
+#endif
