@@ -31,8 +31,10 @@ typedef struct sf_page {
     int64_t total; /* page.total, -1 if absent */
 } sf_page;
 
-/* Parses an API page {"data":[...],"page":{...}}. Returns 0, or -EINVAL (malformed: err says
- * where), -E2BIG (a limit was exceeded), -ENOMEM. On error *out is empty. */
+/* Parses an API page {"data":[...],"page":{...}}, or a bare JSON array of events (then prev/next
+ * are NULL and total -1). Returns 0, or -EINVAL (malformed: err says where), -E2BIG (a limit was
+ * exceeded), -ENOMEM. On error *out is empty. Elements of data that are not objects, or lack a
+ * string id, are errors (a page we cannot account for is not half-delivered). */
 int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out,
                   char *err, size_t errlen);
 void sf_page_free(sf_page *p);
@@ -44,7 +46,8 @@ int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_
 int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen);
 void sf_event_free(sf_event *ev);
 
-/* Exact span of a JSON value starting at p (after whitespace); returns end pointer or NULL. */
+/* End of the JSON value starting at p (no leading whitespace): a light scanner that only matches
+ * strings and brackets (validation is cJSON's job). Returns the end pointer or NULL. */
 const char *sf_json_value_end(const char *p, const char *end);
 
 /* Helpers for formats. Return NULL / fallback when absent or of another type. */
