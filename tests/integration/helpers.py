@@ -1,0 +1,235 @@
+"""Shared helpers for the integration tests (not a test itself)."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("SF_SRC") or os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRC, "tests", "fakeapi"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fakeapi"))
+
+from sysdig_api import (EVENTS_PATH, LEGACY_PATH, NS, STATUS_PATH,  # noqa: E402,F401
+                        FakeSysdig, rfc3339_ns)
+
+SF_BIN = os.environ.get("SF_BIN")
+CANARY = "CANARY-tok-8f3e2a"
+
+
+def need_bin(testcase_cls):
+    """Class decorator: skip (clearly) only when SF_BIN is unset."""
+    if not SF_BIN:
+        return unittest.skip("SF_BIN is not set: the daemon binary is needed for e2e tests")(
+            testcase_cls)
+    return testcase_cls
+
+
+# ---------------------------------------------------------------- HTTP (urllib)
+def http_get(url, path, params=None, token=None, timeout=10):
+    """Returns (status, headers dict, body bytes). params: dict or list of pairs."""
+    q = urllib.parse.urlencode(params or {}, doseq=True)
+    req = urllib.request.Request(url + path + ("?" + q if q else ""))
+    if token is not None:
+        req.add_header("Authorization", "Bearer " + token)
+    req.add_header("Accept", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers.items()), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers.items()), e.read()
+
+
+def http_control(url, **req):
+    data = json.dumps(req).encode()
+    r = urllib.request.Request(url + "/_control", data=data, method="POST",
+                               headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(r, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+# ---------------------------------------------------------------- config / daemon
+def write_config(d, url, api="legacy", page_size=50, poll_interval="1s", lookback="1h",
+                 overlap="60s", request_timeout="5s", retry_initial="100ms", retry_max="2s",
+                 token="${SYSDIG_SECURE_API_TOKEN}", out_name="events.ndjson", extra_source="",
+                 extra="", name="config.yaml"):
+    """Writes a daemon config in directory d. Returns (config path, output path, checkpoint)."""
+    out = os.path.join(d, out_name)
+    cp = os.path.join(d, "checkpoint.json")
+    text = f"""source:
+  url: {url}
+  api: {api}
+  token: {token}
+  page_size: {page_size}
+  poll_interval: {poll_interval}
+  lookback: {lookback}
+  overlap: {overlap}
+  request_timeout: {request_timeout}
+  retry: {{ initial: {retry_initial}, max: {retry_max} }}
+{extra_source}checkpoint: {{ path: {cp} }}
+sinks:
+  - name: archive
+    type: file
+    format: raw
+    path: {out}
+log: {{ level: info, format: text }}
+{extra}"""
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path, out, cp
+
+
+def daemon_env(token=CANARY, **extra):
+    env = dict(os.environ)
+    env["SYSDIG_SECURE_API_TOKEN"] = token
+    env.update(extra)
+    return env
+
+
+def run(args, env=None, timeout=60, cwd=None):
+    """Runs SF_BIN with args, hard timeout (kills it). Returns CompletedProcess (text) with
+    .timed_out."""
+    p = subprocess.Popen([SF_BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env or daemon_env(), cwd=cwd, text=True, errors="replace")
+    timed_out = False
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        p.kill()
+        out, err = p.communicate()
+    cp = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    cp.timed_out = timed_out
+    return cp
+
+
+class Daemon:
+    """A background daemon with stderr/stdout captured to files."""
+
+    def __init__(self, args, env=None, logdir=None, tag="daemon"):
+        self.logdir = logdir or tempfile.mkdtemp()
+        self.errpath = os.path.join(self.logdir, tag + ".stderr")
+        self.outpath = os.path.join(self.logdir, tag + ".stdout")
+        self._err = open(self.errpath, "ab")
+        self._out = open(self.outpath, "ab")
+        self.p = subprocess.Popen([SF_BIN] + list(args), stdout=self._out, stderr=self._err,
+                                  env=env or daemon_env())
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            self.p.send_signal(signal.SIGKILL)
+        self.p.wait(10)
+        self._close()
+
+    def term(self, timeout=20):
+        """SIGTERM, wait; SIGKILL if it hangs. Returns (returncode, hung)."""
+        hung = False
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                hung = True
+                self.p.kill()
+                self.p.wait(10)
+        self._close()
+        return self.p.returncode, hung
+
+    def _close(self):
+        for f in (self._err, self._out):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def stderr(self):
+        with open(self.errpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        with open(self.outpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- output parsing
+_EV_START = re.compile(r'\{"id":')
+
+
+def read_output(path):
+    """Parses a raw ndjson sink file. Returns (ids list in file order, torn line count).
+    A line that is not one JSON object (e.g. torn by SIGKILL and then appended to) is scanned
+    for complete event objects so that a torn prefix does not hide the event after it."""
+    ids, torn = [], 0
+    if not os.path.exists(path):
+        return ids, torn
+    dec = json.JSONDecoder()
+    with open(path, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+                if isinstance(obj, dict) and "id" in obj:
+                    ids.append(obj["id"])
+                    continue
+            except ValueError:
+                pass
+            torn += 1
+            for m in _EV_START.finditer(line):
+                try:
+                    obj, _ = dec.raw_decode(line, m.start())
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and "id" in obj:
+                    ids.append(obj["id"])
+    return ids, torn
+
+
+def dup_count(ids):
+    return len(ids) - len(set(ids))
+
+
+def wait_for(pred, timeout, interval=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def wait_output_covers(path, expected, timeout, daemon=None):
+    """Waits until every id of 'expected' is in the output file (or the daemon died)."""
+    expected = set(expected)
+
+    def ok():
+        if daemon is not None and not daemon.alive():
+            return True
+        ids, _ = read_output(path)
+        return expected.issubset(ids)
+    wait_for(ok, timeout, 0.5)
+    ids, torn = read_output(path)
+    return ids, torn
+
+
+def main(module_name="__main__"):
+    """unittest main with a one-line summary; exit status 0 only if everything passed."""
+    prog = unittest.main(module=module_name, exit=False, verbosity=2)
+    r = prog.result
+    print("SUMMARY: ran=%d failures=%d errors=%d skipped=%d -> %s" % (
+        r.testsRun, len(r.failures), len(r.errors), len(r.skipped),
+        "OK" if r.wasSuccessful() else "FAILED"), flush=True)
+    sys.exit(0 if r.wasSuccessful() else 1)
