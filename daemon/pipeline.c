@@ -1,0 +1,559 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define BOUNDED_MAX_ATTEMPTS 8
+
+typedef struct page {
+    struct page *next;
+    sf_event *events;
+    size_t n;
+    void *token;
+    size_t pending_sinks;
+    bool failed, complete;
+} page_t;
+
+typedef struct job {
+    struct job *next;
+    page_t *page;
+    sf_buf *records;     /* n */
+    unsigned char *done; /* n: 1 = settled for this sink */
+    size_t remaining;
+    unsigned attempts;
+} job_t;
+
+typedef struct psink {
+    sf_pipeline *p;
+    sf_sink sink;
+    void *fmt_state;
+    job_t *head, *tail;
+    bool busy, in_submit, timer_armed, open, closing, closed;
+    uv_timer_t timer;
+    size_t queued_events;
+    uint64_t delivered, retried, rejected, batches;
+    /* scratch for the batch in flight */
+    sf_sink_batch batch;
+    size_t cap;
+    const sf_event **bev;
+    sf_buf *brec;
+    size_t *bidx;
+    sf_deliv_status *bst;
+    char **brs;
+} psink_t;
+
+struct sf_pipeline {
+    uv_loop_t *loop;
+    const sf_config *cfg;
+    psink_t *sinks;
+    size_t nsinks;
+    page_t *head, *tail;
+    size_t npages;
+    sf_pipeline_commit_cb cb;
+    void *ud;
+    void (*space_cb)(void *);
+    void *space_ud;
+    bool bounded, closing;
+    size_t closing_left;
+    void (*closed_cb)(void *);
+    void *closed_ud;
+    uint64_t encode_errors;
+};
+
+static void psink_kick(psink_t *ps);
+
+int sf_pipeline_new(uv_loop_t *loop, struct sf_http *http, const sf_config *cfg,
+                    sf_pipeline_commit_cb cb, void *ud, sf_pipeline **out)
+{
+    sf_pipeline *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->loop = loop;
+    p->cfg = cfg;
+    p->cb = cb;
+    p->ud = ud;
+    p->nsinks = cfg->nsinks;
+    p->sinks = calloc(cfg->nsinks ? cfg->nsinks : 1, sizeof *p->sinks);
+    if (!p->sinks) {
+        free(p);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < p->nsinks; i++) {
+        psink_t *ps = &p->sinks[i];
+        ps->p = p;
+        ps->sink.cfg = cfg->sinks[i];
+        ps->sink.name = cfg->sinks[i]->common.name;
+        ps->sink.loop = loop;
+        ps->sink.http = http;
+        ps->sink.healthy = true;
+        uv_timer_init(loop, &ps->timer);
+        ps->timer.data = ps;
+    }
+    *out = p;
+    return 0;
+}
+
+int sf_pipeline_open(sf_pipeline *p)
+{
+    for (size_t i = 0; i < p->nsinks; i++) {
+        psink_t *ps = &p->sinks[i];
+        const sf_sink_cfg *sc = ps->sink.cfg;
+        char err[256] = "";
+        if (sc->format->init && sc->format->init(sc->format_cfg, &ps->fmt_state, err, sizeof err)) {
+            SF_ERROR("pipeline", "sink %s: format %s: %s", ps->sink.name, sc->format->name, err);
+            return -EINVAL;
+        }
+        int rc = sc->ops->open(&ps->sink);
+        if (rc) {
+            SF_ERROR("pipeline", "sink %s (%s): cannot open: %s", ps->sink.name, sc->ops->type,
+                     ps->sink.last_error[0] ? ps->sink.last_error : "error");
+            return rc;
+        }
+        ps->open = true;
+    }
+    return 0;
+}
+
+void sf_pipeline_set_commit_cb(sf_pipeline *p, sf_pipeline_commit_cb cb, void *ud)
+{
+    p->cb = cb;
+    p->ud = ud;
+}
+
+void sf_pipeline_set_bounded(sf_pipeline *p, bool bounded)
+{
+    p->bounded = bounded;
+}
+
+static size_t sink_queue_limit(const psink_t *ps)
+{
+    return (size_t)ps->sink.cfg->common.queue_max_events;
+}
+
+bool sf_pipeline_can_accept(const sf_pipeline *p)
+{
+    if (p->closing || p->npages >= (size_t)p->cfg->pipeline.max_inflight_pages)
+        return false;
+    for (size_t i = 0; i < p->nsinks; i++)
+        if (p->sinks[i].queued_events >= sink_queue_limit(&p->sinks[i]))
+            return false;
+    return true;
+}
+
+size_t sf_pipeline_inflight(const sf_pipeline *p)
+{
+    return p->npages;
+}
+
+void sf_pipeline_on_space(sf_pipeline *p, void (*cb)(void *ud), void *ud)
+{
+    p->space_cb = cb;
+    p->space_ud = ud;
+}
+
+static void page_free(page_t *pg)
+{
+    for (size_t i = 0; i < pg->n; i++)
+        sf_event_free(&pg->events[i]);
+    free(pg->events);
+    free(pg);
+}
+
+static void job_free(job_t *j)
+{
+    for (size_t i = 0; j->records && i < j->page->n; i++)
+        sf_buf_free(&j->records[i]);
+    free(j->records);
+    free(j->done);
+    free(j);
+}
+
+/* Delivers commits for the completed prefix of the page list, in order. */
+static void drain_commits(sf_pipeline *p)
+{
+    bool freed = false;
+    while (p->head && p->head->complete) {
+        page_t *pg = p->head;
+        p->head = pg->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->npages--;
+        freed = true;
+        p->cb(p->ud, pg->token, !pg->failed);
+        page_free(pg);
+    }
+    if (freed && p->space_cb && sf_pipeline_can_accept(p)) {
+        void (*cb)(void *) = p->space_cb;
+        p->space_cb = NULL;
+        cb(p->space_ud);
+    }
+}
+
+static void page_sink_done(sf_pipeline *p, page_t *pg)
+{
+    if (--pg->pending_sinks == 0) {
+        pg->complete = true;
+        drain_commits(p);
+    }
+}
+
+static void dead_letter(psink_t *ps, const sf_event *ev, const char *reason)
+{
+    ps->rejected++;
+    SF_ERROR("pipeline", "sink %s: event %s dead-lettered: %s", ps->sink.name, ev->id,
+             reason ? reason : "rejected");
+}
+
+static void job_finish(psink_t *ps)
+{
+    job_t *j = ps->head;
+    ps->head = j->next;
+    if (!ps->head)
+        ps->tail = NULL;
+    ps->queued_events -= j->page->n;
+    page_t *pg = j->page;
+    job_free(j);
+    page_sink_done(ps->p, pg);
+}
+
+static void retry_timer_cb(uv_timer_t *t)
+{
+    psink_t *ps = t->data;
+    ps->timer_armed = false;
+    psink_kick(ps);
+}
+
+static void batch_done(sf_sink_batch *b)
+{
+    psink_t *ps = b->owner;
+    ps->busy = false;
+    job_t *j = ps->head;
+    size_t nretry = 0;
+    for (size_t k = 0; k < b->n; k++) {
+        size_t idx = ps->bidx[k];
+        switch (b->status[k]) {
+        case SF_DELIV_OK:
+            j->done[idx] = 1;
+            j->remaining--;
+            ps->delivered++;
+            break;
+        case SF_DELIV_REJECT:
+            dead_letter(ps, &j->page->events[idx], b->reason[k]);
+            j->done[idx] = 1;
+            j->remaining--;
+            break;
+        default:
+            nretry++;
+            break;
+        }
+        free(b->reason[k]);
+        b->reason[k] = NULL;
+    }
+    ps->sink.healthy = nretry == 0;
+    if (ps->closing)
+        return;
+    if (j->remaining == 0) {
+        job_finish(ps);
+    } else {
+        ps->retried += nretry;
+        j->attempts++;
+        unsigned max = (unsigned)ps->sink.cfg->common.retry_max_attempts;
+        if (ps->p->bounded && (max == 0 || max > BOUNDED_MAX_ATTEMPTS))
+            max = BOUNDED_MAX_ATTEMPTS;
+        if (max && j->attempts >= max) {
+            SF_ERROR("pipeline", "sink %s: %zu events still not accepted after %u attempts (%s)",
+                     ps->sink.name, j->remaining, j->attempts,
+                     ps->sink.last_error[0] ? ps->sink.last_error : "no detail");
+            if (ps->p->bounded)
+                j->page->failed = true;
+            for (size_t i = 0; i < j->page->n; i++)
+                if (!j->done[i] && !ps->p->bounded)
+                    dead_letter(ps, &j->page->events[i], "retries exhausted");
+            job_finish(ps);
+        } else {
+            int64_t delay =
+                b->retry_after_ms > 0
+                    ? b->retry_after_ms
+                    : sf_backoff_ms(j->attempts - 1, ps->sink.cfg->common.retry_initial_ms,
+                                    ps->sink.cfg->common.retry_max_ms);
+            SF_WARN("pipeline", "sink %s: %zu events not accepted (%s); retry %u in %lldms",
+                    ps->sink.name, nretry,
+                    ps->sink.last_error[0] ? ps->sink.last_error : "no detail", j->attempts,
+                    (long long)delay);
+            ps->timer_armed = true;
+            uv_timer_start(&ps->timer, retry_timer_cb, (uint64_t)delay, 0);
+        }
+    }
+    if (!ps->in_submit)
+        psink_kick(ps);
+}
+
+static int ensure_cap(psink_t *ps, size_t n)
+{
+    if (n <= ps->cap)
+        return 0;
+    const sf_event **bev = realloc(ps->bev, n * sizeof *bev);
+    if (bev)
+        ps->bev = bev;
+    sf_buf *brec = realloc(ps->brec, n * sizeof *brec);
+    if (brec)
+        ps->brec = brec;
+    size_t *bidx = realloc(ps->bidx, n * sizeof *bidx);
+    if (bidx)
+        ps->bidx = bidx;
+    sf_deliv_status *bst = realloc(ps->bst, n * sizeof *bst);
+    if (bst)
+        ps->bst = bst;
+    char **brs = realloc(ps->brs, n * sizeof *brs);
+    if (brs)
+        ps->brs = brs;
+    if (!bev || !brec || !bidx || !bst || !brs)
+        return -ENOMEM;
+    ps->cap = n;
+    return 0;
+}
+
+static void psink_kick(psink_t *ps)
+{
+    while (!ps->busy && !ps->timer_armed && !ps->closing && ps->head) {
+        job_t *j = ps->head;
+        if (j->remaining == 0) {
+            job_finish(ps);
+            continue;
+        }
+        if (ensure_cap(ps, j->remaining)) {
+            SF_ERROR("pipeline", "sink %s: out of memory building a batch", ps->sink.name);
+            ps->timer_armed = true;
+            uv_timer_start(&ps->timer, retry_timer_cb, 1000, 0);
+            return;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < j->page->n; i++) {
+            if (j->done[i])
+                continue;
+            ps->bidx[k] = i;
+            ps->bev[k] = &j->page->events[i];
+            ps->brec[k] = j->records[i];
+            ps->bst[k] = SF_DELIV_RETRY;
+            ps->brs[k] = NULL;
+            k++;
+        }
+        sf_sink_batch *b = &ps->batch;
+        memset(b, 0, sizeof *b);
+        b->sink = &ps->sink;
+        b->n = k;
+        b->events = ps->bev;
+        b->records = ps->brec;
+        b->status = ps->bst;
+        b->reason = ps->brs;
+        b->owner = ps;
+        b->done = batch_done;
+        ps->busy = true;
+        ps->batches++;
+        ps->in_submit = true;
+        int rc = ps->sink.cfg->ops->submit(&ps->sink, b);
+        ps->in_submit = false;
+        if (rc < 0 && ps->busy) {
+            /* refused synchronously without completing: everything is retried */
+            if (!ps->sink.last_error[0])
+                sf_sink_set_error(&ps->sink, "submit failed (%d)", rc);
+            batch_done(b);
+            return;
+        }
+    }
+}
+
+int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
+{
+    page_t *pg = calloc(1, sizeof *pg);
+    job_t **jobs = calloc(p->nsinks ? p->nsinks : 1, sizeof *jobs);
+    if (!pg || !jobs)
+        goto oom;
+    pg->events = events;
+    pg->n = n;
+    pg->token = token;
+    for (size_t s = 0; s < p->nsinks; s++) {
+        psink_t *ps = &p->sinks[s];
+        job_t *j = calloc(1, sizeof *j);
+        if (!j)
+            goto oom;
+        jobs[s] = j;
+        j->page = pg;
+        j->records = calloc(n ? n : 1, sizeof *j->records);
+        j->done = calloc(n ? n : 1, 1);
+        if (!j->records || !j->done)
+            goto oom;
+        j->remaining = n;
+        const sf_format *f = ps->sink.cfg->format;
+        for (size_t i = 0; i < n; i++) {
+            char err[256] = "";
+            int rc = f->encode(ps->fmt_state, &events[i], &j->records[i], err, sizeof err);
+            if (rc == -ENOMEM)
+                goto oom;
+            if (rc) {
+                p->encode_errors++;
+                char reason[300];
+                snprintf(reason, sizeof reason, "format %s: %s", f->name, err);
+                dead_letter(ps, &events[i], reason);
+                j->done[i] = 1;
+                j->remaining--;
+            }
+        }
+    }
+    /* all allocations done: link in */
+    pg->pending_sinks = p->nsinks;
+    if (p->tail)
+        p->tail->next = pg;
+    else
+        p->head = pg;
+    p->tail = pg;
+    p->npages++;
+    for (size_t s = 0; s < p->nsinks; s++) {
+        psink_t *ps = &p->sinks[s];
+        if (ps->tail)
+            ps->tail->next = jobs[s];
+        else
+            ps->head = jobs[s];
+        ps->tail = jobs[s];
+        ps->queued_events += n;
+    }
+    free(jobs);
+    if (p->nsinks == 0) {
+        pg->complete = true;
+        drain_commits(p);
+        return 0;
+    }
+    for (size_t s = 0; s < p->nsinks; s++)
+        psink_kick(&p->sinks[s]);
+    return 0;
+oom:
+    for (size_t s = 0; jobs && s < p->nsinks; s++)
+        if (jobs[s])
+            job_free(jobs[s]);
+    free(jobs);
+    free(pg);
+    return -ENOMEM;
+}
+
+void sf_pipeline_reopen(sf_pipeline *p)
+{
+    for (size_t i = 0; i < p->nsinks; i++)
+        if (p->sinks[i].open && p->sinks[i].sink.cfg->ops->reopen)
+            p->sinks[i].sink.cfg->ops->reopen(&p->sinks[i].sink);
+}
+
+void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->encode_errors = p->encode_errors;
+    for (size_t i = 0; i < p->nsinks; i++) {
+        st->delivered += p->sinks[i].delivered;
+        st->retried += p->sinks[i].retried;
+        st->rejected += p->sinks[i].rejected;
+        st->queued_events += p->sinks[i].queued_events;
+    }
+}
+
+size_t sf_pipeline_nsinks(const sf_pipeline *p)
+{
+    return p->nsinks;
+}
+
+void sf_pipeline_sink_stats(const sf_pipeline *p, size_t i, sf_sink_stats *st)
+{
+    const psink_t *ps = &p->sinks[i];
+    st->name = ps->sink.name;
+    st->type = ps->sink.cfg->ops->type;
+    st->format = ps->sink.cfg->format->name;
+    st->delivered = ps->delivered;
+    st->retried = ps->retried;
+    st->rejected = ps->rejected;
+    st->batches = ps->batches;
+    st->queued_events = ps->queued_events;
+    st->healthy = ps->sink.healthy;
+    st->last_error = ps->sink.last_error;
+}
+
+static void maybe_closed(sf_pipeline *p)
+{
+    if (p->closing_left == 0 && p->closed_cb) {
+        void (*cb)(void *) = p->closed_cb;
+        p->closed_cb = NULL;
+        cb(p->closed_ud);
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    psink_t *ps = h->data;
+    ps->p->closing_left--;
+    maybe_closed(ps->p);
+}
+
+static void sink_closed(sf_sink *s)
+{
+    psink_t *ps = (psink_t *)((char *)s - offsetof(psink_t, sink));
+    ps->closed = true;
+    ps->p->closing_left--;
+    maybe_closed(ps->p);
+}
+
+void sf_pipeline_close(sf_pipeline *p, void (*closed)(void *ud), void *ud)
+{
+    p->closing = true;
+    p->closed_cb = closed;
+    p->closed_ud = ud;
+    /* fail what is left, in order; pages stay allocated (jobs point at them) until free */
+    for (page_t *pg = p->head; pg; pg = pg->next) {
+        if (pg->token)
+            p->cb(p->ud, pg->token, false);
+        pg->token = NULL;
+        pg->failed = true;
+    }
+    p->closing_left = 1; /* guard while starting closes */
+    for (size_t i = 0; i < p->nsinks; i++) {
+        psink_t *ps = &p->sinks[i];
+        ps->closing = true;
+        p->closing_left++;
+        uv_close((uv_handle_t *)&ps->timer, timer_closed);
+        if (ps->open) {
+            p->closing_left++;
+            ps->sink.cfg->ops->close(&ps->sink, sink_closed);
+        }
+    }
+    p->closing_left--;
+    maybe_closed(p);
+}
+
+void sf_pipeline_free(sf_pipeline *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nsinks; i++) {
+        psink_t *ps = &p->sinks[i];
+        while (ps->head) {
+            job_t *j = ps->head;
+            ps->head = j->next;
+            job_free(j);
+        }
+        if (ps->open && ps->sink.cfg->ops->destroy)
+            ps->sink.cfg->ops->destroy(&ps->sink);
+        if (ps->fmt_state && ps->sink.cfg->format->destroy)
+            ps->sink.cfg->format->destroy(ps->fmt_state);
+        free(ps->bev);
+        free(ps->brec);
+        free(ps->bidx);
+        free(ps->bst);
+        free(ps->brs);
+    }
+    while (p->head) {
+        page_t *pg = p->head;
+        p->head = pg->next;
+        page_free(pg);
+    }
+    free(p->sinks);
+    free(p);
+}

@@ -1,0 +1,25 @@
+/* sink_file: NDJSON to a file (rotation, fsync policy, reopen on SIGHUP) and the shared
+ * fd writer that sink_stdout also uses. All blocking I/O runs on libuv's threadpool. */
+#ifndef SF_SINK_FILE_H
+#define SF_SINK_FILE_H
+
+#include "sink.h"
+
+enum { SF_FSYNC_ALWAYS = 0, SF_FSYNC_INTERVAL = 1, SF_FSYNC_NEVER = 2 };
+
+typedef struct sf_fdwriter_opts {
+    const char *path; /* NULL: write to fixed_fd */
+    int fixed_fd;
+    uint64_t rotate_max_size; /* 0 = never */
+    int64_t rotate_keep;
+    int fsync_policy;
+    int64_t fsync_interval_ms;
+} sf_fdwriter_opts;
+
+int sf_fdwriter_open(sf_sink *s, const sf_fdwriter_opts *o);
+int sf_fdwriter_submit(sf_sink *s, sf_sink_batch *b);
+void sf_fdwriter_reopen(sf_sink *s);
+void sf_fdwriter_close(sf_sink *s, void (*closed)(sf_sink *s));
+void sf_fdwriter_destroy(sf_sink *s);
+
+#endif
