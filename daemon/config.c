@@ -261,7 +261,8 @@ static int expand_vars(yparse *p, const char *s, size_t len, int line, int col, 
         }
         i = j + 1;
     }
-    if (!rc && !(*out = sf_buf_steal(&b)))
+    /* append "" so an empty result is NUL-terminated before it is stolen */
+    if (!rc && (sf_buf_append(&b, "", 0) || !(*out = sf_buf_steal(&b))))
         rc = -ENOMEM;
     sf_buf_free(&b);
     return rc;

@@ -1,0 +1,538 @@
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sf-test-cp-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (d) {
+        struct dirent *e;
+        char p[600];
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(tmpdir);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static size_t count_entries(void)
+{
+    size_t n = 0;
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void fill(sf_checkpoint *cp)
+{
+    sf_checkpoint_init(cp);
+    cp->watermark_ns = INT64_C(1700651788101680299);
+    cp->in_window = true;
+    cp->win_from_ns = INT64_C(1700651700000000001);
+    cp->win_to_ns = INT64_C(1700651788101680299);
+    cp->cursor = strdup("cursor-\"quoted\"/\\slash\n");
+    cp->win_low_ns = INT64_C(1700651750123456789);
+    cp->nids = 3;
+    cp->ids = calloc(3, sizeof *cp->ids);
+    cp->ids[0].id = strdup("1793a6d1f8a0d1c2");
+    cp->ids[0].ts_ns = INT64_C(1700651788101680299);
+    cp->ids[1].id = strdup("min");
+    cp->ids[1].ts_ns = INT64_MIN + 1;
+    cp->ids[2].id = strdup("max \xc3\xa9");
+    cp->ids[2].ts_ns = INT64_MAX;
+    cp->events_total = UINT64_MAX;
+    cp->updated_ns = INT64_C(1700651799999999999);
+}
+
+static void assert_same(const sf_checkpoint *a, const sf_checkpoint *b, bool updated)
+{
+    ck_assert(a->watermark_ns == b->watermark_ns);
+    ck_assert_int_eq(a->in_window, b->in_window);
+    if (a->in_window) {
+        ck_assert(a->win_from_ns == b->win_from_ns);
+        ck_assert(a->win_to_ns == b->win_to_ns);
+        ck_assert(a->win_low_ns == b->win_low_ns);
+        if (a->cursor)
+            ck_assert_str_eq(a->cursor, b->cursor);
+        else
+            ck_assert_ptr_null(b->cursor);
+    }
+    ck_assert_uint_eq(a->nids, b->nids);
+    for (size_t i = 0; i < a->nids; i++) {
+        ck_assert_str_eq(a->ids[i].id, b->ids[i].id);
+        ck_assert(a->ids[i].ts_ns == b->ids[i].ts_ns);
+    }
+    ck_assert(a->events_total == b->events_total);
+    if (updated)
+        ck_assert(a->updated_ns == b->updated_ns);
+}
+
+static int decode(const char *text, sf_checkpoint *cp, char *err, size_t errlen)
+{
+    return sf_checkpoint_decode(text, strlen(text), cp, err, errlen);
+}
+
+START_TEST(test_roundtrip_exact)
+{
+    sf_checkpoint a, b;
+    fill(&a);
+    sf_buf out = {0};
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+    /* values are exact strings, not doubles */
+    ck_assert_ptr_nonnull(strstr(out.data, "\"watermark_ns\":\"1700651788101680299\""));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"ts_ns\":\"9223372036854775807\""));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"events_total\":\"18446744073709551615\""));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"version\":1"));
+    char err[256] = "";
+    ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+    assert_same(&a, &b, true);
+    sf_buf_free(&out);
+    sf_checkpoint_free(&a);
+    sf_checkpoint_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_extremes)
+{
+    static const int64_t vals[] = {INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, INT64_MAX};
+    for (size_t i = 0; i < SF_ARRAY_LEN(vals); i++) {
+        sf_checkpoint a, b;
+        sf_checkpoint_init(&a);
+        a.watermark_ns = vals[i];
+        a.in_window = true;
+        a.win_from_ns = vals[i];
+        a.win_to_ns = vals[i];
+        a.win_low_ns = vals[i];
+        a.updated_ns = vals[i];
+        sf_buf out = {0};
+        ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+        char err[256];
+        ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+        assert_same(&a, &b, true);
+        sf_buf_free(&out);
+        sf_checkpoint_free(&a);
+        sf_checkpoint_free(&b);
+    }
+    /* INT64_MIN as a timestamp of an id is kept exactly */
+    sf_checkpoint c;
+    char err[256];
+    ck_assert_int_eq(decode("{\"version\":1,\"watermark_ns\":null,\"window\":null,\"recent_ids\":"
+                            "[{\"id\":\"x\",\"ts_ns\":\"-9223372036854775808\"}]}",
+                            &c, err, sizeof err),
+                     0);
+    ck_assert(c.ids[0].ts_ns == INT64_MIN);
+    sf_checkpoint_free(&c);
+}
+END_TEST
+
+START_TEST(test_roundtrip_empty)
+{
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    ck_assert(a.watermark_ns == SF_TIME_UNSET);
+    sf_buf out = {0};
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out.data, "\"watermark_ns\":null"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"window\":null"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"recent_ids\":[]"));
+    char err[256];
+    ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+    ck_assert(b.watermark_ns == SF_TIME_UNSET);
+    ck_assert(!b.in_window);
+    ck_assert_uint_eq(b.nids, 0);
+    /* window with no cursor and no low */
+    a.in_window = true;
+    a.win_from_ns = 5;
+    a.win_to_ns = 10;
+    sf_buf_reset(&out);
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+    sf_checkpoint_free(&b);
+    ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+    ck_assert(b.in_window);
+    ck_assert_ptr_null(b.cursor);
+    ck_assert(b.win_low_ns == SF_TIME_UNSET);
+    ck_assert(b.win_from_ns == 5 && b.win_to_ns == 10);
+    sf_buf_free(&out);
+    sf_checkpoint_free(&a);
+    sf_checkpoint_free(&b);
+}
+END_TEST
+
+START_TEST(test_copy)
+{
+    sf_checkpoint a, b;
+    fill(&a);
+    ck_assert_int_eq(sf_checkpoint_copy(&b, &a), 0);
+    assert_same(&a, &b, true);
+    ck_assert_ptr_ne(a.cursor, b.cursor);
+    ck_assert_ptr_ne(a.ids, b.ids);
+    ck_assert_ptr_ne(a.ids[0].id, b.ids[0].id);
+    sf_checkpoint_free(&a);
+    /* b survives a being freed */
+    ck_assert_str_eq(b.ids[0].id, "1793a6d1f8a0d1c2");
+    sf_checkpoint_free(&b);
+}
+END_TEST
+
+/* Each bad document must be rejected with an error mentioning 'needle'. */
+static void expect_bad(const char *text, const char *needle)
+{
+    sf_checkpoint cp;
+    char err[256] = "";
+    cp.cursor = (char *)"sentinel";
+    int rc = decode(text, &cp, err, sizeof err);
+    ck_assert_msg(rc == -EINVAL, "accepted: %s", text);
+    ck_assert_msg(strstr(err, needle) != NULL, "error '%s' lacks '%s' for %s", err, needle, text);
+    ck_assert_str_eq(cp.cursor, "sentinel"); /* out untouched on error */
+}
+
+#define HEAD "{\"version\":1,\"watermark_ns\":\"5\","
+
+START_TEST(test_decode_rejects)
+{
+    expect_bad("", "empty");
+    expect_bad("{\"version\":1,\"watermark_ns\":\"5\",\"window\":nu", "invalid JSON");
+    expect_bad("{\"version\":1,\n\"watermark_ns\":\"5\",\n\"window\":null,\n\"recent", "line 4");
+    expect_bad("[1,2]", "expected a JSON object");
+    expect_bad("{} trailing", "trailing");
+    expect_bad("{\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}", "version: missing");
+    expect_bad("{\"version\":2,\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
+               "unsupported version 2");
+    expect_bad("{\"version\":\"1\",\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
+               "version: expected a number");
+    expect_bad("{\"version\":1,\"window\":null,\"recent_ids\":[]}", "watermark_ns: missing");
+    expect_bad("{\"version\":1,\"watermark_ns\":5,\"window\":null,\"recent_ids\":[]}",
+               "watermark_ns: expected a string");
+    expect_bad("{\"version\":1,\"watermark_ns\":\"5x\",\"window\":null,\"recent_ids\":[]}",
+               "watermark_ns: not an integer");
+    expect_bad("{\"version\":1,\"watermark_ns\":\"9223372036854775808\",\"window\":null,"
+               "\"recent_ids\":[]}",
+               "watermark_ns: integer out of range");
+    expect_bad(HEAD "\"recent_ids\":[]}", "window: missing");
+    expect_bad(HEAD "\"window\":[],\"recent_ids\":[]}", "window: expected an object or null");
+    expect_bad(HEAD "\"window\":{\"to_ns\":\"5\"},\"recent_ids\":[]}", "window.from_ns: missing");
+    expect_bad(HEAD "\"window\":{\"from_ns\":\"5\"},\"recent_ids\":[]}", "window.to_ns: missing");
+    expect_bad(HEAD "\"window\":{\"from_ns\":null,\"to_ns\":\"5\"},\"recent_ids\":[]}",
+               "window.from_ns: expected a string");
+    expect_bad(HEAD "\"window\":{\"from_ns\":\"9\",\"to_ns\":\"5\"},\"recent_ids\":[]}",
+               "from_ns is after to_ns");
+    expect_bad(HEAD "\"window\":{\"from_ns\":\"1\",\"to_ns\":\"5\",\"cursor\":3},"
+                    "\"recent_ids\":[]}",
+               "window.cursor");
+    expect_bad(HEAD "\"window\":{\"from_ns\":\"1\",\"to_ns\":\"5\",\"low_ns\":1.5},"
+                    "\"recent_ids\":[]}",
+               "window.low_ns");
+    expect_bad(HEAD "\"window\":null}", "recent_ids: missing");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":{}}", "recent_ids: expected an array");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[1]}", "recent_ids[0]: expected an object");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[{\"id\":\"a\",\"ts_ns\":\"1\"},"
+                    "{\"ts_ns\":\"1\"}]}",
+               "recent_ids[1].id");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[{\"id\":\"\",\"ts_ns\":\"1\"}]}",
+               "recent_ids[0].id");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[{\"id\":\"a\"}]}",
+               "recent_ids[0].ts_ns: missing");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[{\"id\":\"a\",\"ts_ns\":1700000000}]}",
+               "recent_ids[0].ts_ns: expected a string");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[],\"events_total\":\"-1\"}", "events_total");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[],\"events_total\":3}", "events_total");
+    expect_bad(HEAD "\"window\":null,\"recent_ids\":[],\"updated_ns\":\"x\"}", "updated_ns");
+}
+END_TEST
+
+START_TEST(test_decode_truncated)
+{
+    sf_checkpoint a;
+    fill(&a);
+    sf_buf out = {0};
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+    /* every strict prefix (ignoring the trailing newline) is rejected */
+    size_t full = out.len;
+    while (full > 0 && out.data[full - 1] == '\n')
+        full--;
+    for (size_t n = 0; n < full; n++) {
+        sf_checkpoint b;
+        char err[256] = "";
+        int rc = sf_checkpoint_decode(out.data, n, &b, err, sizeof err);
+        ck_assert_msg(rc == -EINVAL, "prefix of %zu bytes accepted", n);
+        ck_assert_msg(err[0] != '\0', "no error message for prefix %zu", n);
+    }
+    sf_buf_free(&out);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
+START_TEST(test_decode_ignores_unknown_fields)
+{
+    sf_checkpoint cp;
+    char err[256];
+    ck_assert_int_eq(decode(HEAD "\"window\":null,\"recent_ids\":[],\"future\":{\"x\":1}}", &cp,
+                            err, sizeof err),
+                     0);
+    ck_assert(cp.watermark_ns == 5);
+    sf_checkpoint_free(&cp);
+}
+END_TEST
+
+START_TEST(test_load_missing)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/none.json", tmpdir);
+    sf_checkpoint cp;
+    cp.watermark_ns = 1;
+    ck_assert_int_eq(sf_checkpoint_load(path, &cp, err, sizeof err), 1);
+    ck_assert(cp.watermark_ns == SF_TIME_UNSET);
+    ck_assert(!cp.in_window);
+    ck_assert_uint_eq(cp.nids, 0);
+    sf_checkpoint_free(&cp);
+}
+END_TEST
+
+START_TEST(test_load_corrupt)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    write_file(path, "{\"version\":1,\"watermark_ns\":\"12");
+    sf_checkpoint cp;
+    int rc = sf_checkpoint_load(path, &cp, err, sizeof err);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(err, path) != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "invalid JSON") != NULL, "%s", err);
+    /* not replaced */
+    ck_assert_str_eq(read_text(path), "{\"version\":1,\"watermark_ns\":\"12");
+
+    write_file(path, "{\"version\":7,\"watermark_ns\":null,\"window\":null,\"recent_ids\":[]}");
+    rc = sf_checkpoint_load(path, &cp, err, sizeof err);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(err, path) && strstr(err, "version"), "%s", err);
+
+    write_file(path, "");
+    rc = sf_checkpoint_load(path, &cp, err, sizeof err);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(err, path) && strstr(err, "empty"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_load_unreadable)
+{
+    char err[512] = "";
+    sf_checkpoint cp;
+    /* a directory is not a checkpoint */
+    int rc = sf_checkpoint_load(tmpdir, &cp, err, sizeof err);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(err, tmpdir) != NULL, "%s", err);
+    /* permission denied (skipped when running as root, which bypasses modes) */
+    if (geteuid() != 0) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+        write_file(path, "{}");
+        chmod(path, 0);
+        rc = sf_checkpoint_load(path, &cp, err, sizeof err);
+        ck_assert_int_eq(rc, -EACCES);
+        ck_assert_msg(strstr(err, path) != NULL, "%s", err);
+    }
+}
+END_TEST
+
+START_TEST(test_save_load)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    sf_checkpoint a, b;
+    fill(&a);
+    int64_t before = sf_now_ns();
+    ck_assert_msg(sf_checkpoint_save(path, &a, err, sizeof err) == 0, "%s", err);
+    int64_t after = sf_now_ns();
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0600);
+    ck_assert_uint_eq(count_entries(), 1); /* no temp file left */
+    ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+    assert_same(&a, &b, false);
+    ck_assert(b.updated_ns >= before && b.updated_ns <= after); /* save stamps the time */
+    sf_checkpoint_free(&a);
+    sf_checkpoint_free(&b);
+}
+END_TEST
+
+START_TEST(test_save_replaces_atomically)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    for (int i = 0; i < 50; i++) {
+        a.watermark_ns = i;
+        a.events_total = (uint64_t)i;
+        ck_assert_msg(sf_checkpoint_save(path, &a, err, sizeof err) == 0, "%s", err);
+        /* at every point the file is a complete, valid checkpoint with the newest content */
+        ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+        ck_assert(b.watermark_ns == i);
+        ck_assert(b.events_total == (uint64_t)i);
+        sf_checkpoint_free(&b);
+    }
+    ck_assert_uint_eq(count_entries(), 1);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0600);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
+START_TEST(test_save_failure_keeps_old)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    a.watermark_ns = 111;
+    ck_assert_int_eq(sf_checkpoint_save(path, &a, err, sizeof err), 0);
+    /* a save whose target is a directory fails at rename; the temp file must be removed */
+    char dpath[600];
+    snprintf(dpath, sizeof dpath, "%s/dir.json", tmpdir);
+    ck_assert_int_eq(mkdir(dpath, 0700), 0);
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/x", dpath);
+    write_file(sub, "occupied");
+    a.watermark_ns = 222;
+    int rc = sf_checkpoint_save(dpath, &a, err, sizeof err);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(err, dpath) != NULL, "%s", err);
+    ck_assert_uint_eq(count_entries(), 2); /* cp.json and dir.json only: temp removed */
+    unlink(sub);
+    rmdir(dpath);
+    /* a save into a missing directory fails cleanly */
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/nope/cp.json", tmpdir);
+    ck_assert_int_eq(sf_checkpoint_save(missing, &a, err, sizeof err), -ENOENT);
+    ck_assert_msg(strstr(err, missing) != NULL, "%s", err);
+    /* the old checkpoint is intact */
+    ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+    ck_assert(b.watermark_ns == 111);
+    sf_checkpoint_free(&b);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
+START_TEST(test_stale_temp_ignored)
+{
+    char path[512], stale[600], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    a.watermark_ns = 42;
+    ck_assert_int_eq(sf_checkpoint_save(path, &a, err, sizeof err), 0);
+    /* a crash mid-save leaves a partial temp file behind */
+    snprintf(stale, sizeof stale, "%s.tmp.1234.00000000deadbeef", path);
+    write_file(stale, "{\"version\":1,\"waterm");
+    ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+    ck_assert(b.watermark_ns == 42);
+    sf_checkpoint_free(&b);
+    /* and saving again still works */
+    a.watermark_ns = 43;
+    ck_assert_int_eq(sf_checkpoint_save(path, &a, err, sizeof err), 0);
+    ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+    ck_assert(b.watermark_ns == 43);
+    ck_assert_str_eq(read_text(stale), "{\"version\":1,\"waterm"); /* untouched */
+    sf_checkpoint_free(&b);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
+START_TEST(test_save_relative_path)
+{
+    char cwd[512], err[512] = "";
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    a.watermark_ns = 7;
+    int rc = sf_checkpoint_save("rel.json", &a, err, sizeof err);
+    int rc2 = sf_checkpoint_load("rel.json", &b, err, sizeof err);
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(rc2, 0);
+    ck_assert(b.watermark_ns == 7);
+    sf_checkpoint_free(&b);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("checkpoint");
+    TCase *tc = tcase_create("codec");
+    tcase_add_test(tc, test_roundtrip_exact);
+    tcase_add_test(tc, test_roundtrip_extremes);
+    tcase_add_test(tc, test_roundtrip_empty);
+    tcase_add_test(tc, test_copy);
+    tcase_add_test(tc, test_decode_rejects);
+    tcase_add_test(tc, test_decode_truncated);
+    tcase_add_test(tc, test_decode_ignores_unknown_fields);
+    suite_add_tcase(s, tc);
+    TCase *io = tcase_create("io");
+    tcase_add_checked_fixture(io, setup, teardown);
+    tcase_add_test(io, test_load_missing);
+    tcase_add_test(io, test_load_corrupt);
+    tcase_add_test(io, test_load_unreadable);
+    tcase_add_test(io, test_save_load);
+    tcase_add_test(io, test_save_replaces_atomically);
+    tcase_add_test(io, test_save_failure_keeps_old);
+    tcase_add_test(io, test_stale_temp_ignored);
+    tcase_add_test(io, test_save_relative_path);
+    suite_add_tcase(s, io);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
