@@ -268,11 +268,17 @@ static void init_handles(app_t *a)
     a->shutdown_timer.data = a->drain_timer.data = a;
 }
 
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    close_handle(h);
+}
+
 static void run_loop_to_end(app_t *a)
 {
     uv_run(&a->loop, UV_RUN_DEFAULT);
     /* every handle closes through the shutdown chain; drain what is left */
-    uv_walk(&a->loop, (uv_walk_cb)close_handle, NULL);
+    uv_walk(&a->loop, walk_close, NULL);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&a->loop) != 0)
         SF_WARN("main", "event loop closed with handles still open");
