@@ -1487,16 +1487,27 @@ static int load_sink(const sf_cfg_node *map, size_t idx, sf_sink_cfg **out, sf_c
     if (s->format && s->format->cfg_size && !(s->format_cfg = calloc(1, s->format->cfg_size)))
         return -ENOMEM;
 
-    /* The format's key (if any) is a pseudo-option holding its map. */
+    /* The format's key (if any) is a pseudo-option holding its map; the keys of the other
+     * formats are recognised too, to explain that they do not apply to this format. */
+    enum { MAX_FMTS = 32 };
     struct {
-        const sf_cfg_node *node;
-    } fmtslot = {NULL};
-    sf_cfg_option fmt_table[2];
+        const sf_cfg_node *node[MAX_FMTS];
+    } fmtslot;
+    memset(&fmtslot, 0, sizeof fmtslot);
+    sf_cfg_option fmt_table[MAX_FMTS + 1];
     memset(fmt_table, 0, sizeof fmt_table);
-    if (s->format && s->format->cfg_key) {
-        fmt_table[0].name = s->format->cfg_key;
-        fmt_table[0].type = SF_OPT_NODE;
-        fmt_table[0].offset = 0;
+    size_t nf = 0;
+    const sf_format *const *allf = sf_format_all();
+    for (size_t i = 0; allf[i] && nf < MAX_FMTS; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < nf; j++)
+            dup = dup || sf_streq(fmt_table[j].name, allf[i]->cfg_key);
+        if (!allf[i]->cfg_key || dup)
+            continue;
+        fmt_table[nf].name = allf[i]->cfg_key;
+        fmt_table[nf].type = SF_OPT_NODE;
+        fmt_table[nf].offset = nf * sizeof(const sf_cfg_node *);
+        nf++;
     }
     /* placeholder struct for a type table when the type has options but cfg_size 0 */
     char dummy[1];
@@ -1506,13 +1517,33 @@ static int load_sink(const sf_cfg_node *map, size_t idx, sf_sink_cfg **out, sf_c
     int rc = apply_tables(map, map->line, map->col, path, tables, structs, 3, type_ok && format_ok,
                           errs);
     s->common.node = map;
+    const sf_cfg_node *fm = NULL;
+    for (size_t i = 0; i < nf; i++) {
+        if (s->format && sf_streq(s->format->cfg_key, fmt_table[i].name)) {
+            fm = fmtslot.node[i];
+        } else if (sf_cfg_map_get(map, fmt_table[i].name) && format_ok) {
+            int line, col;
+            char names[256] = "";
+            size_t off = 0;
+            for (size_t j = 0; allf[j] && off < sizeof names; j++) {
+                if (sf_streq(allf[j]->cfg_key, fmt_table[i].name)) {
+                    int w = snprintf(names + off, sizeof names - off, "%s%s", off ? " or " : "",
+                                     allf[j]->name);
+                    off += w > 0 ? (size_t)w : 0;
+                }
+            }
+            key_pos(map, fmt_table[i].name, &line, &col);
+            perror_at(errs, line, col, path, NULL,
+                      "key '%s' is only valid with format: %s (this sink's format is %s)",
+                      fmt_table[i].name, names, s->format ? s->format->name : "raw");
+        }
+    }
     if (rc < 0)
         return rc;
     if (s->format && s->format->options && s->format_cfg) {
         char *fpath = s->format->cfg_key ? join_path(path, s->format->cfg_key) : sf_strdup(path);
         if (!fpath)
             return -ENOMEM;
-        const sf_cfg_node *fm = fmtslot.node;
         int fl = map->line, fc = map->col;
         if (s->format->cfg_key)
             val_pos(map, s->format->cfg_key, &fl, &fc);
@@ -1655,20 +1686,11 @@ int sf_config_load_text(const char *name, const char *text, size_t len, sf_confi
         }
         const sf_cfg_option *t[1] = {sections[i].table};
         void *s[1] = {(char *)cfg + sections[i].off};
-        size_t nb = errs->n;
         if (apply_tables(m, line, col, sections[i].key, t, s, 1, true, errs) < 0)
             goto oom;
-        if (i == 0 && (!m || m->kind == SF_NODE_MAP) && errs->n == nb) {
-            if (check_source(&cfg->source, m, line, col, errs))
-                goto oom;
-        } else if (i == 0 && (!m || m->kind == SF_NODE_MAP)) {
-            /* still report the token cross-check without reading files */
-            bool has_token = cfg->source.token && *cfg->source.token;
-            bool has_file = cfg->source.token_file && *cfg->source.token_file;
-            if (!has_token && !has_file)
-                perror_at(errs, line, col, "source", NULL,
-                          "one of token or token_file is required");
-        }
+        if (i == 0 && (!m || m->kind == SF_NODE_MAP) &&
+            check_source(&cfg->source, m, line, col, errs))
+            goto oom;
     }
     if (cfg->server.listen && *cfg->server.listen && !valid_listen(cfg->server.listen)) {
         int line, col;
