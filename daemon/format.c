@@ -4,9 +4,17 @@
 
 /* Every format module exports one sf_format; add new ones here. */
 extern const sf_format sf_format_raw;
+extern const sf_format sf_format_stix;
+extern const sf_format sf_format_stix21;
+extern const sf_format sf_format_cef;
+extern const sf_format sf_format_leef;
 
 static const sf_format *const formats[] = {
     &sf_format_raw,
+    &sf_format_stix,
+    &sf_format_stix21,
+    &sf_format_cef,
+    &sf_format_leef,
     NULL,
 };
 
