@@ -287,7 +287,7 @@ static void run_loop_to_end(app_t *a)
 #ifdef SF_HAVE_DEMO
 static int start_demo(app_t *a, const char *format, const char *cfg_path)
 {
-    sf_demo_opts o = {0};
+    sf_demo_opts o = {.backlog = 50, .backlog_span_ms = 3600 * 1000, .interval_ms = 3000};
     int rc = sf_demo_start(&a->loop, &o, &a->demo);
     if (rc) {
         fprintf(stderr, "cannot start the demo API simulator: %s\n", uv_strerror(rc));
