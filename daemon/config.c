@@ -24,8 +24,24 @@
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                     */
 
+/* Messages never contain a registered secret, whatever option the value was given to. */
+static char *redact(char *msg)
+{
+    sf_buf r = {0};
+    if (!msg)
+        return NULL;
+    if (sf_log_redact(msg, &r)) {
+        sf_buf_free(&r);
+        free(msg);
+        return NULL;
+    }
+    free(msg);
+    return sf_buf_steal(&r);
+}
+
 static void errors_push(sf_cfg_errors *e, char *msg)
 {
+    msg = redact(msg);
     char **v = realloc(e->msgs, (e->n + 1) * sizeof *v);
     if (!v || !msg) {
         /* Losing an error could turn an invalid configuration into an accepted one. */
@@ -1705,6 +1721,10 @@ int sf_config_load_text(const char *name, const char *text, size_t len, sf_confi
 oom:
     sf_cfg_error(errs, 0, 0, "out of memory while loading the configuration");
 out:
+    /* secrets registered after an error was recorded (later options, token_file) */
+    for (size_t i = before; i < errs->n; i++)
+        if (!(errs->msgs[i] = redact(errs->msgs[i])))
+            errors_push(errs, NULL); /* aborts: out of memory */
     if (errs->n > before) {
         rc = -(int)(errs->n - before);
         sf_config_free(cfg);
