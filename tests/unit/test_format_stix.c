@@ -1,0 +1,224 @@
+/* STIX formats and UUIDv5 unit tests; malformed input through every format never crashes. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "stix_common.h"
+#include "uuid.h"
+
+START_TEST(uuid_v5_vectors)
+{
+    sf_uuid ns, u;
+    char s[SF_UUID_STR_LEN + 1];
+    /* RFC 9562 namespace DNS; python: uuid.uuid5(uuid.NAMESPACE_DNS, "python.org") */
+    ck_assert_int_eq(sf_uuid_parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8", &ns), 0);
+    ck_assert_int_eq(sf_uuid_v5(&ns, "python.org", 10, &u), 0);
+    sf_uuid_format(&u, s);
+    ck_assert_str_eq(s, "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    /* STIX 2.1 SCO namespace; python: uuid.uuid5(ns, "{\"value\":\"198.51.100.3\"}") */
+    ck_assert_int_eq(sf_uuid_parse("00abedb4-aa42-466c-9c01-fed23315a9b7", &ns), 0);
+    const char *name = "{\"value\":\"198.51.100.3\"}";
+    ck_assert_int_eq(sf_uuid_v5(&ns, name, strlen(name), &u), 0);
+    sf_uuid_format(&u, s);
+    ck_assert_str_eq(s, "28bb3599-77cd-5a82-a950-b5bc3caf07c4");
+    ck_assert_int_eq(sf_uuid_parse("not-a-uuid", &ns), -EINVAL);
+    ck_assert_int_eq(sf_uuid_parse("6ba7b810-9dad-11d1-80b4-00c04fd430cZ", &ns), -EINVAL);
+}
+END_TEST
+
+static int parse(const char *json, sf_event *ev)
+{
+    char err[256];
+    return sf_event_parse(json, strlen(json), ev, err, sizeof err);
+}
+
+START_TEST(severity_rule)
+{
+    static const struct {
+        const char *v;
+        int want;
+    } cases[] = {{"0", 100},   {"7", 30},   {"\"3\"", 70},  {"60", 60},
+                 {"150", 100}, {"-1", 0},   {"3.5", -1},    {"\"x\"", -1},
+                 {"null", -1}, {"[1]", -1}, {"\"60\"", 60}, {"1e300", -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[128];
+        sf_event ev;
+        snprintf(json, sizeof json, "{\"id\":\"1\",\"severity\":%s}", cases[i].v);
+        ck_assert_int_eq(parse(json, &ev), 0);
+        ck_assert_msg(sx_severity100(&ev) == cases[i].want, "%s", cases[i].v);
+        sf_event_free(&ev);
+    }
+}
+END_TEST
+
+START_TEST(fd_endpoints)
+{
+    sx_endpoint s, d;
+    ck_assert(sx_fd_endpoints("1.2.3.4:5->6.7.8.9:10", &s, &d));
+    ck_assert(s.ok && d.ok && !s.v6 && s.port == 5 && d.port == 10);
+    ck_assert_str_eq(d.ip, "6.7.8.9");
+    ck_assert(sx_fd_endpoints("1.2.3.4:5<-6.7.8.9:10", &s, &d)); /* inbound: from the right */
+    ck_assert_str_eq(s.ip, "6.7.8.9");
+    ck_assert_int_eq(s.port, 10);
+    ck_assert(sx_fd_endpoints("[FD00::1]:1->::ffff:1.2.3.4:2", &s, &d));
+    ck_assert(s.ok && s.v6 && d.ok && d.v6);
+    ck_assert_str_eq(s.ip, "fd00::1");
+    ck_assert(sx_fd_endpoints("1.2.3.4:99999->x:1", &s, &d));
+    ck_assert(!s.ok && !d.ok);
+    ck_assert(sx_fd_endpoints("[1.2.3.4]:1->1.2.3.4:-1", &s, &d));
+    ck_assert(!s.ok && !d.ok);
+    ck_assert(!sx_fd_endpoints("/var/run/docker.sock", &s, &d));
+    ck_assert(!sx_fd_endpoints(NULL, &s, &d));
+}
+END_TEST
+
+START_TEST(identity_config)
+{
+    const sf_format *f = sf_format_find("stix21");
+    sx_stix_cfg c = {.id = "identity--11111111-2222-3333-4444-555555555555",
+                     .name = "acme",
+                     .identity_class = "organization",
+                     .created = "2024-01-01T00:00:00.000Z",
+                     .modified = "2024-01-02T00:00:00.000Z"};
+    void *st = NULL;
+    char err[256];
+    ck_assert_int_eq(f->init(&c, &st, err, sizeof err), 0);
+    sf_event ev;
+    ck_assert_int_eq(parse("{\"id\":\"x\",\"timestamp\":\"2024-05-01T00:00:00Z\"}", &ev), 0);
+    sf_buf out = {0};
+    ck_assert_int_eq(f->encode(st, &ev, &out, err, sizeof err), 0);
+    ck_assert(strstr(out.data, "{\"type\":\"identity\",\"spec_version\":\"2.1\",\"id\":\"identity--"
+                               "11111111-2222-3333-4444-555555555555\",\"name\":\"acme\","
+                               "\"identity_class\":\"organization\""));
+    ck_assert(strstr(out.data, "\"created_by_ref\":\"identity--11111111-2222-3333-4444-"));
+    f->destroy(st);
+    sf_buf_free(&out);
+    sf_event_free(&ev);
+    sx_stix_cfg bad = c;
+    bad.id = "indicator--11111111-2222-3333-4444-555555555555";
+    ck_assert_int_eq(f->init(&bad, &st, err, sizeof err), -EINVAL);
+    bad = c;
+    bad.created = "yesterday";
+    ck_assert_int_eq(f->init(&bad, &st, err, sizeof err), -EINVAL);
+}
+END_TEST
+
+/* Every format over hostile events: wrong types everywhere, huge strings, deep nesting. */
+START_TEST(malformed_never_crashes)
+{
+    static const char *const docs[] = {
+        "{\"id\":\"1\"}",
+        "{\"id\":\"1\",\"timestamp\":[],\"severity\":{},\"content\":[],\"labels\":7}",
+        "{\"id\":\"1\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":[1,2]},"
+        "\"labels\":[\"a\"]}",
+        "{\"id\":\"1\",\"timestamp\":1,\"content\":{\"fields\":{\"proc.pid\":{},\"fd.name\":7,"
+        "\"evt.type\":\"connect\",\"proc.anames\":{\"a\":1},\"proc.aname[2]\":[]},\"policyId\":"
+        "[],\"ruleName\":{}},\"labels\":{\"kubernetes.node.name\":\"1-2-3-999-5-6-7-8\"}}",
+        "{\"id\":\"1\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+        "\"evt.type\":\"connect\",\"fd.name\":\"->\"}},\"originator\":1e308,\"agentId\":-0}",
+        "{\"id\":\"1\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+        "\"evt.type\":\"connect\",\"fd.name\":\"[:::1]:1-><-[]:\",\"proc.ppid\":\"1e400\"}}}",
+        "{\"id\":12345678901234567890,\"timestamp\":-9223372036854775808}",
+    };
+    const sf_format *const *all = sf_format_all();
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0] + 2; d++) {
+        sf_buf big = {0};
+        const char *json = d < sizeof docs / sizeof docs[0] ? docs[d] : NULL;
+        if (!json && d == sizeof docs / sizeof docs[0]) { /* 2 MB strings */
+            ck_assert_int_eq(sf_buf_puts(&big, "{\"id\":\"1\",\"timestamp\":1,\"description\":\""),
+                             0);
+            for (int i = 0; i < 2 << 20; i++)
+                ck_assert_int_eq(sf_buf_putc(&big, i % 7 ? 'a' : '|'), 0);
+            ck_assert_int_eq(sf_buf_puts(&big, "\",\"content\":{\"fields\":{\"fd.name\":\""), 0);
+            for (int i = 0; i < 100000; i++)
+                ck_assert_int_eq(sf_buf_puts(&big, "1:2->"), 0);
+            ck_assert_int_eq(sf_buf_puts(&big, "\"}}}"), 0);
+            json = big.data;
+        } else if (!json) { /* deep nesting inside an event */
+            ck_assert_int_eq(sf_buf_puts(&big, "{\"id\":\"1\",\"timestamp\":1,\"labels\":"), 0);
+            for (int i = 0; i < 900; i++)
+                ck_assert_int_eq(sf_buf_puts(&big, "{\"a\":"), 0);
+            ck_assert_int_eq(sf_buf_puts(&big, "1"), 0);
+            for (int i = 0; i < 901; i++)
+                ck_assert_int_eq(sf_buf_putc(&big, '}'), 0);
+            json = big.data;
+        }
+        sf_event ev;
+        if (parse(json, &ev) == 0) {
+            for (size_t f = 0; all[f]; f++) {
+                void *st = NULL;
+                char err[256] = "";
+                sf_buf out = {0};
+                ck_assert_int_eq(all[f]->init ? all[f]->init(NULL, &st, err, sizeof err) : 0, 0);
+                int rc = all[f]->encode(st, &ev, &out, err, sizeof err);
+                ck_assert_msg(rc == 0 || err[0], "%s: error without message", all[f]->name);
+                ck_assert(rc != 0 || out.len > 0);
+                if (rc == 0 && !strncmp(all[f]->name, "stix", 4)) {
+                    cJSON *j = cJSON_Parse(out.data);
+                    ck_assert_ptr_nonnull(j);
+                    cJSON_Delete(j);
+                }
+                if (all[f]->destroy)
+                    all[f]->destroy(st);
+                sf_buf_free(&out);
+            }
+            sf_event_free(&ev);
+        }
+        sf_buf_free(&big);
+    }
+}
+END_TEST
+
+START_TEST(deterministic_and_order_independent)
+{
+    const char *a =
+        "{\"id\":\"e\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"severity\":1,"
+        "\"content\":{\"fields\":{\"proc.name\":\"x\",\"proc.pname\":\"y\","
+        "\"user.name\":\"u\"}},\"labels\":{\"host.mac\":\"m\",\"host.hostName\":\"h\"}}";
+    const char *b = "{\"labels\":{\"host.hostName\":\"h\",\"host.mac\":\"m\"},\"content\":{"
+                    "\"fields\":{\"user.name\":\"u\",\"proc.pname\":\"y\",\"proc.name\":\"x\"}},"
+                    "\"severity\":1,\"timestamp\":\"2024-01-01T00:00:00Z\",\"id\":\"e\"}";
+    const char *names[] = {"stix", "stix21", "cef", "leef"};
+    for (size_t i = 0; i < 4; i++) {
+        const sf_format *f = sf_format_find(names[i]);
+        sf_buf oa = {0}, ob = {0};
+        sf_event ea, eb;
+        char err[128];
+        void *st = NULL;
+        ck_assert_int_eq(f->init ? f->init(NULL, &st, err, sizeof err) : 0, 0);
+        ck_assert_int_eq(parse(a, &ea), 0);
+        ck_assert_int_eq(parse(b, &eb), 0);
+        ck_assert_int_eq(f->encode(st, &ea, &oa, err, sizeof err), 0);
+        ck_assert_int_eq(f->encode(st, &eb, &ob, err, sizeof err), 0);
+        ck_assert_str_eq(oa.data, ob.data);
+        if (f->destroy)
+            f->destroy(st);
+        sf_buf_free(&oa);
+        sf_buf_free(&ob);
+        sf_event_free(&ea);
+        sf_event_free(&eb);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("format_stix");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, uuid_v5_vectors);
+    tcase_add_test(tc, severity_rule);
+    tcase_add_test(tc, fd_endpoints);
+    tcase_add_test(tc, identity_config);
+    tcase_add_test(tc, malformed_never_crashes);
+    tcase_add_test(tc, deterministic_and_order_independent);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
