@@ -964,6 +964,8 @@ START_TEST(test_load_file)
     ck_assert_str_eq(cfg.source.url, "https://secure.sysdig.com");
     sf_cfg_errors_free(&e);
 
+    sf_config_free(&cfg);
+
     /* a directory */
     ck_assert_int_lt(sf_config_load(tmpdir, &cfg, &e), 0);
     ck_assert_ptr_nonnull(strstr(e.msgs[0], tmpdir));
