@@ -1,0 +1,964 @@
+/* sink_webhook: "webhook" (generic HTTP receiver) and "splunk_hec" (Splunk HTTP Event
+ * Collector preset) sink types. See docs/sinks-http.md. */
+#include "sink_webhook.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "hmac.h"
+#include "http.h"
+#include "log.h"
+
+enum { AUTH_NONE = 0, AUTH_BASIC, AUTH_BEARER, AUTH_HMAC };
+
+typedef struct wh_cfg {
+    char *url;
+    int method;
+    sf_kvlist headers;
+    int auth_type;
+    char *username, *password, *token, *secret, *sig_header, *ts_header;
+    bool tls_verify;
+    char *ca_file, *cert_file, *key_file, *key_password;
+    int body;
+    int64_t max_events;
+    uint64_t max_bytes;
+    int64_t max_wait_ms;
+    bool gzip;
+    int64_t timeout_ms, connect_timeout_ms;
+    int64_t concurrency;
+    uint64_t max_response;
+    /* splunk_hec */
+    char *hec_token, *hec_host, *hec_source, *hec_sourcetype, *hec_index;
+} wh_cfg;
+
+static const char *const method_values[] = {"POST", "PUT", "PATCH", NULL};
+static const char *const auth_values[] = {"none", "basic", "bearer", "hmac", NULL};
+static const char *const body_values[] = {"json", "ndjson", NULL};
+
+#define OFF(f) offsetof(wh_cfg, f)
+
+static const sf_cfg_option auth_options[] = {
+    {.name = "type",
+     .type = SF_OPT_ENUM,
+     .def = "none",
+     .enum_values = auth_values,
+     .desc = "none; basic (username/password); bearer (token); hmac (HMAC-SHA256 signature of "
+             "'<timestamp>.<body>' with secret, see docs/sinks-http.md)",
+     .offset = OFF(auth_type)},
+    {.name = "username", .type = SF_OPT_STR, .desc = "basic: user name", .offset = OFF(username)},
+    {.name = "password",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_SECRET,
+     .desc = "basic: password (use ${ENV})",
+     .offset = OFF(password)},
+    {.name = "token",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_SECRET,
+     .desc = "bearer: token sent as 'Authorization: Bearer <token>'",
+     .offset = OFF(token)},
+    {.name = "secret",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_SECRET,
+     .desc = "hmac: shared secret (the key of HMAC-SHA256)",
+     .offset = OFF(secret)},
+    {.name = "header",
+     .type = SF_OPT_STR,
+     .def = "X-Signature",
+     .desc = "hmac: header carrying the lower-case hex signature",
+     .offset = OFF(sig_header)},
+    {.name = "timestamp_header",
+     .type = SF_OPT_STR,
+     .def = "X-Timestamp",
+     .desc = "hmac: header carrying the signing time (Unix seconds)",
+     .offset = OFF(ts_header)},
+    {0},
+};
+
+static const sf_cfg_option tls_options[] = {
+    {.name = "verify",
+     .type = SF_OPT_BOOL,
+     .def = "true",
+     .desc = "Verify the server certificate and host name (false only for tests)",
+     .offset = OFF(tls_verify)},
+    {.name = "ca_file",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_PATH,
+     .desc = "CA bundle (PEM) instead of the system store",
+     .offset = OFF(ca_file)},
+    {.name = "cert_file",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_PATH,
+     .desc = "Client certificate (PEM) for mutual TLS",
+     .offset = OFF(cert_file)},
+    {.name = "key_file",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_PATH,
+     .desc = "Client private key (PEM) for mutual TLS",
+     .offset = OFF(key_file)},
+    {.name = "key_password",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_SECRET,
+     .desc = "Passphrase of key_file",
+     .offset = OFF(key_password)},
+    {0},
+};
+
+static const sf_cfg_option batch_options[] = {
+    {.name = "max_events",
+     .type = SF_OPT_INT,
+     .def = "500",
+     .min = 1,
+     .max = 100000,
+     .desc = "Records per request (a batch is split into several requests)",
+     .offset = OFF(max_events)},
+    {.name = "max_bytes",
+     .type = SF_OPT_SIZE,
+     .def = "1MiB",
+     .min = 1024,
+     .max = INT64_C(1) << 30,
+     .desc = "Uncompressed body size per request (a single larger record is sent alone)",
+     .offset = OFF(max_bytes)},
+    {.name = "max_wait",
+     .type = SF_OPT_DURATION,
+     .def = "1s",
+     .min = 0,
+     .max = 3600000,
+     .desc = "Accepted for compatibility: records are sent as soon as the pipeline hands over "
+             "a page (already batched by time), never held back",
+     .offset = OFF(max_wait_ms)},
+    {0},
+};
+
+#define COMMON_HTTP_OPTIONS                                                                        \
+    {.name = "headers",                                                                            \
+     .type = SF_OPT_KVLIST,                                                                        \
+     .flags = SF_OPT_SECRET,                                                                       \
+     .desc = "Extra request headers (values are treated as secrets in logs)",                      \
+     .offset = OFF(headers)},                                                                      \
+        {.name = "tls", .type = SF_OPT_SECTION, .sub = tls_options, .desc = "TLS settings"},       \
+        {.name = "batch", .type = SF_OPT_SECTION, .sub = batch_options, .desc = "Batching"},       \
+        {.name = "gzip",                                                                           \
+         .type = SF_OPT_BOOL,                                                                      \
+         .def = "false",                                                                           \
+         .desc = "Compress request bodies (Content-Encoding: gzip)",                               \
+         .offset = OFF(gzip)},                                                                     \
+        {.name = "timeout",                                                                        \
+         .type = SF_OPT_DURATION,                                                                  \
+         .def = "10s",                                                                             \
+         .min = 100,                                                                               \
+         .max = 3600000,                                                                           \
+         .desc = "Whole-request timeout (a timeout is retried)",                                   \
+         .offset = OFF(timeout_ms)},                                                               \
+        {.name = "connect_timeout",                                                                \
+         .type = SF_OPT_DURATION,                                                                  \
+         .def = "5s",                                                                              \
+         .min = 100,                                                                               \
+         .max = 3600000,                                                                           \
+         .desc = "Connection timeout",                                                             \
+         .offset = OFF(connect_timeout_ms)},                                                       \
+        {.name = "concurrency",                                                                    \
+         .type = SF_OPT_INT,                                                                       \
+         .def = "2",                                                                               \
+         .min = 1,                                                                                 \
+         .max = 64,                                                                                \
+         .desc = "Parallel requests while delivering one batch",                                   \
+         .offset = OFF(concurrency)},                                                              \
+    {                                                                                              \
+        .name = "max_response", .type = SF_OPT_SIZE, .def = "64KiB", .min = 1024,                  \
+        .max = INT64_C(1) << 30, .desc = "Largest response body read", .offset = OFF(max_response) \
+    }
+
+static const sf_cfg_option webhook_options[] = {
+    {.name = "url",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_REQUIRED,
+     .desc = "Receiver URL (http:// or https://)",
+     .offset = OFF(url)},
+    {.name = "method",
+     .type = SF_OPT_ENUM,
+     .def = "POST",
+     .enum_values = method_values,
+     .desc = "HTTP method",
+     .offset = OFF(method)},
+    {.name = "auth", .type = SF_OPT_SECTION, .sub = auth_options, .desc = "Authentication"},
+    {.name = "body",
+     .type = SF_OPT_ENUM,
+     .def = "json",
+     .enum_values = body_values,
+     .desc = "json: one JSON array of records per request; ndjson: one record per line "
+             "(records that are not JSON, e.g. cef/leef, become JSON strings in json)",
+     .offset = OFF(body)},
+    COMMON_HTTP_OPTIONS,
+    {0},
+};
+
+static const sf_cfg_option hec_options[] = {
+    {.name = "url",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_REQUIRED,
+     .desc = "HEC base URL (https://splunk:8088); /services/collector/event is appended unless "
+             "the URL has a path",
+     .offset = OFF(url)},
+    {.name = "token",
+     .type = SF_OPT_STR,
+     .flags = SF_OPT_REQUIRED | SF_OPT_SECRET,
+     .desc = "HEC token, sent as 'Authorization: Splunk <token>'",
+     .offset = OFF(hec_token)},
+    {.name = "sourcetype",
+     .type = SF_OPT_STR,
+     .def = "sysdig:secure",
+     .desc = "HEC sourcetype",
+     .offset = OFF(hec_sourcetype)},
+    {.name = "source",
+     .type = SF_OPT_STR,
+     .def = "sysdig-forwarder",
+     .desc = "HEC source",
+     .offset = OFF(hec_source)},
+    {.name = "index",
+     .type = SF_OPT_STR,
+     .desc = "HEC index (default: the token's default index)",
+     .offset = OFF(hec_index)},
+    {.name = "host",
+     .type = SF_OPT_STR,
+     .desc = "HEC host (default: the event's host.hostName label, if any)",
+     .offset = OFF(hec_host)},
+    COMMON_HTTP_OPTIONS,
+    {0},
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* body building (pure)                                                                        */
+
+int sf_json_str_append(sf_buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = sf_buf_reserve(out, n + 2);
+    if (rc)
+        return rc;
+    if ((rc = sf_buf_putc(out, '"')))
+        return rc;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if ((rc = sf_buf_append(out, s + run, i - run)))
+            return rc;
+        run = i + 1;
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if ((rc = sf_buf_append(out, esc, elen)))
+            return rc;
+    }
+    if ((rc = sf_buf_append(out, s + run, n - run)))
+        return rc;
+    return sf_buf_putc(out, '"');
+}
+
+static bool looks_json(const sf_buf *rec)
+{
+    size_t i = 0;
+    while (i < rec->len && (rec->data[i] == ' ' || rec->data[i] == '\t'))
+        i++;
+    return i < rec->len && (rec->data[i] == '{' || rec->data[i] == '[');
+}
+
+static int add_value(sf_buf *out, const sf_buf *rec, bool json_records)
+{
+    if (json_records && looks_json(rec))
+        return sf_buf_append(out, rec->data, rec->len);
+    return sf_json_str_append(out, rec->data ? rec->data : "", rec->len);
+}
+
+static int hec_field(sf_buf *out, const char *key, const char *val)
+{
+    if (!val || !*val)
+        return 0;
+    int rc = sf_buf_appendf(out, ",\"%s\":", key);
+    return rc ? rc : sf_json_str_append(out, val, strlen(val));
+}
+
+int sf_webhook_body_add(sf_buf *out, int mode, const sf_buf *rec, const sf_event *ev, bool first,
+                        bool json_records, const sf_hec_opts *hec)
+{
+    int rc = 0;
+    switch (mode) {
+    case SF_WH_BODY_JSON:
+        if ((rc = sf_buf_putc(out, first ? '[' : ',')))
+            return rc;
+        return add_value(out, rec, json_records);
+    case SF_WH_BODY_NDJSON:
+        if (!first && (rc = sf_buf_putc(out, '\n')))
+            return rc;
+        /* NDJSON needs one line per record: a record with a newline becomes a JSON string */
+        if (json_records && looks_json(rec) && !memchr(rec->data, '\n', rec->len))
+            return sf_buf_append(out, rec->data, rec->len);
+        return sf_json_str_append(out, rec->data ? rec->data : "", rec->len);
+    case SF_WH_BODY_HEC: {
+        if (!first && (rc = sf_buf_putc(out, '\n')))
+            return rc;
+        if ((rc = sf_buf_putc(out, '{')))
+            return rc;
+        bool comma = false;
+        if (ev && ev->ts_ns != SF_TIME_UNSET) {
+            int64_t s = ev->ts_ns / SF_NS_PER_SEC, frac = ev->ts_ns % SF_NS_PER_SEC;
+            if (frac < 0) {
+                s--;
+                frac += SF_NS_PER_SEC;
+            }
+            if ((rc = sf_buf_appendf(out, "\"time\":%lld.%06lld", (long long)s,
+                                     (long long)(frac / 1000))))
+                return rc;
+            comma = true;
+        }
+        const char *host = hec ? hec->host : NULL;
+        if ((!host || !*host) && ev && ev->json)
+            host = sf_event_label(ev, "host.hostName");
+        sf_buf tmp = {0};
+        rc = hec_field(&tmp, "host", host);
+        if (!rc && hec)
+            rc = hec_field(&tmp, "source", hec->source);
+        if (!rc && hec)
+            rc = hec_field(&tmp, "sourcetype", hec->sourcetype);
+        if (!rc && hec)
+            rc = hec_field(&tmp, "index", hec->index);
+        if (!rc)
+            rc = sf_buf_puts(&tmp, ",\"event\":");
+        if (!rc)
+            rc = sf_buf_append(out, tmp.data + (comma ? 0 : 1), tmp.len - (comma ? 0 : 1));
+        sf_buf_free(&tmp);
+        if (!rc)
+            rc = add_value(out, rec, json_records);
+        return rc ? rc : sf_buf_putc(out, '}');
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+int sf_webhook_body_end(sf_buf *out, int mode, size_t nrecords)
+{
+    if (mode != SF_WH_BODY_JSON)
+        return out->data ? 0 : sf_buf_append(out, "", 0);
+    return sf_buf_puts(out, nrecords ? "]" : "[]");
+}
+
+int sf_webhook_body(sf_buf *out, int mode, const sf_buf *records, const sf_event *const *events,
+                    size_t n, bool json_records, const sf_hec_opts *hec)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = sf_webhook_body_add(out, mode, &records[i], events ? events[i] : NULL, i == 0,
+                                     json_records, hec);
+        if (rc)
+            return rc;
+    }
+    return sf_webhook_body_end(out, mode, n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* response classification (pure)                                                              */
+
+void sf_webhook_sanitize(const char *body, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    bool space = false;
+    if (!outlen)
+        return;
+    for (size_t i = 0; body && i < len && o + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            space = o > 0;
+            continue;
+        }
+        if (space && o + 2 < outlen)
+            out[o++] = ' ';
+        space = false;
+        out[o++] = (c >= 0x21 && c < 0x7f) ? (char)c : '?';
+    }
+    if (o + 1 >= outlen && len > o && o >= 3)
+        memcpy(out + o - 3, "...", 3);
+    out[o] = '\0';
+}
+
+static void set_all(sf_deliv_status *st, size_t from, size_t n, sf_deliv_status v)
+{
+    for (size_t i = from; i < n; i++)
+        st[i] = v;
+}
+
+static bool hec_auth_code(int code)
+{
+    return code == 1 || code == 2 || code == 3 || code == 4 || code == 16 || code == 21;
+}
+
+size_t sf_webhook_classify(bool hec, long http_status, int transport_error, const char *body,
+                           size_t len, size_t n, sf_deliv_status *st, char *reason,
+                           size_t reasonlen)
+{
+    char snippet[160];
+    const char *peer = hec ? "Splunk HEC" : "webhook receiver";
+    sf_webhook_sanitize(body, len, snippet, sizeof snippet);
+    if (transport_error) {
+        set_all(st, 0, n, SF_DELIV_RETRY);
+        snprintf(reason, reasonlen, "%s: %s", peer, sf_http_strerror(transport_error));
+        return n;
+    }
+    int code = -1;
+    long invalid_at = -1;
+    char text[120] = "";
+    if (hec && body && len) {
+        cJSON *j = cJSON_ParseWithLength(body, len);
+        if (cJSON_IsObject(j)) {
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "code");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "text");
+            const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "invalid-event-number");
+            if (cJSON_IsNumber(c))
+                code = (int)c->valuedouble;
+            if (cJSON_IsString(t))
+                sf_webhook_sanitize(t->valuestring, strlen(t->valuestring), text, sizeof text);
+            if (cJSON_IsNumber(iv) && iv->valuedouble >= 0)
+                invalid_at = (long)iv->valuedouble;
+        }
+        cJSON_Delete(j);
+    }
+    if (http_status >= 200 && http_status < 300) {
+        if (hec && code > 0 && code != 17) {
+            set_all(st, 0, n, SF_DELIV_RETRY);
+            snprintf(reason, reasonlen, "Splunk HEC answered HTTP %ld with code %d (%s)",
+                     http_status, code, text);
+            return n;
+        }
+        set_all(st, 0, n, SF_DELIV_OK);
+        reason[0] = '\0';
+        return 0;
+    }
+    if (http_status == 408 || http_status == 429 || http_status >= 500 || http_status < 400) {
+        set_all(st, 0, n, SF_DELIV_RETRY);
+        if (code >= 0)
+            snprintf(reason, reasonlen, "%s: HTTP %ld (code %d: %s)", peer, http_status, code,
+                     text);
+        else
+            snprintf(reason, reasonlen, "%s: HTTP %ld%s%s", peer, http_status,
+                     snippet[0] ? ": " : "", snippet);
+        return n;
+    }
+    /* other 4xx: permanent */
+    if (hec && hec_auth_code(code)) {
+        set_all(st, 0, n, SF_DELIV_REJECT);
+        snprintf(reason, reasonlen,
+                 "Splunk HEC refused the token (HTTP %ld, code %d: %s): check the sink's token",
+                 http_status, code, text);
+        return n;
+    }
+    if (hec && code >= 0) {
+        size_t from = 0;
+        if (invalid_at >= 0 && (size_t)invalid_at < n) {
+            /* HEC indexes the events before the invalid one and stops there */
+            from = (size_t)invalid_at;
+            set_all(st, 0, from, SF_DELIV_OK);
+            st[from] = SF_DELIV_REJECT;
+            set_all(st, from + 1, n, SF_DELIV_RETRY);
+            snprintf(reason, reasonlen, "Splunk HEC: HTTP %ld (code %d: %s) at event %ld",
+                     http_status, code, text, invalid_at);
+            return n - from;
+        }
+        set_all(st, 0, n, SF_DELIV_REJECT);
+        snprintf(reason, reasonlen, "Splunk HEC: HTTP %ld (code %d: %s)", http_status, code, text);
+        return n;
+    }
+    if (http_status == 401 || http_status == 403)
+        snprintf(reason, reasonlen, "%s: HTTP %ld (authentication refused: check auth)%s%s", peer,
+                 http_status, snippet[0] ? ": " : "", snippet);
+    else
+        snprintf(reason, reasonlen, "%s: HTTP %ld%s%s", peer, http_status, snippet[0] ? ": " : "",
+                 snippet);
+    set_all(st, 0, n, SF_DELIV_REJECT);
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the sink                                                                                    */
+
+typedef struct wh_req {
+    struct wh *w;
+    size_t first, count;
+    bool busy;
+} wh_req;
+
+typedef struct wh {
+    sf_sink *s;
+    const wh_cfg *c;
+    bool hec;
+    int mode;
+    bool json_records;
+    sf_hec_opts hecopts;
+    char *url;
+    char **hdrs; /* static headers ("Name: value"), may hold secrets */
+    size_t nhdrs;
+    wh_req *reqs; /* c->concurrency slots */
+    sf_sink_batch *b;
+    size_t next;
+    size_t inflight;
+    bool closing;
+    void (*closed)(sf_sink *);
+    uint64_t requests, failures;
+} wh_t;
+
+static int add_hdr(wh_t *w, const char *fmt, ...) SF_PRINTF(2, 3);
+static int add_hdr(wh_t *w, const char *fmt, ...)
+{
+    sf_buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sf_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    if (rc)
+        return rc;
+    char **h = realloc(w->hdrs, (w->nhdrs + 1) * sizeof *h);
+    if (!h) {
+        sf_buf_free(&b);
+        return -ENOMEM;
+    }
+    w->hdrs = h;
+    w->hdrs[w->nhdrs++] = sf_buf_steal(&b);
+    return 0;
+}
+
+static bool url_has_path(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *slash = strpbrk(p, "/?");
+    return slash && !(slash[0] == '/' && slash[1] == '\0');
+}
+
+static bool has_header(const sf_kvlist *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcasecmp(h->k[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void wh_free(wh_t *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->nhdrs; i++) {
+        /* headers may hold credentials: wipe before freeing */
+        memset(w->hdrs[i], 0, strlen(w->hdrs[i]));
+        free(w->hdrs[i]);
+    }
+    free(w->hdrs);
+    free(w->reqs);
+    free(w->url);
+    free(w);
+}
+
+static int wh_open(sf_sink *s, bool hec)
+{
+    const wh_cfg *c = s->cfg->type_cfg;
+    wh_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    w->s = s;
+    w->c = c;
+    w->hec = hec;
+    w->mode = hec ? SF_WH_BODY_HEC : c->body;
+    const char *fmt = s->cfg->format ? s->cfg->format->name : "raw";
+    w->json_records = !sf_streq(fmt, "cef") && !sf_streq(fmt, "leef");
+    w->hecopts.host = c->hec_host;
+    w->hecopts.source = c->hec_source;
+    w->hecopts.sourcetype = c->hec_sourcetype;
+    w->hecopts.index = c->hec_index;
+    if (!(w->reqs = calloc((size_t)c->concurrency, sizeof *w->reqs)))
+        goto fail;
+    sf_buf u = {0};
+    if (sf_buf_puts(&u, c->url))
+        goto fail;
+    if (hec && !url_has_path(c->url)) {
+        while (u.len && u.data[u.len - 1] == '/')
+            u.data[--u.len] = '\0';
+        if (sf_buf_puts(&u, "/services/collector/event")) {
+            sf_buf_free(&u);
+            goto fail;
+        }
+    }
+    w->url = sf_buf_steal(&u);
+    const char *ctype = hec                            ? "application/json"
+                        : w->mode == SF_WH_BODY_NDJSON ? "application/x-ndjson"
+                                                       : "application/json";
+    if (!has_header(&c->headers, "Content-Type") && add_hdr(w, "Content-Type: %s", ctype))
+        goto fail;
+    if (hec) {
+        if (add_hdr(w, "Authorization: Splunk %s", c->hec_token))
+            goto fail;
+    } else if (c->auth_type == AUTH_BASIC) {
+        sf_buf up = {0}, b64 = {0};
+        int r = sf_buf_appendf(&up, "%s:%s", c->username ? c->username : "",
+                               c->password ? c->password : "");
+        if (!r)
+            r = sf_base64_append(&b64, up.data, up.len);
+        if (!r)
+            r = sf_log_add_secret(b64.data);
+        if (!r)
+            r = add_hdr(w, "Authorization: Basic %s", b64.data);
+        if (up.data)
+            memset(up.data, 0, up.len);
+        sf_buf_free(&up);
+        sf_buf_free(&b64);
+        if (r)
+            goto fail;
+    } else if (c->auth_type == AUTH_BEARER) {
+        if (add_hdr(w, "Authorization: Bearer %s", c->token))
+            goto fail;
+    }
+    for (size_t i = 0; i < c->headers.n; i++)
+        if (add_hdr(w, "%s: %s", c->headers.k[i], c->headers.v[i]))
+            goto fail;
+    s->state = w;
+    return 0;
+fail:
+    sf_sink_set_error(s, "out of memory");
+    wh_free(w);
+    return rc;
+}
+
+static int webhook_open(sf_sink *s)
+{
+    return wh_open(s, false);
+}
+
+static int hec_open(sf_sink *s)
+{
+    return wh_open(s, true);
+}
+
+static int gzip_buf(const sf_buf *in, sf_buf *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    uLong bound = deflateBound(&z, (uLong)in->len);
+    int rc = sf_buf_reserve(out, (size_t)bound + 32);
+    if (!rc) {
+        z.next_in = (Bytef *)in->data;
+        z.avail_in = (uInt)in->len;
+        z.next_out = (Bytef *)out->data + out->len;
+        z.avail_out = (uInt)(out->cap - out->len - 1);
+        if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+            rc = -EIO;
+        else {
+            out->len += z.total_out;
+            out->data[out->len] = '\0';
+        }
+    }
+    deflateEnd(&z);
+    return rc;
+}
+
+static void wh_pump(wh_t *w);
+
+static void finish_if_done(wh_t *w)
+{
+    sf_sink_batch *b = w->b;
+    if (!b || w->inflight || (w->next < b->n && !w->closing))
+        return;
+    w->b = NULL;
+    sf_sink_batch_done(b); /* may submit the next batch synchronously */
+    if (w->closing && !w->b && w->closed) {
+        void (*cb)(sf_sink *) = w->closed;
+        w->closed = NULL;
+        cb(w->s);
+    }
+}
+
+static void on_response(sf_http_response *resp, void *ud)
+{
+    wh_req *r = ud;
+    wh_t *w = r->w;
+    sf_sink_batch *b = w->b;
+    char reason[320];
+    r->busy = false;
+    w->inflight--;
+    size_t bad =
+        sf_webhook_classify(w->hec, resp->status, resp->error, resp->body.data, resp->body.len,
+                            r->count, b->status + r->first, reason, sizeof reason);
+    if (resp->error && resp->errmsg[0]) {
+        size_t l = strlen(reason);
+        snprintf(reason + l, sizeof reason - l, " (%s)", resp->errmsg);
+    }
+    if (bad) {
+        w->failures++;
+        sf_sink_set_error(w->s, "%s", reason);
+        if (resp->retry_after_ms > b->retry_after_ms &&
+            (resp->status == 429 || resp->status == 503 || resp->status == 408))
+            b->retry_after_ms = resp->retry_after_ms;
+        for (size_t i = r->first; i < r->first + r->count; i++) {
+            if (b->status[i] == SF_DELIV_REJECT && !b->reason[i])
+                b->reason[i] = sf_strdup(reason); /* NULL on OOM: pipeline says "rejected" */
+        }
+    }
+    wh_pump(w);
+}
+
+static int send_chunk(wh_t *w, wh_req *r)
+{
+    const wh_cfg *c = w->c;
+    sf_sink_batch *b = w->b;
+    sf_buf body = {0}, gz = {0};
+    char *extra[3] = {NULL, NULL, NULL};
+    const char **hdrs = NULL;
+    int rc = 0;
+    size_t k = 0;
+    r->first = w->next;
+    for (size_t i = w->next; i < b->n && k < (size_t)c->max_events; i++, k++) {
+        size_t before = body.len;
+        if ((rc = sf_webhook_body_add(&body, w->mode, &b->records[i], b->events[i], k == 0,
+                                      w->json_records, &w->hecopts)))
+            goto out;
+        if (k > 0 && body.len + 1 > c->max_bytes) {
+            body.len = before;
+            body.data[before] = '\0';
+            break;
+        }
+    }
+    if ((rc = sf_webhook_body_end(&body, w->mode, k)))
+        goto out;
+    r->count = k;
+    const sf_buf *wire = &body;
+    if (c->gzip) {
+        if ((rc = gzip_buf(&body, &gz)))
+            goto out;
+        wire = &gz;
+    }
+    size_t ne = 0;
+    if (c->gzip && !(extra[ne++] = sf_strdup("Content-Encoding: gzip"))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (!w->hec && c->auth_type == AUTH_HMAC) {
+        char ts[32], sig[SF_HMAC_SHA256_HEX_LEN + 1];
+        snprintf(ts, sizeof ts, "%lld", (long long)(sf_now_ns() / SF_NS_PER_SEC));
+        const void *parts[3] = {ts, ".", wire->data};
+        size_t lens[3] = {strlen(ts), 1, wire->len};
+        if ((rc = sf_hmac_sha256_hex(c->secret, strlen(c->secret), parts, lens, 3, sig)))
+            goto out;
+        sf_buf h1 = {0}, h2 = {0};
+        if (sf_buf_appendf(&h1, "%s: %s", c->ts_header, ts) ||
+            sf_buf_appendf(&h2, "%s: %s", c->sig_header, sig)) {
+            sf_buf_free(&h1);
+            sf_buf_free(&h2);
+            rc = -ENOMEM;
+            goto out;
+        }
+        extra[ne++] = sf_buf_steal(&h1);
+        extra[ne++] = sf_buf_steal(&h2);
+    }
+    if (!(hdrs = calloc(w->nhdrs + ne, sizeof *hdrs))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < w->nhdrs; i++)
+        hdrs[i] = w->hdrs[i];
+    for (size_t i = 0; i < ne; i++)
+        hdrs[w->nhdrs + i] = extra[i];
+    sf_http_request req = {
+        .method = method_values[c->method],
+        .url = w->url,
+        .headers = hdrs,
+        .nheaders = w->nhdrs + ne,
+        .body = wire->data,
+        .body_len = wire->len,
+        .timeout_ms = c->timeout_ms,
+        .connect_timeout_ms = c->connect_timeout_ms,
+        .max_response = (size_t)c->max_response,
+        .tls = {.verify = c->tls_verify,
+                .ca_file = c->ca_file,
+                .cert_file = c->cert_file,
+                .key_file = c->key_file,
+                .key_password = c->key_password},
+        .user_agent = "sysdig-forwarder/" SF_VERSION,
+    };
+    rc = sf_http_send(w->s->http, &req, on_response, r, NULL);
+out:
+    w->next = r->first + (r->count ? r->count : 1);
+    if (r->count == 0)
+        r->count = 1; /* on an error before counting, the record at 'first' is retried */
+    free(hdrs);
+    for (size_t i = 0; i < SF_ARRAY_LEN(extra); i++)
+        free(extra[i]);
+    sf_buf_free(&body);
+    sf_buf_free(&gz);
+    return rc;
+}
+
+static void wh_pump(wh_t *w)
+{
+    sf_sink_batch *b = w->b;
+    while (b && !w->closing && w->next < b->n && w->inflight < (size_t)w->c->concurrency) {
+        wh_req *r = NULL;
+        for (size_t i = 0; i < (size_t)w->c->concurrency && !r; i++)
+            if (!w->reqs[i].busy)
+                r = &w->reqs[i];
+        if (!r)
+            break;
+        r->w = w;
+        r->count = 0;
+        int rc = send_chunk(w, r);
+        w->requests++;
+        if (rc) {
+            for (size_t i = r->first; i < r->first + r->count && i < b->n; i++)
+                b->status[i] = SF_DELIV_RETRY;
+            sf_sink_set_error(w->s, "cannot send request: %s",
+                              rc == -ENOMEM ? "out of memory" : sf_http_strerror(rc));
+            continue;
+        }
+        r->busy = true;
+        w->inflight++;
+    }
+    finish_if_done(w);
+}
+
+static int wh_submit(sf_sink *s, sf_sink_batch *b)
+{
+    wh_t *w = s->state;
+    b->retry_after_ms = 0;
+    for (size_t i = 0; i < b->n; i++)
+        b->status[i] = SF_DELIV_RETRY;
+    w->b = b;
+    w->next = 0;
+    wh_pump(w);
+    return 0;
+}
+
+static void wh_close(sf_sink *s, void (*closed)(sf_sink *s))
+{
+    wh_t *w = s->state;
+    w->closing = true;
+    if (w->b) {
+        /* records not yet sent stay RETRY; the batch completes when the requests in flight
+         * have answered (they have a timeout) */
+        w->closed = closed;
+        finish_if_done(w);
+        return;
+    }
+    closed(s);
+}
+
+static void wh_destroy(sf_sink *s)
+{
+    wh_free(s->state);
+    s->state = NULL;
+}
+
+static void wh_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs, bool hec)
+{
+    const wh_cfg *c = cfg;
+    const sf_cfg_node *u = sf_cfg_map_get(node, "url");
+    if (c->url && strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
+        sf_cfg_error(errs, u ? u->line : node->line, u ? u->col : node->col,
+                     "url: must start with http:// or https://");
+    const sf_cfg_node *tls = sf_cfg_map_get(node, "tls");
+    if (c->key_file && !c->cert_file)
+        sf_cfg_error(errs, tls ? tls->line : node->line, tls ? tls->col : node->col,
+                     "tls.key_file needs tls.cert_file");
+    if (hec)
+        return;
+    const sf_cfg_node *a = sf_cfg_map_get(node, "auth");
+    int line = a ? a->line : node->line, col = a ? a->col : node->col;
+    switch (c->auth_type) {
+    case AUTH_BASIC:
+        if (!c->username || !c->password)
+            sf_cfg_error(errs, line, col, "auth: type basic needs username and password");
+        break;
+    case AUTH_BEARER:
+        if (!c->token || !*c->token)
+            sf_cfg_error(errs, line, col, "auth: type bearer needs token");
+        break;
+    case AUTH_HMAC:
+        if (!c->secret || !*c->secret)
+            sf_cfg_error(errs, line, col, "auth: type hmac needs secret");
+        if (!c->sig_header || !*c->sig_header || !c->ts_header || !*c->ts_header)
+            sf_cfg_error(errs, line, col, "auth: header and timestamp_header must not be empty");
+        break;
+    default:
+        if (c->username || c->password || c->token || c->secret)
+            sf_cfg_error(errs, line, col,
+                         "auth: credentials given but auth.type is none (set type: basic, "
+                         "bearer or hmac)");
+    }
+}
+
+static void webhook_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
+{
+    wh_validate(cfg, node, errs, false);
+}
+
+static void hec_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
+{
+    wh_validate(cfg, node, errs, true);
+}
+
+const sf_sink_ops sf_sink_webhook_ops = {
+    .type = "webhook",
+    .desc = "POSTs batches of records to an HTTP(S) receiver as a JSON array or NDJSON, with "
+            "basic, bearer or HMAC-signature authentication (docs/sinks-http.md).",
+    .options = webhook_options,
+    .cfg_size = sizeof(wh_cfg),
+    .validate = webhook_validate,
+    .open = webhook_open,
+    .submit = wh_submit,
+    .close = wh_close,
+    .destroy = wh_destroy,
+};
+
+const sf_sink_ops sf_sink_splunk_hec_ops = {
+    .type = "splunk_hec",
+    .desc = "Splunk HTTP Event Collector: the webhook with HEC's endpoint, 'Authorization: "
+            "Splunk <token>' and event envelopes (docs/sinks-http.md).",
+    .options = hec_options,
+    .cfg_size = sizeof(wh_cfg),
+    .validate = hec_validate,
+    .open = hec_open,
+    .submit = wh_submit,
+    .close = wh_close,
+    .destroy = wh_destroy,
+};
