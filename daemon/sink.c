@@ -7,14 +7,12 @@
 /* Every sink module exports one sf_sink_ops; add new ones here. */
 extern const sf_sink_ops sf_sink_file_ops;
 extern const sf_sink_ops sf_sink_stdout_ops;
-extern const sf_sink_ops sf_sink_syslog_ops;
 extern const sf_sink_ops sf_sink_webhook_ops;
 extern const sf_sink_ops sf_sink_splunk_hec_ops;
 
 static const sf_sink_ops *const sinks[] = {
     &sf_sink_file_ops,
     &sf_sink_stdout_ops,
-    &sf_sink_syslog_ops,
     &sf_sink_webhook_ops,
     &sf_sink_splunk_hec_ops,
     NULL,
