@@ -14,7 +14,9 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "pipeline.h"
+#include "server.h"
 #include "sink.h"
 #include "source.h"
 #include "util.h"
@@ -63,6 +65,7 @@ typedef struct app {
     sf_http *http;
     sf_pipeline *pipe;
     sf_source *src;
+    sf_server *server; /* ops endpoint, progress/health logs, systemd STATUS= */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t shutdown_timer, drain_timer;
     bool shutting_down;
@@ -162,6 +165,9 @@ static void begin_shutdown(app_t *a, int code)
     a->shutting_down = true;
     if (code != EXIT_OK && a->exit_code == EXIT_OK)
         a->exit_code = code;
+    sf_notify_stopping("stopping: finishing in-flight delivery");
+    sf_server_close(a->server, NULL, NULL); /* before the source it reads is freed */
+    a->server = NULL;
     sf_source_stop(a->src);
     uv_signal_stop(&a->sighup);
     uv_timer_start(&a->shutdown_timer, shutdown_timeout,
@@ -524,12 +530,20 @@ int main(int argc, char **argv)
         exit_code = EXIT_RUNTIME;
         goto out_http;
     }
+    sf_server_opts sopts = {.mode = a->mode_name, .checkpoint_used = so.mode != SF_MODE_RANGE};
+    if (sf_server_start(&a->loop, &a->cfg, a->src, a->pipe, &sopts, &a->server) != 0) {
+        exit_code = EXIT_RUNTIME;
+        goto out_http;
+    }
+    sf_notify_init(&a->loop);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_signal_start(&a->sighup, on_signal, SIGHUP);
     if (sf_source_start(a->src) != 0) {
         exit_code = EXIT_RUNTIME;
         begin_shutdown(a, EXIT_RUNTIME);
+    } else {
+        sf_notify_ready("starting: polling the API");
     }
     run_loop_to_end(a);
     exit_code = a->exit_code;
