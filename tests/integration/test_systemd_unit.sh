@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The systemd unit: required directives, `systemd-analyze verify` clean, and
+# `systemd-analyze security --offline=yes` exposure <= 2.0.
+# Skips (exit 0, clear message) only when systemd-analyze is not installed.
+set -euo pipefail
+SRC=${SF_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+UNIT="$SRC/systemd/sysdig-forwarder.service"
+MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
+fail=0
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fail=1; }
+
+[ -f "$UNIT" ] || { echo "FAIL - $UNIT missing"; exit 1; }
+
+# ---- directives the operations docs promise (static checks, no systemd needed)
+need() { # need 'Key=value regex'
+  if grep -Eq "^$1\$" "$UNIT"; then ok "unit has $1"; else bad "unit lacks a line matching ^$1\$"; fi
+}
+need 'Type=notify'
+need 'NotifyAccess=main'
+need 'WatchdogSec=30s'
+need 'ExecStart=/usr/local/bin/sysdig-forwarder -c /etc/sysdig-forwarder/config.yaml'
+need 'ExecReload=/bin/kill -HUP \$MAINPID'
+need 'StateDirectory=sysdig-forwarder'
+need 'LoadCredential=sysdig-token:/etc/sysdig-forwarder/token'
+need 'DynamicUser=yes'
+need 'Restart=on-failure'
+need 'TimeoutStopSec=30s'
+need 'ProtectSystem=strict'
+need 'NoNewPrivileges=yes'
+need 'CapabilityBoundingSet='
+need 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX'
+need 'SystemCallFilter=@system-service'
+need 'SystemCallArchitectures=native'
+need 'MemoryDenyWriteExecute=yes'
+need 'UMask=0077'
+# the stop timeout must leave room for the daemon's own shutdown_timeout (20s default)
+stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$UNIT")
+if [ -n "$stop" ] && [ "$stop" -gt 20 ]; then ok "TimeoutStopSec ${stop}s > shutdown_timeout 20s"
+else bad "TimeoutStopSec must exceed pipeline.shutdown_timeout (20s)"; fi
+
+# ---- the example config in the docs uses the credential
+if grep -q 'token_file: ${CREDENTIALS_DIRECTORY}/sysdig-token' "$SRC/systemd/config.yaml"; then
+  ok "systemd/config.yaml reads the token from the credential"
+else
+  bad "systemd/config.yaml should use token_file: \${CREDENTIALS_DIRECTORY}/sysdig-token"
+fi
+if [ -n "${SF_BIN:-}" ] && [ -x "${SF_BIN}" ]; then
+  # the example config must pass the daemon's own validation (with a stand-in credential dir)
+  cred=$(mktemp -d)
+  trap 'rm -rf "$cred" "${tmp:-}"' EXIT
+  echo "test-token-value" > "$cred/sysdig-token"
+  if out=$(CREDENTIALS_DIRECTORY=$cred "$SF_BIN" -c "$SRC/systemd/config.yaml" --check-config 2>&1); then
+    ok "systemd/config.yaml passes --check-config"
+  else
+    bad "systemd/config.yaml fails --check-config: $out"
+  fi
+fi
+
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "SKIP - systemd-analyze not installed (Debian package 'systemd'): verify/security not run"
+  exit $fail
+fi
+
+# ---- systemd-analyze verify: ExecStart must name an existing executable, so check a copy
+# pointing at the built binary (or at /bin/true when SF_BIN is not set)
+tmp=$(mktemp -d)
+trap 'rm -rf "${cred:-}" "$tmp"' EXIT
+bin=${SF_BIN:-/bin/true}
+sed "s#/usr/local/bin/sysdig-forwarder#$bin#g" "$UNIT" >"$tmp/sysdig-forwarder.service"
+if out=$(systemd-analyze verify "$tmp/sysdig-forwarder.service" 2>&1); then
+  if [ -n "$out" ]; then bad "systemd-analyze verify printed warnings:"; echo "$out"
+  else ok "systemd-analyze verify: clean"; fi
+else
+  bad "systemd-analyze verify failed:"; echo "$out"
+fi
+
+# ---- security exposure (offline: judges the unit file alone)
+if out=$(systemd-analyze security --offline=yes "$tmp/sysdig-forwarder.service" 2>&1); then :; fi
+level=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' | tail -1)
+if [ -z "$level" ]; then
+  bad "could not read the exposure level from systemd-analyze security:"; echo "$out" | tail -5
+elif awk -v l="$level" -v m="$MAX_EXPOSURE" 'BEGIN{exit !(l+0 <= m+0)}'; then
+  ok "systemd-analyze security exposure $level <= $MAX_EXPOSURE"
+else
+  bad "systemd-analyze security exposure $level > $MAX_EXPOSURE"
+  printf '%s\n' "$out" | grep '✗' | head -30
+fi
+exit $fail
