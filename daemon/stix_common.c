@@ -357,15 +357,17 @@ static bool ipv4_in_name(const char *s, char *out, size_t outlen)
             if (nd == 0 || nd > 3 || v > 255)
                 break;
             oct[i] = v;
-            if (i == 3)
+            if (i == 3) {
+                i = 4; /* all four octets parsed */
                 break;
+            }
             if (!sep && (*q == '-' || *q == '.'))
                 sep = *q;
             if (*q != sep)
                 break;
             q++;
         }
-        if (i == 3 && !(*q >= '0' && *q <= '9')) {
+        if (i == 4 && !(*q >= '0' && *q <= '9')) {
             snprintf(out, outlen, "%u.%u.%u.%u", oct[0], oct[1], oct[2], oct[3]);
             return true;
         }

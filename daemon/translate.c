@@ -130,6 +130,9 @@ static void convert_buffer(tr *t, const char *p, const char *end)
         } else if (*p == '{' && e && (data = page_data(p, e)) != NULL) {
             if (!convert_array(t, data, e, "data"))
                 return;
+        } else if (*p == '{' && !e && (data = page_data(p, end)) != NULL) {
+            convert_array(t, data, end, "data"); /* truncated page: convert what is there */
+            return;
         } else if (!e) {
             t->failed++;
             fprintf(stderr, "translate: value %zu: truncated or invalid JSON\n", nval);
