@@ -7,6 +7,7 @@
 /* Every sink module exports one sf_sink_ops; add new ones here. */
 extern const sf_sink_ops sf_sink_file_ops;
 extern const sf_sink_ops sf_sink_stdout_ops;
+extern const sf_sink_ops sf_sink_syslog_ops;
 extern const sf_sink_ops sf_sink_webhook_ops;
 extern const sf_sink_ops sf_sink_splunk_hec_ops;
 extern const sf_sink_ops sf_sink_kafka_rest_ops;
@@ -14,6 +15,7 @@ extern const sf_sink_ops sf_sink_kafka_rest_ops;
 static const sf_sink_ops *const sinks[] = {
     &sf_sink_file_ops,
     &sf_sink_stdout_ops,
+    &sf_sink_syslog_ops,
     &sf_sink_webhook_ops,
     &sf_sink_splunk_hec_ops,
     &sf_sink_kafka_rest_ops,
