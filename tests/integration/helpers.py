@@ -211,18 +211,66 @@ def wait_for(pred, timeout, interval=0.2):
     return pred()
 
 
-def wait_output_covers(path, expected, timeout, daemon=None):
-    """Waits until every id of 'expected' is in the output file (or the daemon died)."""
+class OutputReader:
+    """Incremental reader of a raw ndjson sink file (cheap to poll: only new complete lines
+    are parsed, so polling does not starve the in-process fake API of the GIL)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.ids = []
+        self.idset = set()
+        self.torn = 0
+        self._dec = json.JSONDecoder()
+
+    def poll(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return self.ids
+        end = data.rfind(b"\n")
+        if end < 0:
+            return self.ids
+        self.offset += end + 1
+        for raw in data[:end].split(b"\n"):
+            line = raw.decode("utf-8", "replace")
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+                if isinstance(obj, dict) and "id" in obj:
+                    self.ids.append(obj["id"])
+                    self.idset.add(obj["id"])
+                    continue
+            except ValueError:
+                pass
+            self.torn += 1
+            for m in _EV_START.finditer(line):
+                try:
+                    obj, _ = self._dec.raw_decode(line, m.start())
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and "id" in obj:
+                    self.ids.append(obj["id"])
+                    self.idset.add(obj["id"])
+        return self.ids
+
+
+def wait_output_covers(path, expected, timeout, daemon=None, reader=None):
+    """Waits until every id of 'expected' is in the output file (or the daemon died).
+    Returns (ids, torn) from a full final read."""
     expected = set(expected)
+    reader = reader or OutputReader(path)
 
     def ok():
         if daemon is not None and not daemon.alive():
             return True
-        ids, _ = read_output(path)
-        return expected.issubset(ids)
-    wait_for(ok, timeout, 0.5)
-    ids, torn = read_output(path)
-    return ids, torn
+        reader.poll()
+        return expected.issubset(reader.idset)
+    wait_for(ok, timeout, 1.0)
+    return read_output(path)
 
 
 def main(module_name="__main__"):

@@ -70,7 +70,7 @@ class Kill9Test(unittest.TestCase):
                   "(bound %d) torn_lines=%d served=%d" % (
                       api, len(expected), KILLS, len(ids), len(lost), dups, bound, torn,
                       len(fake.served_ids)), flush=True)
-            self.assertFalse(lost, "%d events lost (e.g. %s)" % (len(lost), sorted(lost)[:3]))
+            self.assertEqual(len(lost), 0, "%d events lost (e.g. %s)" % (len(lost), sorted(lost)[:3]))
             self.assertLessEqual(dups, bound, "more duplicates than could have been in flight")
         finally:
             fake.stop()
