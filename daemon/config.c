@@ -54,6 +54,8 @@ static void errors_push(sf_cfg_errors *e, char *msg)
 }
 
 static void verror(sf_cfg_errors *e, int line, int col, const char *path, const char *key,
+                   const char *fmt, va_list ap) SF_PRINTF(6, 0);
+static void verror(sf_cfg_errors *e, int line, int col, const char *path, const char *key,
                    const char *fmt, va_list ap)
 {
     sf_buf b = {0};
@@ -1146,7 +1148,7 @@ const sf_cfg_option sf_source_options[] = {
      "Events requested per page (1..999 for api legacy, 1..200 for api events).",
      OFF(sf_source_cfg, page_size), 0, 1, 999, NULL, NULL, 0},
     {"poll_interval", SF_OPT_DURATION, "10s", "Delay between polls once caught up.",
-     OFF(sf_source_cfg, poll_interval_ms), 0, 1000, DUR_MAX, NULL, NULL, 0},
+     OFF(sf_source_cfg, poll_interval_ms), 0, 100, DUR_MAX, NULL, NULL, 0},
     {"lookback", SF_OPT_DURATION, "1h",
      "On first start (no checkpoint), how far back to start reading.",
      OFF(sf_source_cfg, lookback_ms), 0, 0, DUR_MAX, NULL, NULL, 0},

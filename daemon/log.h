@@ -21,7 +21,7 @@ void sf_log_clear_secrets(void);
 int sf_log_redact(const char *src, sf_buf *dst);
 
 void sf_log(sf_log_level lvl, const char *component, const char *fmt, ...) SF_PRINTF(3, 4);
-void sf_vlog(sf_log_level lvl, const char *component, const char *fmt, va_list ap);
+void sf_vlog(sf_log_level lvl, const char *component, const char *fmt, va_list ap) SF_PRINTF(3, 0);
 
 /* Counters of lines logged per level (for metrics). */
 uint64_t sf_log_count(sf_log_level lvl);

@@ -29,6 +29,7 @@ int sf_buf_reserve(sf_buf *b, size_t extra)
         return -ENOMEM;
     b->data = p;
     b->cap = cap;
+    b->data[b->len] = '\0';
     return 0;
 }
 
@@ -98,8 +99,11 @@ void sf_buf_free(sf_buf *b)
 
 char *sf_buf_steal(sf_buf *b)
 {
-    if (!b->data && sf_buf_reserve(b, 0))
-        return NULL;
+    if (!b->data) {
+        if (sf_buf_reserve(b, 0))
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     b->data = NULL;
     b->len = b->cap = 0;

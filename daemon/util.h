@@ -31,7 +31,7 @@ int sf_buf_append(sf_buf *b, const void *p, size_t n);
 int sf_buf_puts(sf_buf *b, const char *s);
 int sf_buf_putc(sf_buf *b, char c);
 int sf_buf_appendf(sf_buf *b, const char *fmt, ...) SF_PRINTF(2, 3);
-int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap);
+int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap) SF_PRINTF(2, 0);
 void sf_buf_reset(sf_buf *b); /* len = 0, keeps memory */
 void sf_buf_free(sf_buf *b);
 char *sf_buf_steal(sf_buf *b); /* returns data (never NULL on success), buffer becomes empty */
@@ -57,7 +57,7 @@ void sf_format_rfc3339(int64_t ns, int frac_digits, char *out, size_t outlen);
 /* Command-line time: RFC 3339, "now", relative "-2h"/"-30m" (before now), or integer ns. */
 int sf_parse_time_arg(const char *s, int64_t now_ns, int64_t *out_ns);
 
-int64_t sf_now_ns(void);      /* CLOCK_REALTIME */
+int64_t sf_now_ns(void);       /* CLOCK_REALTIME */
 int64_t sf_monotonic_ms(void); /* CLOCK_MONOTONIC */
 
 /* Full-jitter exponential backoff: uniform in [0, min(max, initial * 2^attempt)], attempt >= 0.
