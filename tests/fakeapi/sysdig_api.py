@@ -118,6 +118,16 @@ class Fault:
                 "path": self.path, "params": self.params, "fired": self.fired}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return  # clients killed mid-request (kill -9 tests): expected, stay quiet
+        super().handle_error(request, client_address)
+
+
 class BadRequest(Exception):
     def __init__(self, status, reason, message):
         super().__init__(message)
@@ -560,7 +570,7 @@ class FakeSysdig:
         class Handler(_Handler):
             fake = owner
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = _Server((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,

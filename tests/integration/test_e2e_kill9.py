@@ -30,7 +30,7 @@ class Kill9Test(unittest.TestCase):
         fake.start()
         try:
             cfg, out, cp = write_config(tmp, fake.url, api=api, page_size=PAGE,
-                                        poll_interval="500ms", lookback="1h", overlap="60s")
+                                        poll_interval="1s", lookback="1h", overlap="60s")
             # a little latency so that kills land while pages are in flight
             fake.inject("delay", probability=0.3, seconds=0.05)
             fake.start_producer(rate=30, late_fraction=0.25, max_late_s=15)
