@@ -23,6 +23,7 @@ from helpers import (CANARY, Daemon, FakeSysdig, main, need_bin, run,  # noqa: E
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 SEP = "\x1f"  # field separator in rsyslog's parsed view
+PROBE = "<13>1 - - - - - - sf-probe"
 
 # RFC 5424 (sect. 6) with our structured data element; MSG is the rest.
 RE_5424 = re.compile(
@@ -114,12 +115,24 @@ action(type="omfile" file="%s" template="sfparsed")
         self.p = subprocess.Popen([RSYSLOGD, "-n", "-f", self.conf, "-i", self.pidfile],
                                   stdout=self.log, stderr=self.log)
         if self.transport == "udp":
-            ok = wait_for(lambda: os.path.exists(self.pidfile), 10, 0.1)
-            time.sleep(0.5)
+            ok = wait_for(self._udp_probe, 10, 0.2)
         else:
             ok = wait_for(self._connectable, 10, 0.1)
         if not ok or self.p.poll() is not None:
             raise RuntimeError("rsyslogd did not start:\n" + self.output())
+
+    def _udp_probe(self):
+        """rsyslog is ready once a probe datagram shows up in its output (probes are not
+        counted by the checks)."""
+        if self.p.poll() is not None:
+            return True
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(PROBE.encode(), ("127.0.0.1", self.port))
+        time.sleep(0.1)
+        if not os.path.exists(self.raw):
+            return False
+        with open(self.raw, "rb") as f:
+            return b"sf-probe" in f.read()
 
     def _connectable(self):
         if self.p.poll() is not None:
@@ -149,7 +162,8 @@ action(type="omfile" file="%s" template="sfparsed")
         if not os.path.exists(path):
             return []
         with open(path, "rb") as f:
-            return [ln.decode("utf-8") for ln in f.read().split(b"\n") if ln]
+            return [ln.decode("utf-8") for ln in f.read().split(b"\n")
+                    if ln and b"sf-probe" not in ln]
 
 
 @need_bin
