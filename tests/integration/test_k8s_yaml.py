@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Kubernetes examples in docker/kubernetes/: yamllint clean, and the structure the operations
+docs promise (native sidecar, probes, read-only secret, non-root read-only root filesystem,
+ConfigMap as a directory, checkpoint volume, grace period, single-replica Recreate with a PVC).
+The embedded daemon configurations must pass the daemon's own --check-config.
+
+What this does NOT check: that a cluster accepts the objects (no API server here)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helpers import SF_BIN, SRC, main  # noqa: E402
+
+try:
+    import yaml
+except ImportError:  # python3-yaml
+    yaml = None
+
+KDIR = os.path.join(SRC, "docker", "kubernetes")
+FILES = ["sidecar.yaml", "deployment.yaml"]
+PORT = 9464
+SHUTDOWN_TIMEOUT_S = 20
+YAMLLINT_CFG = ("{extends: default, rules: {line-length: {max: 100}, document-start: disable, "
+                "truthy: {check-keys: false}}}")
+
+
+def yamllint_cmd():
+    if shutil.which("yamllint"):
+        return ["yamllint"]
+    try:
+        import yamllint  # noqa: F401
+        return [sys.executable, "-m", "yamllint"]
+    except ImportError:
+        return None
+
+
+def load(name):
+    with open(os.path.join(KDIR, name)) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def check_config_text(text, extra_env=None):
+    """Runs SF_BIN --check-config on a daemon config, with the token file and state paths
+    pointed into a temporary directory. Returns (ok, output)."""
+    d = tempfile.mkdtemp(prefix="sf-k8s-")
+    tok = os.path.join(d, "token")
+    with open(tok, "w") as f:
+        f.write("k8s-test-token-value\n")
+    os.chmod(tok, 0o600)
+    text = text.replace("/var/run/secrets/sysdig/token", tok)
+    text = text.replace("/var/lib/sysdig-forwarder", d)
+    path = os.path.join(d, "config.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    env = dict(os.environ, SYSDIG_SECURE_URL="https://secure.sysdig.com")
+    env.update(extra_env or {})
+    p = subprocess.run([SF_BIN, "-c", path, "--check-config"], capture_output=True, text=True,
+                       env=env, timeout=30)
+    return p.returncode == 0, p.stdout + p.stderr
+
+
+class YamlLint(unittest.TestCase):
+    def test_yamllint(self):
+        cmd = yamllint_cmd()
+        if not cmd:
+            self.skipTest("yamllint is not installed (Debian package yamllint)")
+        files = [os.path.join(KDIR, f) for f in FILES] + [os.path.join(SRC, "docker",
+                                                                       "config.yaml")]
+        p = subprocess.run(cmd + ["-s", "-d", YAMLLINT_CFG] + files, capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
+@unittest.skipIf(yaml is None, "python3-yaml is not installed: structure checks skipped")
+class Structure(unittest.TestCase):
+    def pod_spec(self, name):
+        deps = by_kind(load(name), "Deployment")
+        self.assertEqual(len(deps), 1, name)
+        return deps[0], deps[0]["spec"]["template"]["spec"]
+
+    def check_forwarder_container(self, c, spec, docs):
+        # probes on the server port
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            g = c[probe]["httpGet"]
+            self.assertEqual(g["path"], path, probe)
+            port = ports.get(g["port"], g["port"])
+            self.assertEqual(port, PORT, probe)
+        # the config's listen address matches and is reachable from the kubelet
+        cm_names = [v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v]
+        self.assertEqual(len(cm_names), 1)
+        cm = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == cm_names[0]][0]
+        cfg = yaml.safe_load(cm["data"]["config.yaml"])
+        self.assertEqual(cfg["server"]["listen"], "0.0.0.0:%d" % PORT)
+        self.assertTrue(cfg["source"]["token_file"].startswith("/var/run/secrets/sysdig/"))
+        self.assertNotIn("token", cfg["source"], "a token must come from the Secret file")
+        self.assertTrue(cfg["checkpoint"]["path"].startswith("/var/lib/sysdig-forwarder/"))
+        self.assertLessEqual(parse_seconds(cfg["pipeline"]["shutdown_timeout"]),
+                             spec["terminationGracePeriodSeconds"])
+        # volumes: ConfigMap as a directory, Secret read-only, checkpoint on a volume
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        vols = {v["name"]: v for v in spec["volumes"]}
+        for m in mounts.values():
+            self.assertNotIn("subPath", m, "ConfigMap/Secret must be mounted as directories")
+        cfg_mount = [m for n, m in mounts.items() if "configMap" in vols[n]][0]
+        self.assertEqual(cfg_mount["mountPath"], "/etc/sysdig-forwarder")
+        self.assertTrue(cfg_mount.get("readOnly"))
+        sec = [(n, m) for n, m in mounts.items() if "secret" in vols[n]]
+        self.assertEqual(len(sec), 1, "one Secret volume with the token")
+        self.assertTrue(sec[0][1].get("readOnly"), "the Secret must be mounted read-only")
+        self.assertEqual(sec[0][1]["mountPath"], "/var/run/secrets/sysdig")
+        self.assertLessEqual(vols[sec[0][0]]["secret"].get("defaultMode", 0o644), 0o440)
+        state = [m for m in mounts.values() if m["mountPath"] == "/var/lib/sysdig-forwarder"]
+        self.assertEqual(len(state), 1, "checkpoint directory must be a volume")
+        self.assertFalse(state[0].get("readOnly", False))
+        # security: non-root, read-only root filesystem, no privilege escalation, no caps
+        sc = c["securityContext"]
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertTrue(sc.get("runAsNonRoot") or spec["securityContext"].get("runAsNonRoot"))
+        self.assertNotEqual(sc.get("runAsUser", spec["securityContext"].get("runAsUser")), 0)
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        self.assertEqual(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault")
+        self.assertFalse(spec.get("automountServiceAccountToken", True))
+        # sized resources
+        r = c["resources"]
+        self.assertIn("memory", r["requests"])
+        self.assertIn("cpu", r["requests"])
+        self.assertIn("memory", r["limits"])
+        self.assertEqual(c["args"], ["-c", "/etc/sysdig-forwarder/config.yaml"])
+        return cfg, cm
+
+    def test_sidecar(self):
+        docs = load("sidecar.yaml")
+        dep, spec = self.pod_spec("sidecar.yaml")
+        inits = [c for c in spec.get("initContainers", []) if c["name"] == "sysdig-forwarder"]
+        self.assertEqual(len(inits), 1, "the forwarder must be an init container")
+        c = inits[0]
+        self.assertEqual(c.get("restartPolicy"), "Always", "native sidecar needs restartPolicy")
+        self.assertNotIn("sysdig-forwarder", [x["name"] for x in spec["containers"]])
+        self.assertGreaterEqual(spec["terminationGracePeriodSeconds"], SHUTDOWN_TIMEOUT_S)
+        self.assertLessEqual(spec["terminationGracePeriodSeconds"], 30,
+                             "graceful shutdown within the default 30 s grace")
+        self.check_forwarder_container(c, spec, docs)
+
+    def test_deployment(self):
+        docs = load("deployment.yaml")
+        dep, spec = self.pod_spec("deployment.yaml")
+        self.assertEqual(dep["spec"]["replicas"], 1)
+        self.assertEqual(dep["spec"]["strategy"]["type"], "Recreate")
+        self.assertGreaterEqual(spec["terminationGracePeriodSeconds"], SHUTDOWN_TIMEOUT_S)
+        c = [x for x in spec["containers"] if x["name"] == "sysdig-forwarder"][0]
+        self.check_forwarder_container(c, spec, docs)
+        pvcs = by_kind(docs, "PersistentVolumeClaim")
+        self.assertEqual(len(pvcs), 1)
+        state = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+        self.assertEqual(state[0]["persistentVolumeClaim"]["claimName"],
+                         pvcs[0]["metadata"]["name"])
+        self.assertIn("ReadWriteOnce", pvcs[0]["spec"]["accessModes"])
+
+    @unittest.skipUnless(SF_BIN, "SF_BIN not set: embedded configs not validated")
+    def test_embedded_configs_pass_check_config(self):
+        for name in FILES:
+            for cm in by_kind(load(name), "ConfigMap"):
+                ok, out = check_config_text(cm["data"]["config.yaml"])
+                self.assertTrue(ok, "%s ConfigMap %s: %s" % (name, cm["metadata"]["name"], out))
+
+    def test_secret_is_never_inline(self):
+        for name in FILES:
+            self.assertFalse(by_kind(load(name), "Secret"),
+                             "%s must not carry a Secret (create it from a file)" % name)
+            with open(os.path.join(KDIR, name)) as f:
+                self.assertIsNone(re.search(r"^\s*token:\s*\S", f.read(), re.M), name)
+
+
+def parse_seconds(s):
+    m = re.fullmatch(r"(\d+)(ms|s|m)", str(s))
+    n = int(m.group(1))
+    return {"ms": n / 1000, "s": n, "m": n * 60}[m.group(2)]
+
+
+if __name__ == "__main__":
+    main()
