@@ -1215,6 +1215,18 @@ const sf_cfg_option sf_pipeline_options[] = {
     {0},
 };
 
+const sf_cfg_option sf_dead_letter_options[] = {
+    {"path", SF_OPT_STR, NULL,
+     "File (NDJSON, 0600) receiving every event a sink permanently rejected, with the sink name "
+     "and the reason. Default: dead-letters.ndjson in the checkpoint's directory.",
+     OFF(sf_dead_letter_cfg, path), SF_OPT_PATH, 0, 0, NULL, NULL, 0},
+    {"max_size", SF_OPT_SIZE, "1GiB",
+     "Size bound. When reached, rejected events are held and retried (never dropped) and an "
+     "error is logged until space is made.",
+     OFF(sf_dead_letter_cfg, max_size), 0, 4096, 0, NULL, NULL, 0},
+    {0},
+};
+
 static const sf_cfg_option sink_queue_options[] = {
     {"max_events", SF_OPT_INT, "10000",
      "Events buffered for this sink; when full, polling pauses (backpressure).",
@@ -1245,8 +1257,8 @@ const sf_cfg_option sf_sink_common_options[] = {
     {0},
 };
 
-static const char *const top_keys[] = {"source", "checkpoint", "sinks", "log",
-                                       "server", "pipeline",   NULL};
+static const char *const top_keys[] = {"source", "checkpoint", "sinks",       "log",
+                                       "server", "pipeline",   "dead_letter", NULL};
 
 /* ------------------------------------------------------------------------------------------ */
 /* loading                                                                                    */
@@ -1275,6 +1287,7 @@ void sf_config_free(sf_config *cfg)
     sf_cfg_free_struct(sf_log_options, &cfg->log);
     sf_cfg_free_struct(sf_server_options, &cfg->server);
     sf_cfg_free_struct(sf_pipeline_options, &cfg->pipeline);
+    sf_cfg_free_struct(sf_dead_letter_options, &cfg->dead_letter);
     for (size_t i = 0; i < cfg->nsinks; i++)
         sink_cfg_free(cfg->sinks[i]);
     free(cfg->sinks);
@@ -1691,6 +1704,7 @@ int sf_config_load_text(const char *name, const char *text, size_t len, sf_confi
         {"log", sf_log_options, offsetof(sf_config, log)},
         {"server", sf_server_options, offsetof(sf_config, server)},
         {"pipeline", sf_pipeline_options, offsetof(sf_config, pipeline)},
+        {"dead_letter", sf_dead_letter_options, offsetof(sf_config, dead_letter)},
     };
     for (size_t i = 0; i < SF_ARRAY_LEN(sections); i++) {
         const sf_cfg_node *m = sf_cfg_map_get(root, sections[i].key);
@@ -1794,6 +1808,8 @@ int sf_config_reference(sf_buf *out)
         {"log", "Logging to stderr.", sf_log_options},
         {"server", "HTTP server for metrics and health checks.", sf_server_options},
         {"pipeline", "Flow control between the source and the sinks.", sf_pipeline_options},
+        {"dead_letter", "Where permanently rejected events go (never dropped silently).",
+         sf_dead_letter_options},
     };
     int rc = sf_buf_puts(out, "# Configuration reference\n\n"
                               "Durations: `500ms`, `10s`, `5m`, `1h`, `7d`. Sizes: `512`, `64KiB`, "

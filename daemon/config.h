@@ -18,9 +18,9 @@ typedef enum { SF_NODE_SCALAR, SF_NODE_SEQ, SF_NODE_MAP } sf_node_kind;
 
 typedef struct sf_cfg_node {
     sf_node_kind kind;
-    int line, col;            /* 1-based, of the value */
-    char *value;              /* SCALAR: text after ${VAR} expansion */
-    bool quoted;              /* SCALAR was quoted in YAML ("..." or '...') */
+    int line, col; /* 1-based, of the value */
+    char *value;   /* SCALAR: text after ${VAR} expansion */
+    bool quoted;   /* SCALAR was quoted in YAML ("..." or '...') */
     /* MAP: keys[i] -> items[i]; SEQ: items[i] (keys NULL) */
     char **keys;
     int *key_line, *key_col;
@@ -74,9 +74,9 @@ typedef enum {
 
 enum {
     SF_OPT_REQUIRED = 1 << 0,
-    SF_OPT_SECRET = 1 << 1,  /* value registered with the log redactor, shown as *** in docs */
-    SF_OPT_ISSET = 1 << 2,   /* an extra 'bool' at isset_offset is set true when the key is present */
-    SF_OPT_PATH = 1 << 3,    /* documentation hint: a filesystem path */
+    SF_OPT_SECRET = 1 << 1, /* value registered with the log redactor, shown as *** in docs */
+    SF_OPT_ISSET = 1 << 2, /* an extra 'bool' at isset_offset is set true when the key is present */
+    SF_OPT_PATH = 1 << 3,  /* documentation hint: a filesystem path */
 };
 
 typedef struct sf_cfg_option {
@@ -86,8 +86,8 @@ typedef struct sf_cfg_option {
     const char *desc;
     size_t offset;
     unsigned flags;
-    int64_t min, max; /* inclusive; both 0 = unchecked */
-    const char *const *enum_values; /* NULL-terminated, SF_OPT_ENUM */
+    int64_t min, max;                /* inclusive; both 0 = unchecked */
+    const char *const *enum_values;  /* NULL-terminated, SF_OPT_ENUM */
     const struct sf_cfg_option *sub; /* SF_OPT_SECTION; table ends with name == NULL */
     size_t isset_offset;             /* SF_OPT_ISSET */
 } sf_cfg_option;
@@ -120,11 +120,11 @@ typedef struct sf_source_cfg {
     int64_t overlap_ms;
     int64_t request_timeout_ms;
     int64_t connect_timeout_ms;
-    int64_t max_window_events;     /* split a window whose page.total exceeds this */
-    uint64_t max_response_size;    /* bytes */
+    int64_t max_window_events;              /* split a window whose page.total exceeds this */
+    uint64_t max_response_size;             /* bytes */
     int64_t retry_initial_ms, retry_max_ms; /* backoff for retriable errors */
-    int64_t auth_retry_ms;         /* wait after 401/403/400 */
-    int64_t dedup_max_ids;         /* bound on remembered ids */
+    int64_t auth_retry_ms;                  /* wait after 401/403/400 */
+    int64_t dedup_max_ids;                  /* bound on remembered ids */
     bool tls_verify;
     char *tls_ca_file;
     char *proxy;
@@ -150,6 +150,11 @@ typedef struct sf_pipeline_cfg {
     int64_t shutdown_timeout_ms;
 } sf_pipeline_cfg;
 
+typedef struct sf_dead_letter_cfg {
+    char *path;        /* NULL/empty: dead-letters.ndjson beside the checkpoint */
+    uint64_t max_size; /* bytes; when full, rejected events are held (retried), never dropped */
+} sf_dead_letter_cfg;
+
 /* Settings every sink has, whatever its type. */
 typedef struct sf_sink_common_cfg {
     char *name;
@@ -169,6 +174,7 @@ typedef struct sf_config {
     sf_log_cfg log;
     sf_server_cfg server;
     sf_pipeline_cfg pipeline;
+    sf_dead_letter_cfg dead_letter;
     struct sf_sink_cfg **sinks;
     size_t nsinks;
     sf_cfg_node *root; /* kept: sinks' node pointers refer into it */
@@ -180,6 +186,7 @@ extern const sf_cfg_option sf_checkpoint_options[];
 extern const sf_cfg_option sf_log_options[];
 extern const sf_cfg_option sf_server_options[];
 extern const sf_cfg_option sf_pipeline_options[];
+extern const sf_cfg_option sf_dead_letter_options[];
 extern const sf_cfg_option sf_sink_common_options[];
 
 /* Parses YAML text into a node tree; ${VAR} / ${VAR:-default} are expanded from the

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadletter.h"
 #include "log.h"
 
 #define BOUNDED_MAX_ATTEMPTS 8
@@ -17,11 +18,15 @@ typedef struct page {
     bool failed, complete;
 } page_t;
 
+enum { ST_PENDING = 0, ST_SETTLED = 1, ST_DEAD = 2 };
+
 typedef struct job {
     struct job *next;
     page_t *page;
     sf_buf *records;     /* n */
-    unsigned char *done; /* n: 1 = settled for this sink */
+    unsigned char *done; /* n: ST_PENDING, ST_SETTLED or ST_DEAD (to dead-letter) */
+    char **reasons;      /* n: why ST_DEAD (owned) */
+    size_t ndead;
     size_t remaining;
     unsigned attempts;
 } job_t;
@@ -61,6 +66,7 @@ struct sf_pipeline {
     void (*closed_cb)(void *);
     void *closed_ud;
     uint64_t encode_errors;
+    sf_deadletter *dl;
 };
 
 static void psink_kick(psink_t *ps);
@@ -76,8 +82,14 @@ int sf_pipeline_new(uv_loop_t *loop, struct sf_http *http, const sf_config *cfg,
     p->cb = cb;
     p->ud = ud;
     p->nsinks = cfg->nsinks;
+    if (sf_deadletter_new(cfg->dead_letter.path, cfg->checkpoint.path, cfg->dead_letter.max_size,
+                          &p->dl) != 0) {
+        free(p);
+        return -ENOMEM;
+    }
     p->sinks = calloc(cfg->nsinks ? cfg->nsinks : 1, sizeof *p->sinks);
     if (!p->sinks) {
+        sf_deadletter_free(p->dl);
         free(p);
         return -ENOMEM;
     }
@@ -166,8 +178,11 @@ static void job_free(job_t *j)
 {
     for (size_t i = 0; j->records && i < j->page->n; i++)
         sf_buf_free(&j->records[i]);
+    for (size_t i = 0; j->reasons && i < j->page->n; i++)
+        free(j->reasons[i]);
     free(j->records);
     free(j->done);
+    free(j->reasons);
     free(j);
 }
 
@@ -185,11 +200,8 @@ static void drain_commits(sf_pipeline *p)
         p->cb(p->ud, pg->token, !pg->failed);
         page_free(pg);
     }
-    if (freed && p->space_cb && sf_pipeline_can_accept(p)) {
-        void (*cb)(void *) = p->space_cb;
-        p->space_cb = NULL;
-        cb(p->space_ud);
-    }
+    if (freed && p->space_cb && sf_pipeline_can_accept(p))
+        p->space_cb(p->space_ud); /* stays registered: backpressure recurs */
 }
 
 static void page_sink_done(sf_pipeline *p, page_t *pg)
@@ -200,11 +212,68 @@ static void page_sink_done(sf_pipeline *p, page_t *pg)
     }
 }
 
-static void dead_letter(psink_t *ps, const sf_event *ev, const char *reason)
+/* Marks event idx of the head job for the dead-letter file (takes reason). */
+static void mark_dead(job_t *j, size_t idx, char *reason)
 {
-    ps->rejected++;
-    SF_ERROR("pipeline", "sink %s: event %s dead-lettered: %s", ps->sink.name, ev->id,
-             reason ? reason : "rejected");
+    if (j->done[idx] != ST_PENDING) {
+        free(reason);
+        return;
+    }
+    j->done[idx] = ST_DEAD;
+    free(j->reasons[idx]);
+    j->reasons[idx] = reason;
+    j->ndead++;
+}
+
+/* Writes the head job's ST_DEAD events durably to the dead-letter file; only then are they
+ * settled. Returns 0, or negative if the file could not take them (they stay held). */
+static int flush_dead(psink_t *ps, job_t *j)
+{
+    if (!j->ndead)
+        return 0;
+    const sf_event **evs = calloc(j->ndead, sizeof *evs);
+    const char **why = calloc(j->ndead, sizeof *why);
+    int rc = -ENOMEM;
+    if (!evs || !why)
+        goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < j->page->n; i++) {
+        if (j->done[i] != ST_DEAD)
+            continue;
+        evs[k] = &j->page->events[i];
+        why[k++] = j->reasons[i] ? j->reasons[i] : "rejected";
+    }
+    rc = sf_deadletter_write(ps->p->dl, ps->sink.name, evs, why, k);
+    if (rc) {
+        SF_ERROR("pipeline",
+                 "sink %s: %zu rejected events cannot be written to the dead-letter "
+                 "file %s (%s); holding them and retrying",
+                 ps->sink.name, k, sf_deadletter_path(ps->p->dl),
+                 rc == -ENOSPC ? "dead_letter.max_size reached" : strerror(-rc));
+        goto out;
+    }
+    for (size_t i = 0; i < j->page->n; i++) {
+        if (j->done[i] != ST_DEAD)
+            continue;
+        SF_ERROR("pipeline", "sink %s: event %s dead-lettered: %s", ps->sink.name,
+                 j->page->events[i].id, j->reasons[i] ? j->reasons[i] : "rejected");
+        j->done[i] = ST_SETTLED;
+        j->remaining--;
+        ps->rejected++;
+    }
+    j->ndead = 0;
+out:
+    free(evs);
+    free(why);
+    return rc;
+}
+
+static void retry_timer_cb(uv_timer_t *t);
+
+static void arm_timer(psink_t *ps, int64_t delay)
+{
+    ps->timer_armed = true;
+    uv_timer_start(&ps->timer, retry_timer_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
 }
 
 static void job_finish(psink_t *ps)
@@ -236,14 +305,15 @@ static void batch_done(sf_sink_batch *b)
         size_t idx = ps->bidx[k];
         switch (b->status[k]) {
         case SF_DELIV_OK:
-            j->done[idx] = 1;
-            j->remaining--;
-            ps->delivered++;
+            if (j->done[idx] == ST_PENDING) {
+                j->done[idx] = ST_SETTLED;
+                j->remaining--;
+                ps->delivered++;
+            }
             break;
         case SF_DELIV_REJECT:
-            dead_letter(ps, &j->page->events[idx], b->reason[k]);
-            j->done[idx] = 1;
-            j->remaining--;
+            mark_dead(j, idx, b->reason[k] ? b->reason[k] : sf_strdup("rejected by the peer"));
+            b->reason[k] = NULL;
             break;
         default:
             nretry++;
@@ -255,24 +325,33 @@ static void batch_done(sf_sink_batch *b)
     ps->sink.healthy = nretry == 0;
     if (ps->closing)
         return;
-    if (j->remaining == 0) {
-        job_finish(ps);
-    } else {
+    if (nretry) {
         ps->retried += nretry;
         j->attempts++;
         unsigned max = (unsigned)ps->sink.cfg->common.retry_max_attempts;
         if (ps->p->bounded && (max == 0 || max > BOUNDED_MAX_ATTEMPTS))
             max = BOUNDED_MAX_ATTEMPTS;
+        const char *why = ps->sink.last_error[0] ? ps->sink.last_error : "no detail";
         if (max && j->attempts >= max) {
             SF_ERROR("pipeline", "sink %s: %zu events still not accepted after %u attempts (%s)",
-                     ps->sink.name, j->remaining, j->attempts,
-                     ps->sink.last_error[0] ? ps->sink.last_error : "no detail");
-            if (ps->p->bounded)
+                     ps->sink.name, nretry, j->attempts, why);
+            if (ps->p->bounded) {
+                /* --once / --from: report failure, keep the checkpoint where it is */
                 j->page->failed = true;
-            for (size_t i = 0; i < j->page->n; i++)
-                if (!j->done[i] && !ps->p->bounded)
-                    dead_letter(ps, &j->page->events[i], "retries exhausted");
-            job_finish(ps);
+                for (size_t i = 0; i < j->page->n; i++)
+                    if (j->done[i] == ST_PENDING) {
+                        j->done[i] = ST_SETTLED;
+                        j->remaining--;
+                    }
+            } else {
+                for (size_t i = 0; i < j->page->n; i++) {
+                    if (j->done[i] != ST_PENDING)
+                        continue;
+                    sf_buf r = {0};
+                    sf_buf_appendf(&r, "retries exhausted after %u attempts: %s", j->attempts, why);
+                    mark_dead(j, i, sf_buf_steal(&r));
+                }
+            }
         } else {
             int64_t delay =
                 b->retry_after_ms > 0
@@ -280,11 +359,8 @@ static void batch_done(sf_sink_batch *b)
                     : sf_backoff_ms(j->attempts - 1, ps->sink.cfg->common.retry_initial_ms,
                                     ps->sink.cfg->common.retry_max_ms);
             SF_WARN("pipeline", "sink %s: %zu events not accepted (%s); retry %u in %lldms",
-                    ps->sink.name, nretry,
-                    ps->sink.last_error[0] ? ps->sink.last_error : "no detail", j->attempts,
-                    (long long)delay);
-            ps->timer_armed = true;
-            uv_timer_start(&ps->timer, retry_timer_cb, (uint64_t)delay, 0);
+                    ps->sink.name, nretry, why, j->attempts, (long long)delay);
+            arm_timer(ps, delay);
         }
     }
     if (!ps->in_submit)
@@ -320,19 +396,23 @@ static void psink_kick(psink_t *ps)
 {
     while (!ps->busy && !ps->timer_armed && !ps->closing && ps->head) {
         job_t *j = ps->head;
+        if (j->ndead && flush_dead(ps, j) != 0) {
+            arm_timer(ps, sf_backoff_ms(j->attempts++, ps->sink.cfg->common.retry_initial_ms,
+                                        ps->sink.cfg->common.retry_max_ms));
+            return;
+        }
         if (j->remaining == 0) {
             job_finish(ps);
             continue;
         }
         if (ensure_cap(ps, j->remaining)) {
             SF_ERROR("pipeline", "sink %s: out of memory building a batch", ps->sink.name);
-            ps->timer_armed = true;
-            uv_timer_start(&ps->timer, retry_timer_cb, 1000, 0);
+            arm_timer(ps, 1000);
             return;
         }
         size_t k = 0;
         for (size_t i = 0; i < j->page->n; i++) {
-            if (j->done[i])
+            if (j->done[i] != ST_PENDING)
                 continue;
             ps->bidx[k] = i;
             ps->bev[k] = &j->page->events[i];
@@ -384,7 +464,8 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         j->page = pg;
         j->records = calloc(n ? n : 1, sizeof *j->records);
         j->done = calloc(n ? n : 1, 1);
-        if (!j->records || !j->done)
+        j->reasons = calloc(n ? n : 1, sizeof *j->reasons);
+        if (!j->records || !j->done || !j->reasons)
             goto oom;
         j->remaining = n;
         const sf_format *f = ps->sink.cfg->format;
@@ -395,11 +476,12 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
                 goto oom;
             if (rc) {
                 p->encode_errors++;
-                char reason[300];
-                snprintf(reason, sizeof reason, "format %s: %s", f->name, err);
-                dead_letter(ps, &events[i], reason);
-                j->done[i] = 1;
-                j->remaining--;
+                sf_buf r = {0};
+                sf_buf_appendf(&r, "format %s cannot encode the event: %s", f->name, err);
+                char *reason = sf_buf_steal(&r);
+                if (!reason)
+                    goto oom;
+                mark_dead(j, i, reason);
             }
         }
     }
@@ -555,5 +637,6 @@ void sf_pipeline_free(sf_pipeline *p)
         page_free(pg);
     }
     free(p->sinks);
+    sf_deadletter_free(p->dl);
     free(p);
 }

@@ -48,7 +48,7 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token);
 /* True while more pages may be submitted without exceeding the configured bounds. */
 bool sf_pipeline_can_accept(const sf_pipeline *p);
 size_t sf_pipeline_inflight(const sf_pipeline *p);
-/* Called (once) whenever can_accept turns true again. */
+/* cb is called every time pages complete and can_accept is true (it stays registered). */
 void sf_pipeline_on_space(sf_pipeline *p, void (*cb)(void *ud), void *ud);
 void sf_pipeline_reopen(sf_pipeline *p);
 void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st);

@@ -28,8 +28,9 @@ typedef struct ptoken {
 
 typedef struct window {
     int64_t from, to, low;
-    int64_t floor; /* a split never moves 'to' below floor + 1s (progress) */
-    char *cursor;  /* cursor to send; NULL = first page (from/to) */
+    int64_t floor;        /* a split never moves 'to' below floor + 1s (progress) */
+    char *cursor;         /* cursor to send; NULL = first page (from/to) */
+    int64_t fallback_low; /* 'low' when we last fell back to a time re-read */
     bool first_page;
     unsigned long long ring[CURSOR_RING]; /* hashes of cursors seen in this window */
     size_t nring;
@@ -251,6 +252,7 @@ static void window_set(sf_source *s, int64_t from, int64_t to, int64_t floor)
     s->win.floor = floor;
     s->win.low = SF_TIME_UNSET;
     s->win.first_page = true;
+    s->win.fallback_low = SF_TIME_UNSET;
     s->have_window = true;
     s->st.windows++;
     s->st.window_from_ns = from;
@@ -644,7 +646,7 @@ static void handle_page(sf_source *s, sf_page *pg)
         keep[nk++] = *ev;
         memset(ev, 0, sizeof *ev);
     }
-    bool end = false;
+    bool end = false, refetch_by_time = false;
     const char *why = NULL;
     if (pg->n == 0)
         end = true, why = "empty page";
@@ -654,12 +656,19 @@ static void handle_page(sf_source *s, sf_page *pg)
         end = true, why = "short page";
     else if (older_than_window)
         end = true, why = "reached window start";
-    else if (w->cursor && strcmp(older, w->cursor) == 0) {
-        end = true, why = "server repeated the cursor";
-        SF_WARN("source", "server returned the cursor it was sent; ending the window there");
-    } else if (cursor_seen(w, older)) {
-        end = true, why = "cursor cycle";
-        SF_WARN("source", "server returned a cursor already followed in this window; ending it");
+    else if ((w->cursor && strcmp(older, w->cursor) == 0) || cursor_seen(w, older)) {
+        /* A server repeating cursors must not spin us, nor make us skip what is left of the
+         * window: re-read the rest by time ([from, oldest delivered]); if that makes no
+         * progress either, end the window. */
+        if (w->low != SF_TIME_UNSET && w->low != w->fallback_low) {
+            SF_WARN("source", "server repeated a page cursor; re-reading the rest of the window "
+                              "by time");
+            w->fallback_low = w->low;
+            refetch_by_time = true;
+        } else {
+            end = true, why = "repeated cursor";
+            SF_WARN("source", "server keeps repeating page cursors; ending the window here");
+        }
     }
     (void)why;
     s->st.pages++;
@@ -686,7 +695,13 @@ static void handle_page(sf_source *s, sf_page *pg)
         retry_later(s, 1000, "out of memory submitting a page");
         return;
     }
-    if (end) {
+    if (refetch_by_time) {
+        free(w->cursor);
+        w->cursor = NULL;
+        w->first_page = false; /* no split of a partly delivered window */
+        w->to = w->low;        /* ids at exactly 'low' are in the seen set */
+        w->nring = 0;
+    } else if (end) {
         s->have_window = true; /* keep win.to for next_window */
         w->from = SF_TIME_UNSET;
         free(w->cursor);
