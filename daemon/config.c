@@ -1130,7 +1130,7 @@ const sf_cfg_option sf_source_options[] = {
      "Base URL of the Sysdig Secure API, e.g. https://secure.sysdig.com (http:// or https://).",
      OFF(sf_source_cfg, url), SF_OPT_REQUIRED, 0, 0, NULL, NULL, 0},
     {"api", SF_OPT_ENUM, "legacy",
-     "Events API flavour: legacy (/api/v1/secureEvents) or events (/api/v1/secure/events).",
+     "Events API flavour: legacy (/api/v1/secureEvents) or events (/secure/events/v1/events).",
      OFF(sf_source_cfg, api), 0, 0, 0, api_values, NULL, 0},
     {"token", SF_OPT_STR, NULL,
      "API token (Bearer). Exactly one of token and token_file is required; prefer "
@@ -1174,7 +1174,9 @@ const sf_cfg_option sf_source_options[] = {
      "Most event ids remembered for de-duplication across overlapping windows.",
      OFF(sf_source_cfg, dedup_max_ids), 0, 1, INT64_MAX, NULL, NULL, 0},
     {"tls", SF_OPT_SECTION, NULL, "TLS settings.", 0, 0, 0, 0, NULL, source_tls_options, 0},
-    {"proxy", SF_OPT_STR, NULL, "HTTP(S) proxy URL (default: none; environment is ignored).",
+    {"proxy", SF_OPT_STR, NULL,
+     "HTTP(S) proxy URL (default: the https_proxy / no_proxy environment variables, as curl reads "
+     "them).",
      OFF(sf_source_cfg, proxy), 0, 0, 0, NULL, NULL, 0},
     {"user_agent", SF_OPT_STR, "sysdig-forwarder/" SF_VERSION, "User-Agent header.",
      OFF(sf_source_cfg, user_agent), 0, 0, 0, NULL, NULL, 0},

@@ -998,7 +998,7 @@ START_TEST(test_example_configs)
     char tok[256];
     snprintf(tok, sizeof tok, "%s/token", tmpdir);
     write_file(tok, "example-token-value\n", 0600);
-    setenv("SYSDIG_SECURE_TOKEN", "example-token-value", 1);
+    setenv("SYSDIG_SECURE_API_TOKEN", "example-token-value", 1);
     setenv("SYSDIG_SECURE_URL", "https://secure.sysdig.com", 1);
     static const char *const files[] = {"../conf/sysdig-forwarder.yaml", "../conf/minimal.yaml"};
     for (size_t i = 0; i < SF_ARRAY_LEN(files); i++) {
