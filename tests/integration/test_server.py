@@ -79,6 +79,10 @@ class ServerTest(unittest.TestCase):
         if self.daemon:
             rc, hung = self.daemon.term(30)
             self.assertFalse(hung, "daemon hung on SIGTERM")
+            err = self.daemon.stderr()
+            self.assertEqual(rc, 0, "exit status %s after SIGTERM:\n%s" % (rc, err[-3000:]))
+            self.assertNotIn("Sanitizer", err)
+            self.assertNotIn(CANARY, err)
         self.fake.stop()
 
     def start(self, extra_source="  auth_retry: 1s\n", sinks=None, env=None, **kw):
@@ -253,7 +257,7 @@ class ServerTest(unittest.TestCase):
             cfg, _, _ = write_config(self.dir, self.fake.url, extra=extra)
             d = Daemon(["-c", cfg], logdir=self.dir, tag="busy")
             d.p.wait(15)
-            self.assertNotEqual(d.p.returncode, 0)
+            self.assertEqual(d.p.returncode, 1, d.stderr()[-2000:])
             self.assertIn("cannot listen on 127.0.0.1:%d" % self.port, d.stderr())
             d._close()
         finally:
@@ -305,8 +309,9 @@ class LogsTest(unittest.TestCase):
             self.assertNotIn(CANARY, err)
         finally:
             fake.clear_faults()
-            dm.term(30)
+            rc, hung = dm.term(30)
             fake.stop()
+        self.assertEqual((rc, hung), (0, False), dm.stderr()[-2000:])
 
 
 @need_bin
@@ -351,9 +356,10 @@ class NotifyTest(unittest.TestCase):
             drain(2)
             self.assertIn("STOPPING=1", "\n".join(msgs))
         finally:
-            dm.term(30)
+            rc, hung = dm.term(30)
             fake.stop()
             sock.close()
+        self.assertEqual((rc, hung), (0, False), dm.stderr()[-2000:])
 
 
 if __name__ == "__main__":
