@@ -1247,6 +1247,20 @@ static const sf_cfg_option sink_retry_options[] = {
     {0},
 };
 
+static const sf_cfg_option sink_spool_options[] = {
+    {"path", SF_OPT_STR, NULL,
+     "Directory of this sink's disk spool. While the sink refuses events they are stored here "
+     "(fsync'd) so the checkpoint and the other sinks move on, and replayed in order when it "
+     "recovers. Unset: no spool (a sink that is down holds the checkpoint).",
+     OFF(sf_sink_common_cfg, spool_path), SF_OPT_PATH, 0, 0, NULL, NULL, 0},
+    {"max_size", SF_OPT_SIZE, "1GiB",
+     "Spool bound. When full, polling pauses (backpressure); nothing is dropped.",
+     OFF(sf_sink_common_cfg, spool_max_size), 0, 4096, 0, NULL, NULL, 0},
+    {"segment_size", SF_OPT_SIZE, "16MiB", "Size of one spool segment file.",
+     OFF(sf_sink_common_cfg, spool_segment_size), 0, 4096, 0, NULL, NULL, 0},
+    {0},
+};
+
 const sf_cfg_option sf_sink_common_options[] = {
     {"name", SF_OPT_STR, NULL, "Unique name used in logs and metrics (default: the type).",
      OFF(sf_sink_common_cfg, name), 0, 1, 128, NULL, NULL, 0},
@@ -1256,6 +1270,8 @@ const sf_cfg_option sf_sink_common_options[] = {
      OFF(sf_sink_common_cfg, format), 0, 0, 0, NULL, NULL, 0},
     {"queue", SF_OPT_SECTION, NULL, "Queue settings.", 0, 0, 0, 0, NULL, sink_queue_options, 0},
     {"retry", SF_OPT_SECTION, NULL, "Retry settings.", 0, 0, 0, 0, NULL, sink_retry_options, 0},
+    {"spool", SF_OPT_SECTION, NULL, "Disk spool settings.", 0, 0, 0, 0, NULL, sink_spool_options,
+     0},
     {0},
 };
 

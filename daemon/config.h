@@ -162,6 +162,9 @@ typedef struct sf_sink_common_cfg {
     char *format;
     int64_t queue_max_events;
     int64_t retry_initial_ms, retry_max_ms, retry_max_attempts; /* 0 attempts = unlimited */
+    char *spool_path;        /* NULL: no disk spool (memory only) */
+    uint64_t spool_max_size; /* bytes */
+    uint64_t spool_segment_size;
     const struct sf_cfg_node *node; /* the sink's YAML map (for type/format-specific tables) */
 } sf_sink_common_cfg;
 

@@ -72,7 +72,7 @@ static void custom(cef_ext *x, int *n, const char *label, const char *val)
 static void endpoint(cef_ext *x, const sx_endpoint *e, const char *v4key, const char *v6key,
                      const char *portkey)
 {
-    char port[8], label[24], key[16];
+    char port[16], label[32], key[16];
     if (!e->ok)
         return;
     kv(x, e->v6 ? v6key : v4key, e->ip);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "deadletter.h"
+#include "spool.h"
 #include "log.h"
 
 #define BOUNDED_MAX_ATTEMPTS 8
@@ -39,7 +40,12 @@ typedef struct psink {
     bool busy, in_submit, timer_armed, open, closing, closed;
     uv_timer_t timer;
     size_t queued_events;
-    uint64_t delivered, retried, rejected, batches;
+    uint64_t delivered, retried, rejected, batches, spooled;
+    sf_spool *spool;
+    bool spooling;         /* events wait in the spool: new ones go there too (order) */
+    sf_spool_item *ritems; /* replay batch in flight */
+    size_t nritems;
+    unsigned spool_attempts;
     /* scratch for the batch in flight */
     sf_sink_batch batch;
     size_t cap;
@@ -117,6 +123,20 @@ int sf_pipeline_open(sf_pipeline *p)
         if (sc->format->init && sc->format->init(sc->format_cfg, &ps->fmt_state, err, sizeof err)) {
             SF_ERROR("pipeline", "sink %s: format %s: %s", ps->sink.name, sc->format->name, err);
             return -EINVAL;
+        }
+        if (sc->common.spool_path && sc->common.spool_path[0]) {
+            int src = sf_spool_open(sc->common.spool_path, sc->common.spool_max_size,
+                                    sc->common.spool_segment_size, &ps->spool, err, sizeof err);
+            if (src) {
+                SF_ERROR("pipeline", "sink %s: %s", ps->sink.name, err);
+                return src;
+            }
+            if (sf_spool_count(ps->spool)) {
+                ps->spooling = true;
+                SF_INFO("pipeline",
+                        "sink %s: %llu events waiting in the spool; replaying them first",
+                        ps->sink.name, (unsigned long long)sf_spool_count(ps->spool));
+            }
         }
         int rc = sc->ops->open(&ps->sink);
         if (rc) {
@@ -295,6 +315,172 @@ static void retry_timer_cb(uv_timer_t *t)
     psink_kick(ps);
 }
 
+static int ensure_cap(psink_t *ps, size_t n);
+
+/* ---- disk spool ---- */
+
+/* Moves the head job's pending records into the spool and settles them. 0, or negative (the
+ * job is left as it was). */
+static int spool_job(psink_t *ps, job_t *j)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < j->page->n; i++)
+        n += j->done[i] == ST_PENDING;
+    if (!n)
+        return 0;
+    const sf_event **evs = calloc(n, sizeof *evs);
+    sf_buf *recs = calloc(n, sizeof *recs);
+    int rc = -ENOMEM;
+    if (evs && recs) {
+        size_t k = 0;
+        for (size_t i = 0; i < j->page->n; i++) {
+            if (j->done[i] != ST_PENDING)
+                continue;
+            evs[k] = &j->page->events[i];
+            recs[k++] = j->records[i];
+        }
+        rc = sf_spool_append(ps->spool, evs, recs, n);
+    }
+    free(evs);
+    free(recs);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < j->page->n; i++) {
+        if (j->done[i] == ST_PENDING) {
+            j->done[i] = ST_SETTLED;
+            j->remaining--;
+        }
+    }
+    ps->spooled += n;
+    return 0;
+}
+
+/* While spooling, every queued page goes to the spool (in order) so its commit can happen. */
+static void spool_pending_jobs(psink_t *ps)
+{
+    while (ps->head && !ps->closing) {
+        job_t *j = ps->head;
+        if (j->ndead && flush_dead(ps, j) != 0)
+            return;
+        int rc = spool_job(ps, j);
+        if (rc) {
+            SF_ERROR("pipeline", "sink %s: cannot spool %zu events (%s); holding them in memory",
+                     ps->sink.name, j->remaining,
+                     rc == -ENOSPC ? "spool.max_size reached" : strerror(-rc));
+            return;
+        }
+        job_finish(ps);
+    }
+}
+
+static void replay_done(sf_sink_batch *b)
+{
+    psink_t *ps = b->owner;
+    ps->busy = false;
+    size_t n = b->n, k = 0, ndl = 0;
+    const sf_event **dl = calloc(n ? n : 1, sizeof *dl);
+    const char **why = calloc(n ? n : 1, sizeof *why);
+    /* the spool is consumed in order: up to the first record still refused */
+    for (; k < n && b->status[k] != SF_DELIV_RETRY; k++) {
+        if (b->status[k] == SF_DELIV_REJECT && dl && why) {
+            dl[ndl] = b->events[k];
+            why[ndl++] = b->reason[k] ? b->reason[k] : "rejected by the peer";
+        }
+    }
+    if (ndl && (!dl || !why || sf_deadletter_write(ps->p->dl, ps->sink.name, dl, why, ndl) != 0)) {
+        for (k = 0; k < n && b->status[k] == SF_DELIV_OK; k++)
+            ; /* keep the rejected ones in the spool until the dead-letter file takes them */
+        ndl = 0;
+    }
+    for (size_t i = 0; i < ndl; i++)
+        SF_ERROR("pipeline", "sink %s: event %s dead-lettered: %s", ps->sink.name, dl[i]->id,
+                 why[i]);
+    for (size_t i = 0; i < k; i++)
+        b->status[i] == SF_DELIV_OK ? ps->delivered++ : ps->rejected++;
+    free(dl);
+    free(why);
+    for (size_t i = 0; i < n; i++) {
+        free(b->reason[i]);
+        b->reason[i] = NULL;
+    }
+    if (k && sf_spool_consume(ps->spool, k) != 0)
+        SF_ERROR("pipeline", "sink %s: cannot record spool progress (events may be re-sent)",
+                 ps->sink.name);
+    sf_spool_items_free(ps->ritems, ps->nritems);
+    ps->ritems = NULL;
+    ps->nritems = 0;
+    ps->sink.healthy = k == n;
+    if (ps->closing)
+        return;
+    if (k < n) {
+        ps->retried += n - k;
+        int64_t delay = b->retry_after_ms > 0 ? b->retry_after_ms
+                                              : sf_backoff_ms(ps->spool_attempts++,
+                                                              ps->sink.cfg->common.retry_initial_ms,
+                                                              ps->sink.cfg->common.retry_max_ms);
+        SF_WARN("pipeline", "sink %s: spool replay refused (%s); %llu events wait, retry in %lldms",
+                ps->sink.name, ps->sink.last_error[0] ? ps->sink.last_error : "no detail",
+                (unsigned long long)sf_spool_count(ps->spool), (long long)delay);
+        arm_timer(ps, delay);
+    } else {
+        ps->spool_attempts = 0;
+    }
+    if (!ps->in_submit)
+        psink_kick(ps);
+}
+
+/* One step of spool mode: spool what is queued, then replay from the spool.
+ * Returns true when the caller should loop again. */
+static bool spool_step(psink_t *ps)
+{
+    spool_pending_jobs(ps);
+    if (sf_spool_count(ps->spool) == 0) {
+        ps->spooling = false;
+        SF_INFO("pipeline", "sink %s: spool drained; delivering directly again", ps->sink.name);
+        return true;
+    }
+    sf_spool_item *items = NULL;
+    size_t n = 0;
+    int rc = sf_spool_peek(ps->spool, 500, &items, &n);
+    if (rc || !n || ensure_cap(ps, n)) {
+        SF_ERROR("pipeline", "sink %s: cannot read the spool (%s)", ps->sink.name,
+                 rc ? strerror(-rc) : "out of memory");
+        sf_spool_items_free(items, n);
+        arm_timer(ps, 5000);
+        return false;
+    }
+    ps->ritems = items;
+    ps->nritems = n;
+    for (size_t k = 0; k < n; k++) {
+        ps->bev[k] = &items[k].ev;
+        ps->brec[k] = items[k].rec;
+        ps->bst[k] = SF_DELIV_RETRY;
+        ps->brs[k] = NULL;
+        ps->bidx[k] = k;
+    }
+    sf_sink_batch *b = &ps->batch;
+    memset(b, 0, sizeof *b);
+    b->sink = &ps->sink;
+    b->n = n;
+    b->events = ps->bev;
+    b->records = ps->brec;
+    b->status = ps->bst;
+    b->reason = ps->brs;
+    b->owner = ps;
+    b->done = replay_done;
+    ps->busy = true;
+    ps->batches++;
+    ps->in_submit = true;
+    rc = ps->sink.cfg->ops->submit(&ps->sink, b);
+    ps->in_submit = false;
+    if (rc < 0 && ps->busy) {
+        if (!ps->sink.last_error[0])
+            sf_sink_set_error(&ps->sink, "submit failed (%d)", rc);
+        replay_done(b);
+    }
+    return !ps->busy && !ps->timer_armed;
+}
+
 static void batch_done(sf_sink_batch *b)
 {
     psink_t *ps = b->owner;
@@ -325,6 +511,17 @@ static void batch_done(sf_sink_batch *b)
     ps->sink.healthy = nretry == 0;
     if (ps->closing)
         return;
+    if (nretry && ps->spool && ps->head == j) {
+        /* park the refused events on disk so the checkpoint and the other sinks move on */
+        ps->retried += nretry;
+        ps->spooling = true;
+        SF_WARN("pipeline", "sink %s: %zu events not accepted (%s); spooling to disk",
+                ps->sink.name, nretry, ps->sink.last_error[0] ? ps->sink.last_error : "no detail");
+        spool_pending_jobs(ps);
+        arm_timer(ps, sf_backoff_ms(ps->spool_attempts++, ps->sink.cfg->common.retry_initial_ms,
+                                    ps->sink.cfg->common.retry_max_ms));
+        nretry = 0;
+    }
     if (nretry) {
         ps->retried += nretry;
         j->attempts++;
@@ -394,7 +591,14 @@ static int ensure_cap(psink_t *ps, size_t n)
 
 static void psink_kick(psink_t *ps)
 {
-    while (!ps->busy && !ps->timer_armed && !ps->closing && ps->head) {
+    while (!ps->busy && !ps->timer_armed && !ps->closing) {
+        if (ps->spooling) {
+            if (spool_step(ps))
+                continue;
+            return;
+        }
+        if (!ps->head)
+            return;
         job_t *j = ps->head;
         if (j->ndead && flush_dead(ps, j) != 0) {
             arm_timer(ps, sf_backoff_ms(j->attempts++, ps->sink.cfg->common.retry_initial_ms,
@@ -508,8 +712,14 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         drain_commits(p);
         return 0;
     }
-    for (size_t s = 0; s < p->nsinks; s++)
-        psink_kick(&p->sinks[s]);
+    for (size_t s = 0; s < p->nsinks; s++) {
+        psink_t *ps = &p->sinks[s];
+        if (ps->spooling && !ps->busy) /* a replay in flight does not hold new pages back */
+            spool_pending_jobs(ps);
+        else if (ps->spooling && ps->ritems)
+            spool_pending_jobs(ps);
+        psink_kick(ps);
+    }
     return 0;
 oom:
     for (size_t s = 0; jobs && s < p->nsinks; s++)
@@ -557,6 +767,9 @@ void sf_pipeline_sink_stats(const sf_pipeline *p, size_t i, sf_sink_stats *st)
     st->queued_events = ps->queued_events;
     st->healthy = ps->sink.healthy;
     st->last_error = ps->sink.last_error;
+    st->spooled = ps->spooled;
+    st->spool_events = sf_spool_count(ps->spool);
+    st->spool_bytes = sf_spool_bytes(ps->spool);
 }
 
 static void maybe_closed(sf_pipeline *p)
@@ -625,6 +838,8 @@ void sf_pipeline_free(sf_pipeline *p)
             ps->sink.cfg->ops->destroy(&ps->sink);
         if (ps->fmt_state && ps->sink.cfg->format->destroy)
             ps->sink.cfg->format->destroy(ps->fmt_state);
+        sf_spool_items_free(ps->ritems, ps->nritems);
+        sf_spool_close(ps->spool);
         free(ps->bev);
         free(ps->brec);
         free(ps->bidx);

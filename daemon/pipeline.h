@@ -31,6 +31,9 @@ typedef struct sf_sink_stats {
     size_t queued_events;
     bool healthy;
     const char *last_error;
+    uint64_t spooled;      /* events ever parked in the disk spool */
+    uint64_t spool_events; /* waiting in the spool now */
+    uint64_t spool_bytes;
 } sf_sink_stats;
 
 int sf_pipeline_new(uv_loop_t *loop, struct sf_http *http, const sf_config *cfg,

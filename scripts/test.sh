@@ -12,7 +12,7 @@ JOBS=$(nproc)
 export CTEST_OUTPUT_ON_FAILURE=1
 
 echo "== gcc build + tests"
-BUILD_DIR=build-test BUILD_TYPE=Debug scripts/build.sh -DCMAKE_C_COMPILER=gcc
+BUILD_DIR=build-test BUILD_TYPE=RelWithDebInfo scripts/build.sh -DCMAKE_C_COMPILER=gcc
 (cd build-test && ctest -j"$JOBS" --timeout 900)
 
 [ "${SF_QUICK:-0}" = 1 ] && exit 0
