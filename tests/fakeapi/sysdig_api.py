@@ -769,10 +769,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, body[: max(1, len(body) // 2)], content_length=len(body))
                 self._reset()
             return
-        self._send(200, body)
+        # recorded before sending: a client may check served_ids as soon as it has the page
         with fake.lock:
             fake.served_ids.update(ids)
             fake.served_count += len(ids)
+        self._send(200, body)
 
     def _apply_fault(self, fault, api, rec):
         """Faults answered before any normal processing. Returns True if the answer is sent."""
