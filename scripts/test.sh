@@ -3,7 +3,8 @@
 #  1. gcc build (-Werror) + every unit and integration test (ctest)
 #  2. clang build (-Werror)
 #  3. ASan + UBSan build + the test suite again
-#  4. formatting check (clang-format, .clang-format)
+#  4. libFuzzer targets, a few seconds each over the checked-in corpus
+#  5. formatting check (clang-format, .clang-format)
 # Set SF_QUICK=1 to run only step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ BUILD_DIR=build-clang BUILD_TYPE=Debug scripts/build.sh -DCMAKE_C_COMPILER=clang
 echo "== ASan + UBSan build + tests"
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DCMAKE_C_COMPILER=clang -DSF_SANITIZE=ON
 (cd build-asan && ctest -j"$JOBS" --timeout 900 -LE no-sanitize)
+
+echo "== fuzz (libFuzzer, a few seconds per target over tests/fuzz/corpus)"
+BUILD_DIR=build-fuzz BUILD_TYPE=Debug scripts/build.sh -DCMAKE_C_COMPILER=clang -DSF_FUZZ=ON
+(cd build-fuzz && ctest -j"$JOBS" -R '^fuzz\.')
 
 echo "== clang-format"
 files=$(git ls-files 'daemon/*.c' 'daemon/*.h' 'tests/*.c' 'tests/*.h' 2>/dev/null || true)
