@@ -1,0 +1,233 @@
+/* Unit tests for daemon/deadletter.c: path, mode, NDJSON content, the max_size bound. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deadletter.h"
+#include "event.h"
+#include "util.h"
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sf-test-dl-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (d) {
+        struct dirent *e;
+        char p[600];
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(tmpdir);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 20);
+    ck_assert_ptr_nonnull(buf);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static void mkev(sf_event *ev, const char *text)
+{
+    char err[128];
+    ck_assert_int_eq(sf_event_parse(text, strlen(text), ev, err, sizeof err), 0);
+}
+
+START_TEST(test_default_path_beside_checkpoint)
+{
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(NULL, "/var/lib/sf/checkpoint.json", 4096, &d), 0);
+    ck_assert_str_eq(sf_deadletter_path(d), "/var/lib/sf/dead-letters.ndjson");
+    ck_assert_uint_eq(sf_deadletter_count(d), 0);
+    sf_deadletter_free(d);
+    ck_assert_int_eq(sf_deadletter_new("", "/a/b/c/cp", 4096, &d), 0);
+    ck_assert_str_eq(sf_deadletter_path(d), "/a/b/c/dead-letters.ndjson");
+    sf_deadletter_free(d);
+    ck_assert_int_eq(sf_deadletter_new(NULL, "cp.json", 4096, &d), 0);
+    ck_assert_str_eq(sf_deadletter_path(d), "dead-letters.ndjson");
+    sf_deadletter_free(d);
+    ck_assert_int_eq(sf_deadletter_new(NULL, NULL, 4096, &d), 0);
+    ck_assert_str_eq(sf_deadletter_path(d), "dead-letters.ndjson");
+    sf_deadletter_free(d);
+    ck_assert_int_eq(sf_deadletter_new("/x/y.ndjson", "/var/lib/sf/cp", 4096, &d), 0);
+    ck_assert_str_eq(sf_deadletter_path(d), "/x/y.ndjson");
+    sf_deadletter_free(d);
+    sf_deadletter_free(NULL);
+    ck_assert_uint_eq(sf_deadletter_count(NULL), 0);
+    ck_assert_ptr_null(sf_deadletter_path(NULL));
+}
+END_TEST
+
+START_TEST(test_lazy_open_mode_and_content)
+{
+    char cp[512], path[600];
+    snprintf(cp, sizeof cp, "%s/checkpoint.json", tmpdir);
+    snprintf(path, sizeof path, "%s/dead-letters.ndjson", tmpdir);
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(NULL, cp, 1 << 20, &d), 0);
+    ck_assert_str_eq(sf_deadletter_path(d), path);
+    struct stat st;
+    ck_assert_int_ne(stat(path, &st), 0); /* opened lazily */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", NULL, NULL, 0), 0);
+    ck_assert_int_ne(stat(path, &st), 0);
+
+    mode_t old = umask(0);
+    sf_event a, b;
+    mkev(&a, "{\"id\":\"ev-1\",\n  \"n\":1.50,\"t\":1709626200000000001,\"u\":\"\\u00e9\"}");
+    mkev(&b, "{\"id\":\"ev-\\\"2\",\"x\":[1,\r\n2]}");
+    const sf_event *evs[] = {&a, &b};
+    const char *why[] = {"HTTP 400: bad \"thing\"\n", "format cef: no field"};
+    ck_assert_int_eq(sf_deadletter_write(d, "web\"hook", evs, why, 2), 0);
+    umask(old);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    ck_assert_uint_eq(sf_deadletter_count(d), 2);
+
+    size_t len;
+    char *text = slurp(path, &len);
+    ck_assert_ptr_nonnull(text);
+    /* two lines, each a JSON object */
+    char *nl = strchr(text, '\n');
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_ptr_eq(strchr(nl + 1, '\n'), text + len - 1);
+    *nl = '\0';
+    text[len - 1] = '\0';
+    const char *lines[2] = {text, nl + 1};
+    for (int i = 0; i < 2; i++) {
+        cJSON *j = cJSON_Parse(lines[i]);
+        ck_assert_msg(j != NULL, "line %d not JSON: %s", i, lines[i]);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "time");
+        ck_assert(cJSON_IsString(t));
+        int64_t ns;
+        ck_assert_int_eq(sf_parse_rfc3339_ns(t->valuestring, strlen(t->valuestring), &ns), 0);
+        ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "sink")->valuestring, "web\"hook");
+        ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "reason")->valuestring, why[i]);
+        ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "id")->valuestring, evs[i]->id);
+        ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "event")));
+        cJSON_Delete(j);
+    }
+    /* the event is embedded as received (only raw newlines flattened), number text kept */
+    ck_assert_ptr_nonnull(strstr(lines[0], ",\"event\":{\"id\":\"ev-1\",   \"n\":1.50,"
+                                           "\"t\":1709626200000000001,\"u\":\"\\u00e9\"}}"));
+    ck_assert_ptr_nonnull(strstr(lines[1], "\"event\":{\"id\":\"ev-\\\"2\",\"x\":[1,  2]}}"));
+    free(text);
+
+    /* appends to what is there, across instances */
+    sf_deadletter_free(d);
+    ck_assert_int_eq(sf_deadletter_new(NULL, cp, 1 << 20, &d), 0);
+    const sf_event *one[] = {&a};
+    const char *r1[] = {"again"};
+    ck_assert_int_eq(sf_deadletter_write(d, "s2", one, r1, 1), 0);
+    ck_assert_uint_eq(sf_deadletter_count(d), 1);
+    size_t len2;
+    text = slurp(path, &len2);
+    ck_assert(len2 > len);
+    ck_assert_ptr_nonnull(
+        strstr(text + len, "\"sink\":\"s2\",\"reason\":\"again\",\"id\":\"ev-1\""));
+    free(text);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+    sf_event_free(&b);
+}
+END_TEST
+
+START_TEST(test_enospc_leaves_file_unchanged)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/dl.ndjson", tmpdir);
+    sf_event a;
+    mkev(&a, "{\"id\":\"a\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    const sf_event *evs[] = {&a, &a, &a};
+    const char *why[] = {"r", "r", "r"};
+    /* one line is ~140 bytes; allow two */
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), 0);
+    size_t len1;
+    char *before = slurp(path, &len1);
+    ck_assert(len1 > 100 && len1 < 150);
+    /* a batch of 3 would overflow: nothing of it is written */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 3), -ENOSPC);
+    size_t len2;
+    char *after = slurp(path, &len2);
+    ck_assert_uint_eq(len2, len1);
+    ck_assert_str_eq(after, before);
+    free(after);
+    ck_assert_uint_eq(sf_deadletter_count(d), 1);
+    /* a single one still fits */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), 0);
+    ck_assert_uint_eq(sf_deadletter_count(d), 2);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), -ENOSPC);
+    after = slurp(path, &len2);
+    ck_assert_uint_eq(len2, 2 * len1);
+    free(after);
+    free(before);
+    sf_deadletter_free(d);
+
+    /* the bound counts what the file already held when it was opened */
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), -ENOSPC);
+    ck_assert_uint_eq(sf_deadletter_count(d), 0);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+}
+END_TEST
+
+START_TEST(test_open_error)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/missing-dir/dl.ndjson", tmpdir);
+    sf_event a;
+    mkev(&a, "{\"id\":\"a\"}");
+    const sf_event *evs[] = {&a};
+    const char *why[] = {"r"};
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 1 << 20, &d), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), -ENOENT);
+    ck_assert_uint_eq(sf_deadletter_count(d), 0);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("deadletter");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_default_path_beside_checkpoint);
+    tcase_add_test(tc, test_lazy_open_mode_and_content);
+    tcase_add_test(tc, test_enospc_leaves_file_unchanged);
+    tcase_add_test(tc, test_open_error);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
