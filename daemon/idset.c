@@ -79,6 +79,18 @@ static int evict_oldest(sf_idset *s)
     free(ts);
     size_t before = s->n;
     int rc = sf_idset_prune(s, cut == INT64_MIN ? INT64_MIN + 1 : cut);
+    if (rc == 0 && s->n >= s->max) {
+        /* many equal timestamps at the cut: drop entries at the cut until there is room */
+        size_t target = s->max - s->max / 10;
+        for (size_t i = 0; i < s->cap && s->n > target; i++) {
+            if (s->slots[i].id && s->slots[i].ts_ns <= cut) {
+                free(s->slots[i].id);
+                s->slots[i].id = NULL;
+                s->n--;
+            }
+        }
+        rc = rehash(s, s->cap);
+    }
     s->evicted += before - s->n;
     return rc;
 }

@@ -188,9 +188,8 @@ START_TEST(test_bound_evicts_untimed_first)
 }
 END_TEST
 
-/* BUG (not registered in the suite, see the report): when more than a tenth of the entries share
- * the oldest timestamp, evict_oldest() picks cut = that timestamp and prunes "< cut", which
- * removes nothing: the bound is not enforced and every add sorts the whole set. */
+/* Regression: when more than a tenth of the entries share the oldest timestamp, pruning "< cut"
+ * removes nothing; the bound must still hold. */
 START_TEST(test_bound_with_equal_timestamps)
 {
     sf_idset s;
@@ -218,9 +217,7 @@ int main(void)
     tcase_add_test(tc, test_growth_100k);
     tcase_add_test(tc, test_bound_evicts_oldest);
     tcase_add_test(tc, test_bound_evicts_untimed_first);
-    /* Known bug, left out until daemon/idset.c is fixed: */
-    if (getenv("SF_TEST_KNOWN_BUGS"))
-        tcase_add_test(tc, test_bound_with_equal_timestamps);
+    tcase_add_test(tc, test_bound_with_equal_timestamps);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
