@@ -508,15 +508,42 @@ static void sink_metrics(sf_server *s, sf_buf *b)
         {"sysdig_forwarder_queue_events", "gauge", "Events waiting or in flight for a sink.", 3},
         {"sysdig_forwarder_sink_up", "gauge",
          "1 when the sink's last delivery attempt succeeded, 0 while it is failing.", 4},
+        {"sysdig_forwarder_spool_events", "gauge",
+         "Events waiting in the sink's disk spool (0 without a spool).", 5},
+        {"sysdig_forwarder_spool_bytes", "gauge", "Bytes of the sink's disk spool.", 6},
+        {"sysdig_forwarder_events_spooled_total", "counter",
+         "Events parked in the sink's disk spool while it refused them.", 7},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
         for (size_t i = 0; i < n; i++) {
-            double v = defs[d].field == 0   ? (double)ss[i].delivered
-                       : defs[d].field == 1 ? (double)ss[i].retried
-                       : defs[d].field == 2 ? (double)ss[i].rejected
-                       : defs[d].field == 3 ? (double)ss[i].queued_events
-                                            : (ss[i].healthy ? 1.0 : 0.0);
+            double v;
+            switch (defs[d].field) {
+            case 0:
+                v = (double)ss[i].delivered;
+                break;
+            case 1:
+                v = (double)ss[i].retried;
+                break;
+            case 2:
+                v = (double)ss[i].rejected;
+                break;
+            case 3:
+                v = (double)ss[i].queued_events;
+                break;
+            case 4:
+                v = ss[i].healthy ? 1.0 : 0.0;
+                break;
+            case 5:
+                v = (double)ss[i].spool_events;
+                break;
+            case 6:
+                v = (double)ss[i].spool_bytes;
+                break;
+            default:
+                v = (double)ss[i].spooled;
+                break;
+            }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);
         }
     }
