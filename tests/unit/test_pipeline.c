@@ -1,0 +1,859 @@
+/* Unit tests for daemon/pipeline.c: fan-out to every sink, per-sink retries of exactly the
+ * records asked, in-order commits, dead letters, backpressure, bounded mode and close.
+ *
+ * The sinks are fakes defined here (sf_sink_ops with open/submit/close) that answer
+ * synchronously or from a uv_timer, following a per-test script; the format is the real raw
+ * format and the loop is a real libuv loop. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "event.h"
+#include "format.h"
+#include "log.h"
+#include "pipeline.h"
+#include "sink.h"
+#include "util.h"
+
+#define MAXCALLS 64
+#define MAXSINKS 3
+#define MAXPAGES 64
+
+/* ---- fake sink ---- */
+
+struct fake;
+typedef void (*decide_fn)(struct fake *f, sf_sink_batch *b, unsigned call);
+
+typedef struct fake {
+    bool sync;                /* answer from inside submit */
+    int64_t delay_ms;         /* async answer delay (default) */
+    int64_t delays[MAXCALLS]; /* per-call delay if > 0 */
+    decide_fn decide;         /* NULL: everything OK */
+    int refuse_calls;         /* the first N submits return -EIO without answering */
+    /* observed */
+    sf_sink *sink;
+    uv_timer_t timer;
+    sf_sink_batch *pending;
+    unsigned calls;
+    char ids[MAXCALLS][512];                       /* "id,id," per call */
+    uint64_t t_submit[MAXCALLS], t_done[MAXCALLS]; /* uv_hrtime ns */
+    sf_buf delivered;                              /* "id," for every OK */
+    bool opened, closed;
+} fake_t;
+
+static void fake_answer(fake_t *f)
+{
+    sf_sink_batch *b = f->pending;
+    f->pending = NULL;
+    for (size_t k = 0; k < b->n; k++)
+        if (b->status[k] == SF_DELIV_OK)
+            sf_buf_appendf(&f->delivered, "%s,", b->events[k]->id);
+    f->t_done[f->calls - 1] = uv_hrtime();
+    sf_sink_batch_done(b);
+}
+
+static void fake_timer_cb(uv_timer_t *t)
+{
+    fake_answer(t->data);
+}
+
+static int fake_open(sf_sink *s)
+{
+    fake_t *f = s->cfg->type_cfg;
+    s->state = f;
+    f->sink = s;
+    f->opened = true;
+    uv_timer_init(s->loop, &f->timer);
+    f->timer.data = f;
+    return 0;
+}
+
+static int fake_submit(sf_sink *s, sf_sink_batch *b)
+{
+    fake_t *f = s->state;
+    ck_assert_ptr_null(f->pending); /* one batch in flight per sink */
+    ck_assert_uint_lt(f->calls, MAXCALLS);
+    unsigned call = f->calls++;
+    f->t_submit[call] = uv_hrtime();
+    f->ids[call][0] = '\0';
+    for (size_t k = 0; k < b->n; k++) {
+        /* raw format: the record is the event's exact bytes */
+        ck_assert_uint_eq(b->records[k].len, b->events[k]->raw_len);
+        ck_assert(memcmp(b->records[k].data, b->events[k]->raw, b->events[k]->raw_len) == 0);
+        size_t l = strlen(f->ids[call]);
+        snprintf(f->ids[call] + l, sizeof f->ids[call] - l, "%s,", b->events[k]->id);
+    }
+    if (f->refuse_calls > 0) {
+        f->refuse_calls--;
+        sf_sink_set_error(s, "refused");
+        return -EIO; /* without answering: the pipeline retries the whole batch */
+    }
+    for (size_t k = 0; k < b->n; k++)
+        b->status[k] = SF_DELIV_OK;
+    if (f->decide)
+        f->decide(f, b, call);
+    f->pending = b;
+    if (f->sync) {
+        fake_answer(f);
+        return 0;
+    }
+    int64_t d = f->delays[call] > 0 ? f->delays[call] : f->delay_ms;
+    uv_timer_start(&f->timer, fake_timer_cb, (uint64_t)d, 0);
+    return 0;
+}
+
+static void (*fake_closed_cb)(sf_sink *s);
+
+static void fake_timer_closed(uv_handle_t *h)
+{
+    fake_t *f = h->data;
+    f->closed = true;
+    f->sink->state = NULL;
+    /* the pipeline's close callback for this sink */
+    void (*cb)(sf_sink *) = fake_closed_cb;
+    cb(f->sink);
+}
+
+static void fake_close(sf_sink *s, void (*closed)(sf_sink *s))
+{
+    fake_t *f = s->state;
+    f->pending = NULL; /* an unanswered batch is dropped */
+    fake_closed_cb = closed;
+    uv_close((uv_handle_t *)&f->timer, fake_timer_closed);
+}
+
+static const sf_sink_ops fake_ops = {
+    .type = "fake",
+    .desc = "test sink",
+    .open = fake_open,
+    .submit = fake_submit,
+    .close = fake_close,
+};
+
+/* ---- test context ---- */
+
+typedef struct commit_rec {
+    intptr_t token;
+    bool ok;
+    size_t dl_lines; /* lines in the dead-letter file when the commit arrived */
+} commit_rec;
+
+static struct {
+    uv_loop_t loop;
+    uv_timer_t guard;
+    char tmpdir[128], dlpath[256], cppath[256];
+    sf_config cfg;
+    sf_sink_cfg scfg[MAXSINKS];
+    sf_sink_cfg *sinks[MAXSINKS];
+    char names[MAXSINKS][16];
+    fake_t fakes[MAXSINKS];
+    sf_pipeline *p;
+    commit_rec commits[MAXPAGES];
+    size_t ncommits;
+    size_t page_n[MAXPAGES + 1]; /* events per submitted page (by token) */
+    bool check_delivered;        /* at commit: every event was delivered by every sink */
+    bool closed;
+    unsigned space_calls;
+    /* source simulator for backpressure tests */
+    intptr_t next_token, last_token;
+    size_t page_events;
+    unsigned refill_rounds; /* times fill() stopped because can_accept turned false */
+} T;
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void on_commit(void *ud, void *token, bool ok)
+{
+    ck_assert_ptr_eq(ud, &T);
+    ck_assert_uint_lt(T.ncommits, MAXPAGES);
+    intptr_t tok = (intptr_t)token;
+    commit_rec *c = &T.commits[T.ncommits++];
+    c->token = tok;
+    c->ok = ok;
+    c->dl_lines = count_lines(T.dlpath);
+    if (T.check_delivered && ok) {
+        for (size_t s = 0; s < T.cfg.nsinks; s++)
+            for (size_t i = 0; i < T.page_n[tok]; i++) {
+                char id[64];
+                snprintf(id, sizeof id, "p%ld-e%zu,", (long)tok, i);
+                const char *d = T.fakes[s].delivered.data;
+                ck_assert_msg(d && strstr(d, id), "page %ld committed before sink %zu settled %s",
+                              (long)tok, s, id);
+            }
+    }
+}
+
+static void guard_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void ctx_init(size_t nsinks, int64_t max_inflight)
+{
+    memset(&T, 0, sizeof T);
+    ck_assert_int_eq(uv_loop_init(&T.loop), 0);
+    uv_timer_init(&T.loop, &T.guard);
+    uv_timer_start(&T.guard, guard_cb, 2, 2);
+    uv_unref((uv_handle_t *)&T.guard);
+    snprintf(T.tmpdir, sizeof T.tmpdir, "/tmp/sf-test-pl-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(T.tmpdir));
+    snprintf(T.dlpath, sizeof T.dlpath, "%s/dead-letters.ndjson", T.tmpdir);
+    snprintf(T.cppath, sizeof T.cppath, "%s/checkpoint.json", T.tmpdir);
+    T.cfg.checkpoint.path = T.cppath;
+    T.cfg.dead_letter.path = NULL; /* default: beside the checkpoint */
+    T.cfg.dead_letter.max_size = 1 << 20;
+    T.cfg.pipeline.max_inflight_pages = max_inflight;
+    T.cfg.pipeline.shutdown_timeout_ms = 1000;
+    T.cfg.nsinks = nsinks;
+    T.cfg.sinks = T.sinks;
+    for (size_t i = 0; i < nsinks; i++) {
+        snprintf(T.names[i], sizeof T.names[i], "fake%zu", i);
+        sf_sink_cfg *c = &T.scfg[i];
+        c->common.name = T.names[i];
+        c->common.type = (char *)"fake";
+        c->common.format = (char *)"raw";
+        c->common.queue_max_events = 100000;
+        c->common.retry_initial_ms = 5;
+        c->common.retry_max_ms = 20;
+        c->common.retry_max_attempts = 0;
+        c->ops = &fake_ops;
+        c->type_cfg = &T.fakes[i];
+        c->format = sf_format_find("raw");
+        ck_assert_ptr_nonnull(c->format);
+        T.sinks[i] = c;
+        T.fakes[i].delay_ms = 1;
+    }
+}
+
+static void ctx_start(void)
+{
+    ck_assert_int_eq(sf_pipeline_new(&T.loop, NULL, &T.cfg, on_commit, &T, &T.p), 0);
+    ck_assert_int_eq(sf_pipeline_open(T.p), 0);
+}
+
+static void on_closed(void *ud)
+{
+    ck_assert_ptr_eq(ud, &T);
+    T.closed = true;
+}
+
+static void rm_tmpdir(void)
+{
+    DIR *d = opendir(T.tmpdir);
+    if (d) {
+        struct dirent *e;
+        char p[600];
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(p, sizeof p, "%s/%s", T.tmpdir, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(T.tmpdir);
+}
+
+/* Runs the loop until cond holds or timeout_ms passed (the caller asserts cond). */
+#define RUN_UNTIL(cond, timeout_ms)                                                                \
+    do {                                                                                           \
+        uint64_t end_ = uv_hrtime() + (uint64_t)(timeout_ms)*1000000u;                             \
+        uv_ref((uv_handle_t *)&T.guard);                                                           \
+        while (!(cond) && uv_hrtime() < end_)                                                      \
+            uv_run(&T.loop, UV_RUN_ONCE);                                                          \
+        uv_unref((uv_handle_t *)&T.guard);                                                         \
+    } while (0)
+
+static void ctx_finish(void)
+{
+    if (T.p) {
+        sf_pipeline_close(T.p, on_closed, &T);
+        RUN_UNTIL(T.closed, 2000);
+        ck_assert(T.closed);
+        sf_pipeline_free(T.p);
+        T.p = NULL;
+    }
+    for (size_t i = 0; i < T.cfg.nsinks; i++) {
+        if (T.fakes[i].opened)
+            ck_assert(T.fakes[i].closed);
+        sf_buf_free(&T.fakes[i].delivered);
+    }
+    uv_close((uv_handle_t *)&T.guard, NULL);
+    uv_run(&T.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&T.loop), 0);
+    rm_tmpdir();
+}
+
+/* Builds n events "p<token>-e<i>" (the array is malloc'd: the pipeline takes it). */
+static sf_event *mkevents(intptr_t token, size_t n)
+{
+    sf_event *evs = calloc(n ? n : 1, sizeof *evs);
+    ck_assert_ptr_nonnull(evs);
+    for (size_t i = 0; i < n; i++) {
+        char txt[256], err[128];
+        snprintf(txt, sizeof txt,
+                 "{\"id\":\"p%ld-e%zu\", \"timestamp\":%lld,\"v\":1.50,\"u\":\"\\u00e9\"}",
+                 (long)token, i, (long long)(INT64_C(1709626200000000001) + (int64_t)i));
+        ck_assert_int_eq(sf_event_parse(txt, strlen(txt), &evs[i], err, sizeof err), 0);
+    }
+    return evs;
+}
+
+static void submit_page(intptr_t token, size_t n)
+{
+    ck_assert_int_le(token, MAXPAGES);
+    T.page_n[token] = n;
+    ck_assert_int_eq(sf_pipeline_submit(T.p, mkevents(token, n), n, (void *)token), 0);
+}
+
+static void assert_commits_in_order(size_t n, bool ok)
+{
+    ck_assert_uint_eq(T.ncommits, n);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(T.commits[i].token, (intptr_t)(i + 1));
+        ck_assert_msg(T.commits[i].ok == ok, "commit %zu ok=%d", i, T.commits[i].ok);
+    }
+}
+
+/* ---- scripts ---- */
+
+/* even-numbered events RETRY on the first call, everything OK after */
+static void decide_retry_some(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    if (call != 0)
+        return;
+    for (size_t k = 0; k < b->n; k++)
+        if (k == 1 || k == 3)
+            b->status[k] = SF_DELIV_RETRY;
+}
+
+static void decide_retry_after(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    if (call == 0) {
+        for (size_t k = 0; k < b->n; k++)
+            b->status[k] = SF_DELIV_RETRY;
+        b->retry_after_ms = 120;
+    }
+}
+
+static void decide_reject_e2(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    (void)call;
+    for (size_t k = 0; k < b->n; k++)
+        if (strstr(b->events[k]->id, "-e2")) {
+            b->status[k] = SF_DELIV_REJECT;
+            b->reason[k] = sf_strdup("HTTP 400: \"bad\" event");
+        }
+}
+
+static void decide_reject_all_no_reason(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    (void)call;
+    for (size_t k = 0; k < b->n; k++)
+        b->status[k] = SF_DELIV_REJECT;
+}
+
+static void decide_always_retry(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    (void)call;
+    for (size_t k = 0; k < b->n; k++)
+        b->status[k] = SF_DELIV_RETRY;
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_fanout_in_order_commits)
+{
+    ctx_init(2, 16);
+    T.check_delivered = true;
+    /* sink 0 is slow on its first batch, sink 1 answers fast: pages 2..4 are settled by sink 1
+     * long before page 1 is settled by sink 0, yet commits come 1,2,3,4 */
+    T.fakes[0].delays[0] = 60;
+    T.fakes[0].delay_ms = 1;
+    T.fakes[1].delay_ms = 1;
+    T.fakes[1].delays[3] = 30;
+    ctx_start();
+    for (intptr_t t = 1; t <= 4; t++)
+        submit_page(t, 3);
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 4);
+    RUN_UNTIL(T.fakes[1].calls >= 3 && T.fakes[1].t_done[2] != 0, 1000);
+    ck_assert(T.fakes[1].calls >= 3 && T.fakes[1].t_done[2] != 0);
+    /* sink 1 settled pages 1-3, sink 0 has not settled page 1: nothing committed */
+    ck_assert_uint_eq(T.ncommits, 0);
+    ck_assert_uint_eq(T.fakes[0].calls, 1);
+    RUN_UNTIL(T.ncommits == 4, 2000);
+    ck_assert(T.ncommits == 4);
+    assert_commits_in_order(4, true);
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 0);
+    /* each sink got each page once, in order */
+    for (int s = 0; s < 2; s++) {
+        ck_assert_uint_eq(T.fakes[s].calls, 4);
+        ck_assert_str_eq(T.fakes[s].ids[0], "p1-e0,p1-e1,p1-e2,");
+        ck_assert_str_eq(T.fakes[s].ids[3], "p4-e0,p4-e1,p4-e2,");
+    }
+    sf_pipeline_stats st;
+    sf_pipeline_stats_get(T.p, &st);
+    ck_assert_uint_eq(st.delivered, 24);
+    ck_assert_uint_eq(st.retried, 0);
+    ck_assert_uint_eq(st.rejected, 0);
+    ck_assert_uint_eq(st.queued_events, 0);
+    ck_assert_uint_eq(sf_pipeline_nsinks(T.p), 2);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 1, &ss);
+    ck_assert_str_eq(ss.name, "fake1");
+    ck_assert_str_eq(ss.type, "fake");
+    ck_assert_str_eq(ss.format, "raw");
+    ck_assert_uint_eq(ss.batches, 4);
+    ck_assert_uint_eq(ss.delivered, 12);
+    ck_assert(ss.healthy);
+    ck_assert_uint_eq(count_lines(T.dlpath), 0);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_retry_exactly_those_records)
+{
+    ctx_init(2, 16);
+    T.check_delivered = true;
+    T.fakes[0].decide = decide_retry_some;
+    T.fakes[0].delay_ms = 2;
+    T.fakes[1].delay_ms = 2;
+    ctx_start();
+    submit_page(1, 5);
+    submit_page(2, 2);
+    RUN_UNTIL(T.ncommits == 2, 2000);
+    ck_assert(T.ncommits == 2);
+    assert_commits_in_order(2, true);
+    /* sink 0: page 1, then only e1 and e3 again (after backoff), then page 2 */
+    ck_assert_uint_eq(T.fakes[0].calls, 3);
+    ck_assert_str_eq(T.fakes[0].ids[0], "p1-e0,p1-e1,p1-e2,p1-e3,p1-e4,");
+    ck_assert_str_eq(T.fakes[0].ids[1], "p1-e1,p1-e3,");
+    ck_assert_str_eq(T.fakes[0].ids[2], "p2-e0,p2-e1,");
+    ck_assert(T.fakes[0].t_submit[1] > T.fakes[0].t_done[0]);
+    /* sink 1 unaffected */
+    ck_assert_uint_eq(T.fakes[1].calls, 2);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.retried, 2);
+    ck_assert_uint_eq(ss.delivered, 7);
+    ck_assert(ss.healthy);
+    ck_assert_str_eq(T.fakes[0].delivered.data, "p1-e0,p1-e2,p1-e4,p1-e1,p1-e3,p2-e0,p2-e1,");
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_retry_after_honoured)
+{
+    ctx_init(1, 4);
+    T.fakes[0].decide = decide_retry_after;
+    T.fakes[0].delay_ms = 1;
+    T.scfg[0].common.retry_initial_ms = 1; /* backoff alone would retry within 1 ms */
+    T.scfg[0].common.retry_max_ms = 1;
+    ctx_start();
+    submit_page(1, 2);
+    RUN_UNTIL(T.ncommits == 1, 2000);
+    ck_assert(T.ncommits == 1);
+    ck_assert_uint_eq(T.fakes[0].calls, 2);
+    uint64_t waited_ms = (T.fakes[0].t_submit[1] - T.fakes[0].t_done[0]) / 1000000u;
+    ck_assert_msg(waited_ms >= 118, "retried after %llu ms, Retry-After was 120 ms",
+                  (unsigned long long)waited_ms);
+    ck_assert_str_eq(T.fakes[0].ids[1], "p1-e0,p1-e1,");
+    ck_assert(T.commits[0].ok);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_reject_goes_to_dead_letters_before_commit)
+{
+    ctx_init(2, 8);
+    T.fakes[0].decide = decide_reject_e2;
+    T.fakes[0].delay_ms = 3;
+    T.fakes[1].sync = true;
+    ctx_start();
+    submit_page(1, 4); /* e2 rejected by sink 0 */
+    submit_page(2, 2); /* nothing rejected */
+    RUN_UNTIL(T.ncommits == 2, 2000);
+    ck_assert(T.ncommits == 2);
+    assert_commits_in_order(2, true);
+    ck_assert_uint_eq(T.commits[0].dl_lines, 1); /* written before page 1's commit */
+    ck_assert_uint_eq(count_lines(T.dlpath), 1);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.rejected, 1);
+    ck_assert_uint_eq(ss.delivered, 5);
+    ck_assert_uint_eq(ss.retried, 0);
+    /* the rejected record is not re-submitted */
+    ck_assert_uint_eq(T.fakes[0].calls, 2);
+    sf_pipeline_sink_stats(T.p, 1, &ss);
+    ck_assert_uint_eq(ss.rejected, 0);
+    ck_assert_uint_eq(ss.delivered, 6);
+
+    FILE *f = fopen(T.dlpath, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    cJSON *j = cJSON_Parse(line);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "sink")->valuestring, "fake0");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "reason")->valuestring,
+                     "HTTP 400: \"bad\" event");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "id")->valuestring, "p1-e2");
+    ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "event")));
+    cJSON_Delete(j);
+    /* the event is embedded byte for byte */
+    ck_assert_ptr_nonnull(strstr(line, ",\"event\":{\"id\":\"p1-e2\", \"timestamp\":"
+                                       "1709626200000000003,\"v\":1.50,\"u\":\"\\u00e9\"}}\n"));
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_reject_without_reason)
+{
+    ctx_init(1, 8);
+    T.fakes[0].decide = decide_reject_all_no_reason;
+    T.fakes[0].sync = true;
+    ctx_start();
+    submit_page(1, 2);
+    /* synchronous sink: committed from inside submit */
+    ck_assert_uint_eq(T.ncommits, 1);
+    ck_assert(T.commits[0].ok);
+    ck_assert_uint_eq(T.commits[0].dl_lines, 2);
+    FILE *f = fopen(T.dlpath, "r");
+    char line[1024];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(line, "\"reason\":\"rejected by the peer\""));
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_dead_letter_full_holds_page)
+{
+    ctx_init(1, 8);
+    snprintf(T.dlpath, sizeof T.dlpath, "%s/custom-dl.ndjson", T.tmpdir);
+    T.cfg.dead_letter.path = T.dlpath;
+    T.cfg.dead_letter.max_size = 64; /* smaller than any entry */
+    T.fakes[0].decide = decide_reject_e2;
+    T.fakes[0].sync = true;
+    ctx_start();
+    uint64_t errors_before = sf_log_count(SF_LOG_ERROR);
+    submit_page(1, 3);
+    submit_page(2, 1);
+    uint64_t t0 = uv_hrtime();
+    RUN_UNTIL(false, 150);
+    ck_assert(uv_hrtime() - t0 >= 150000000u);
+    /* held: no commit, for either page (order), nothing written, the failure was logged */
+    ck_assert_uint_eq(T.ncommits, 0);
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 2);
+    ck_assert_uint_eq(count_lines(T.dlpath), 0);
+    ck_assert(sf_log_count(SF_LOG_ERROR) > errors_before);
+    sf_pipeline_stats st;
+    sf_pipeline_stats_get(T.p, &st);
+    ck_assert_uint_eq(st.rejected, 0);
+    ck_assert_uint_eq(st.delivered, 2); /* e0, e1 of page 1 */
+    ck_assert_uint_eq(st.queued_events, 4);
+    /* page 2 was not even submitted to the sink while page 1 is held */
+    ck_assert_uint_eq(T.fakes[0].calls, 1);
+    /* close: both fail, in order */
+    sf_pipeline_close(T.p, on_closed, &T);
+    assert_commits_in_order(2, false);
+    RUN_UNTIL(T.closed, 2000);
+    ck_assert(T.closed);
+    sf_pipeline_free(T.p);
+    T.p = NULL;
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_bounded_exhausted_fails_page)
+{
+    ctx_init(2, 8);
+    T.fakes[0].decide = decide_always_retry;
+    T.fakes[0].sync = true;
+    T.fakes[1].delay_ms = 1;
+    T.scfg[0].common.retry_initial_ms = 1;
+    T.scfg[0].common.retry_max_ms = 2;
+    T.scfg[0].common.retry_max_attempts = 3;
+    ctx_start();
+    sf_pipeline_set_bounded(T.p, true);
+    submit_page(1, 2);
+    submit_page(2, 1);
+    RUN_UNTIL(T.ncommits == 2, 3000);
+    ck_assert(T.ncommits == 2);
+    ck_assert_int_eq(T.commits[0].token, 1);
+    ck_assert(!T.commits[0].ok);
+    ck_assert_int_eq(T.commits[1].token, 2);
+    ck_assert(!T.commits[1].ok);
+    /* 3 attempts per page, nothing dead-lettered in bounded mode */
+    ck_assert_uint_eq(T.fakes[0].calls, 6);
+    ck_assert_uint_eq(count_lines(T.dlpath), 0);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert(!ss.healthy);
+    ck_assert_uint_eq(ss.retried, 9);
+    ck_assert_uint_eq(ss.rejected, 0);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_bounded_caps_unlimited_attempts)
+{
+    ctx_init(1, 8);
+    T.fakes[0].decide = decide_always_retry;
+    T.fakes[0].sync = true;
+    T.scfg[0].common.retry_initial_ms = 1;
+    T.scfg[0].common.retry_max_ms = 1;
+    T.scfg[0].common.retry_max_attempts = 0; /* unlimited, but --once must end */
+    ctx_start();
+    sf_pipeline_set_bounded(T.p, true);
+    submit_page(1, 1);
+    RUN_UNTIL(T.ncommits == 1, 3000);
+    ck_assert(T.ncommits == 1);
+    ck_assert(!T.commits[0].ok);
+    ck_assert_uint_ge(T.fakes[0].calls, 2);
+    ck_assert_uint_le(T.fakes[0].calls, 16);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_unbounded_exhausted_dead_letters)
+{
+    ctx_init(1, 8);
+    T.fakes[0].decide = decide_always_retry;
+    T.fakes[0].delay_ms = 1;
+    T.scfg[0].common.retry_initial_ms = 1;
+    T.scfg[0].common.retry_max_ms = 2;
+    T.scfg[0].common.retry_max_attempts = 2;
+    ctx_start();
+    submit_page(1, 2);
+    RUN_UNTIL(T.ncommits == 1, 3000);
+    ck_assert(T.ncommits == 1);
+    ck_assert(T.commits[0].ok); /* settled: dead-lettered */
+    ck_assert_uint_eq(T.commits[0].dl_lines, 2);
+    ck_assert_uint_eq(T.fakes[0].calls, 2);
+    FILE *f = fopen(T.dlpath, "r");
+    char line[1024];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(line, "retries exhausted after 2 attempts"));
+    ctx_finish();
+}
+END_TEST
+
+/* source simulator: submits pages while the pipeline accepts them */
+static void fill(void)
+{
+    while (T.next_token <= T.last_token && sf_pipeline_can_accept(T.p))
+        submit_page(T.next_token++, T.page_events);
+    if (T.next_token <= T.last_token)
+        T.refill_rounds++;
+}
+
+static void on_space(void *ud)
+{
+    ck_assert_ptr_eq(ud, &T);
+    T.space_calls++;
+    ck_assert(sf_pipeline_can_accept(T.p));
+    fill();
+}
+
+START_TEST(test_backpressure_inflight_pages_repeated)
+{
+    ctx_init(2, 2);
+    T.fakes[0].delay_ms = 3;
+    T.fakes[1].delay_ms = 1;
+    ctx_start();
+    sf_pipeline_on_space(T.p, on_space, &T);
+    ck_assert(sf_pipeline_can_accept(T.p));
+    T.next_token = 1;
+    T.last_token = 8;
+    T.page_events = 2;
+    fill();
+    ck_assert_int_eq(T.next_token, 3);
+    ck_assert(!sf_pipeline_can_accept(T.p));
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 2);
+    /* the callback must come back after every episode, not just the first */
+    RUN_UNTIL(T.ncommits == 8, 3000);
+    ck_assert_msg(T.ncommits == 8, "stalled after %zu commits, %u space calls", T.ncommits,
+                  T.space_calls);
+    assert_commits_in_order(8, true);
+    ck_assert_uint_ge(T.refill_rounds, 3);
+    ck_assert_uint_ge(T.space_calls, 4);
+    ck_assert(sf_pipeline_can_accept(T.p));
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_backpressure_sink_queue)
+{
+    ctx_init(1, 64);
+    T.scfg[0].common.queue_max_events = 5;
+    T.fakes[0].delay_ms = 2;
+    ctx_start();
+    sf_pipeline_on_space(T.p, on_space, &T);
+    T.next_token = 1;
+    T.last_token = 10;
+    T.page_events = 2;
+    fill();
+    ck_assert_int_eq(T.next_token, 4); /* 6 events queued >= 5 */
+    ck_assert(!sf_pipeline_can_accept(T.p));
+    sf_pipeline_stats st;
+    sf_pipeline_stats_get(T.p, &st);
+    ck_assert_uint_eq(st.queued_events, 6);
+    RUN_UNTIL(T.ncommits == 10, 3000);
+    ck_assert(T.ncommits == 10);
+    assert_commits_in_order(10, true);
+    ck_assert_uint_ge(T.refill_rounds, 2);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_sync_done_inside_submit)
+{
+    ctx_init(2, 8);
+    T.check_delivered = true;
+    T.fakes[0].sync = true;
+    T.fakes[1].sync = true;
+    ctx_start();
+    submit_page(1, 3);
+    ck_assert_uint_eq(T.ncommits, 1); /* no loop turn needed */
+    submit_page(2, 0);                /* empty page: a pure checkpoint step */
+    ck_assert_uint_eq(T.ncommits, 2);
+    submit_page(3, 1);
+    assert_commits_in_order(3, true);
+    ck_assert_uint_eq(T.fakes[0].calls, 2); /* the empty page is not sent */
+    /* a synchronous RETRY inside submit is retried after a timer, not recursively */
+    T.fakes[0].decide = decide_retry_some;
+    T.fakes[0].calls = 0;
+    submit_page(4, 4);
+    ck_assert_uint_eq(T.ncommits, 3);
+    ck_assert_uint_eq(T.fakes[0].calls, 1);
+    RUN_UNTIL(T.ncommits == 4, 2000);
+    ck_assert(T.ncommits == 4);
+    ck_assert_str_eq(T.fakes[0].ids[1], "p4-e1,p4-e3,");
+    ck_assert(T.commits[3].ok);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_submit_error_retries_all)
+{
+    ctx_init(1, 8);
+    T.fakes[0].refuse_calls = 2;
+    T.fakes[0].delay_ms = 1;
+    ctx_start();
+    submit_page(1, 2);
+    RUN_UNTIL(T.ncommits == 1, 2000);
+    ck_assert(T.ncommits == 1);
+    ck_assert(T.commits[0].ok);
+    ck_assert_uint_eq(T.fakes[0].calls, 3);
+    ck_assert_str_eq(T.fakes[0].ids[2], "p1-e0,p1-e1,");
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.retried, 4);
+    ck_assert_str_eq(ss.last_error, "refused");
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_no_sinks)
+{
+    ctx_init(0, 2);
+    ctx_start();
+    submit_page(1, 2);
+    submit_page(2, 0);
+    assert_commits_in_order(2, true);
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_close_with_pages_in_flight)
+{
+    ctx_init(2, 8);
+    T.fakes[0].delay_ms = 1;
+    T.fakes[1].delay_ms = 5000; /* never answers in time */
+    ctx_start();
+    for (intptr_t t = 1; t <= 4; t++)
+        submit_page(t, 2);
+    RUN_UNTIL(T.fakes[0].calls == 4 && T.fakes[0].t_done[3] != 0, 2000);
+    ck_assert(T.fakes[0].calls == 4 && T.fakes[0].t_done[3] != 0);
+    ck_assert_uint_eq(T.ncommits, 0);
+    sf_pipeline_close(T.p, on_closed, &T);
+    assert_commits_in_order(4, false);
+    ck_assert(!sf_pipeline_can_accept(T.p));
+    RUN_UNTIL(T.closed, 2000);
+    ck_assert(T.closed);
+    ck_assert(T.fakes[0].closed && T.fakes[1].closed);
+    ck_assert_uint_eq(T.ncommits, 4); /* no second commit for any page */
+    sf_pipeline_free(T.p);
+    T.p = NULL;
+    ctx_finish();
+}
+END_TEST
+
+START_TEST(test_close_idle)
+{
+    ctx_init(1, 8);
+    T.fakes[0].sync = true;
+    ctx_start();
+    submit_page(1, 1);
+    ctx_finish();
+    /* a pipeline that was never opened closes too */
+    ctx_init(1, 8);
+    ck_assert_int_eq(sf_pipeline_new(&T.loop, NULL, &T.cfg, on_commit, &T, &T.p), 0);
+    ctx_finish();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_fanout_in_order_commits);
+    tcase_add_test(tc, test_retry_exactly_those_records);
+    tcase_add_test(tc, test_retry_after_honoured);
+    tcase_add_test(tc, test_reject_goes_to_dead_letters_before_commit);
+    tcase_add_test(tc, test_reject_without_reason);
+    tcase_add_test(tc, test_dead_letter_full_holds_page);
+    tcase_add_test(tc, test_bounded_exhausted_fails_page);
+    tcase_add_test(tc, test_bounded_caps_unlimited_attempts);
+    tcase_add_test(tc, test_unbounded_exhausted_dead_letters);
+    tcase_add_test(tc, test_backpressure_inflight_pages_repeated);
+    tcase_add_test(tc, test_backpressure_sink_queue);
+    tcase_add_test(tc, test_sync_done_inside_submit);
+    tcase_add_test(tc, test_submit_error_retries_all);
+    tcase_add_test(tc, test_no_sinks);
+    tcase_add_test(tc, test_close_with_pages_in_flight);
+    tcase_add_test(tc, test_close_idle);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
