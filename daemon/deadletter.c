@@ -77,7 +77,12 @@ int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *cons
         sf_buf_appendf(&b, "{\"time\":\"%s\",\"sink\":", ts);
         json_str(&b, sink);
         sf_buf_puts(&b, ",\"reason\":");
-        json_str(&b, reasons[i]);
+        /* a peer's error text may echo credentials back: redact registered secrets */
+        sf_buf red = {0};
+        json_str(&b, sf_log_redact(reasons[i] ? reasons[i] : "", &red) == 0 && red.data
+                         ? red.data
+                         : "(reason withheld: out of memory)");
+        sf_buf_free(&red);
         sf_buf_puts(&b, ",\"id\":");
         json_str(&b, evs[i]->id);
         sf_buf_puts(&b, ",\"event\":");

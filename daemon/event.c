@@ -444,9 +444,10 @@ int sf_event_severity07(const sf_event *ev)
     const cJSON *v = sf_event_get(ev, "severity");
     int64_t s;
     if (cJSON_IsNumber(v)) {
-        if (v->valuedouble != (double)(int64_t)v->valuedouble)
-            return -1;
-        s = (int64_t)v->valuedouble;
+        double d = v->valuedouble;
+        if (!(d > -1e15 && d < 1e15) || d != (double)(int64_t)d)
+            return -1; /* NaN, huge (the cast would be undefined) or not an integer */
+        s = (int64_t)d;
     } else if (cJSON_IsString(v)) {
         if (sf_parse_int64(v->valuestring, strlen(v->valuestring), &s))
             return -1;

@@ -85,12 +85,25 @@ static void text_of(const cJSON *o, const char *key, char *out, size_t outlen)
     }
 }
 
+/* A JSON number as a long, clamped (a cast of an out-of-range double is undefined). */
+static long num_long(const cJSON *c)
+{
+    double v = c->valuedouble;
+    if (!(v == v))
+        return -1;
+    if (v >= 1e15)
+        return 999999999999999L;
+    if (v <= -1e15)
+        return -999999999999999L;
+    return (long)v;
+}
+
 /* error_code as a number: absent or null -> 0 (ok); *present tells whether it was a number */
 static long code_of(const cJSON *o, const char *key, bool *present)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, key);
     *present = cJSON_IsNumber(c);
-    return cJSON_IsNumber(c) ? (long)c->valuedouble : 0;
+    return cJSON_IsNumber(c) ? num_long(c) : 0;
 }
 
 static size_t whole_request(long http, const char *body, size_t len, size_t n, sf_deliv_status *st,
@@ -194,12 +207,12 @@ static size_t v2_answer(int flavor, int64_t partition, const char *body, size_t 
             worst = SF_DELIV_REJECT;
             if (!reason[0])
                 snprintf(reason, rl, "Kafka REST: partition %ld error_code %ld%s",
-                         cJSON_IsNumber(p) ? (long)p->valuedouble : -1L, code,
+                         cJSON_IsNumber(p) ? num_long(p) : -1L, code,
                          partition < 0 ? " (records cannot be mapped to partitions: the "
                                          "request's failed records are all retried)"
                                        : "");
         }
-        if (partition >= 0 && cJSON_IsNumber(p) && (int64_t)p->valuedouble == partition) {
+        if (partition >= 0 && cJSON_IsNumber(p) && num_long(p) == partition) {
             found = true;
             mine = s;
         }

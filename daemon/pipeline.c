@@ -30,6 +30,7 @@ typedef struct job {
     size_t ndead;
     size_t remaining;
     unsigned attempts;
+    unsigned dead_failures; /* failed dead-letter writes (not sink attempts) */
 } job_t;
 
 typedef struct psink {
@@ -601,7 +602,18 @@ static void psink_kick(psink_t *ps)
             return;
         job_t *j = ps->head;
         if (j->ndead && flush_dead(ps, j) != 0) {
-            arm_timer(ps, sf_backoff_ms(j->attempts++, ps->sink.cfg->common.retry_initial_ms,
+            if (ps->p->bounded && ++j->dead_failures >= BOUNDED_MAX_ATTEMPTS) {
+                /* --once / --from must end: fail the page, the checkpoint stays put */
+                j->page->failed = true;
+                for (size_t i = 0; i < j->page->n; i++)
+                    if (j->done[i] != ST_SETTLED) {
+                        j->done[i] = ST_SETTLED;
+                        j->remaining--;
+                    }
+                j->ndead = 0;
+                continue;
+            }
+            arm_timer(ps, sf_backoff_ms(j->dead_failures++, ps->sink.cfg->common.retry_initial_ms,
                                         ps->sink.cfg->common.retry_max_ms));
             return;
         }

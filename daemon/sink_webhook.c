@@ -448,11 +448,11 @@ size_t sf_webhook_classify(bool hec, long http_status, int transport_error, cons
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "text");
             const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "invalid-event-number");
             if (cJSON_IsNumber(c))
-                code = (int)c->valuedouble;
+                code = c->valueint; /* cJSON clamps valueint: no undefined cast */
             if (cJSON_IsString(t))
                 sf_webhook_sanitize(t->valuestring, strlen(t->valuestring), text, sizeof text);
             if (cJSON_IsNumber(iv) && iv->valuedouble >= 0)
-                invalid_at = (long)iv->valuedouble;
+                invalid_at = iv->valueint;
         }
         cJSON_Delete(j);
     }

@@ -26,8 +26,11 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DCMAKE_C_COMPILER=clang 
 (cd build-asan && ctest -j"$JOBS" --timeout 900 -LE no-sanitize)
 
 echo "== fuzz (libFuzzer, a few seconds per target over tests/fuzz/corpus)"
-BUILD_DIR=build-fuzz BUILD_TYPE=Debug scripts/build.sh -DCMAKE_C_COMPILER=clang -DSF_FUZZ=ON
-(cd build-fuzz && ctest -j"$JOBS" -R '^fuzz\.')
+# (a fuzz tree instruments the library for libFuzzer: only the fuzz targets link in it)
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DSF_FUZZ=ON >/dev/null
+fuzz_targets=$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
+cmake --build build-fuzz -j"$JOBS" --target $fuzz_targets
+(cd build-fuzz && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest -j"$JOBS" -R '^fuzz\.')
 
 echo "== clang-format"
 files=$(git ls-files 'daemon/*.c' 'daemon/*.h' 'tests/*.c' 'tests/*.h' 2>/dev/null || true)
