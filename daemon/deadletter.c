@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -100,21 +101,8 @@ int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *cons
         rc = -ENOSPC;
         goto out;
     }
-    size_t done = 0;
-    while (done < b.len) {
-        ssize_t w = write(d->fd, b.data + done, b.len - done);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (!rc && fsync(d->fd) != 0)
-        rc = -errno;
-    if (rc) {
-        if (ftruncate(d->fd, (off_t)d->size) != 0)
+    if ((rc = sf_append_durable(d->fd, b.data, b.len, d->size)) != 0) {
+        if (rc == -EIO)
             SF_ERROR("deadletter", "cannot cut back %s after a failed write", d->path);
         goto out;
     }

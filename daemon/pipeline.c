@@ -318,6 +318,39 @@ static void retry_timer_cb(uv_timer_t *t)
 
 static int ensure_cap(psink_t *ps, size_t n);
 
+/* Hands the n entries staged in the scratch arrays to the sink as one batch. A sink that
+ * refuses synchronously without completing gets everything retried. Returns false if the
+ * refusal was handled here (done already ran). */
+static bool send_batch(psink_t *ps, size_t n, void (*done)(sf_sink_batch *b))
+{
+    for (size_t k = 0; k < n; k++) {
+        ps->bst[k] = SF_DELIV_RETRY;
+        ps->brs[k] = NULL;
+    }
+    sf_sink_batch *b = &ps->batch;
+    memset(b, 0, sizeof *b);
+    b->sink = &ps->sink;
+    b->n = n;
+    b->events = ps->bev;
+    b->records = ps->brec;
+    b->status = ps->bst;
+    b->reason = ps->brs;
+    b->owner = ps;
+    b->done = done;
+    ps->busy = true;
+    ps->batches++;
+    ps->in_submit = true;
+    int rc = ps->sink.cfg->ops->submit(&ps->sink, b);
+    ps->in_submit = false;
+    if (rc < 0 && ps->busy) {
+        if (!ps->sink.last_error[0])
+            sf_sink_set_error(&ps->sink, "submit failed (%d)", rc);
+        done(b);
+        return false;
+    }
+    return true;
+}
+
 /* ---- disk spool ---- */
 
 /* Moves the head job's pending records into the spool and settles them. 0, or negative (the
@@ -455,30 +488,9 @@ static bool spool_step(psink_t *ps)
     for (size_t k = 0; k < n; k++) {
         ps->bev[k] = &items[k].ev;
         ps->brec[k] = items[k].rec;
-        ps->bst[k] = SF_DELIV_RETRY;
-        ps->brs[k] = NULL;
         ps->bidx[k] = k;
     }
-    sf_sink_batch *b = &ps->batch;
-    memset(b, 0, sizeof *b);
-    b->sink = &ps->sink;
-    b->n = n;
-    b->events = ps->bev;
-    b->records = ps->brec;
-    b->status = ps->bst;
-    b->reason = ps->brs;
-    b->owner = ps;
-    b->done = replay_done;
-    ps->busy = true;
-    ps->batches++;
-    ps->in_submit = true;
-    rc = ps->sink.cfg->ops->submit(&ps->sink, b);
-    ps->in_submit = false;
-    if (rc < 0 && ps->busy) {
-        if (!ps->sink.last_error[0])
-            sf_sink_set_error(&ps->sink, "submit failed (%d)", rc);
-        replay_done(b);
-    }
+    send_batch(ps, n, replay_done);
     return !ps->busy && !ps->timer_armed;
 }
 
@@ -633,32 +645,10 @@ static void psink_kick(psink_t *ps)
             ps->bidx[k] = i;
             ps->bev[k] = &j->page->events[i];
             ps->brec[k] = j->records[i];
-            ps->bst[k] = SF_DELIV_RETRY;
-            ps->brs[k] = NULL;
             k++;
         }
-        sf_sink_batch *b = &ps->batch;
-        memset(b, 0, sizeof *b);
-        b->sink = &ps->sink;
-        b->n = k;
-        b->events = ps->bev;
-        b->records = ps->brec;
-        b->status = ps->bst;
-        b->reason = ps->brs;
-        b->owner = ps;
-        b->done = batch_done;
-        ps->busy = true;
-        ps->batches++;
-        ps->in_submit = true;
-        int rc = ps->sink.cfg->ops->submit(&ps->sink, b);
-        ps->in_submit = false;
-        if (rc < 0 && ps->busy) {
-            /* refused synchronously without completing: everything is retried */
-            if (!ps->sink.last_error[0])
-                sf_sink_set_error(&ps->sink, "submit failed (%d)", rc);
-            batch_done(b);
+        if (!send_batch(ps, k, batch_done))
             return;
-        }
     }
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fsutil.h"
 #include "log.h"
 
 #define MAGIC 0x50534653u /* "SFSP" */
@@ -335,21 +336,8 @@ int sf_spool_append(sf_spool *s, const sf_event *const *evs, const sf_buf *recs,
             goto out;
         g = &s->segs[s->nsegs - 1];
     }
-    size_t done = 0;
-    while (done < b.len) {
-        ssize_t w = write(s->wfd, b.data + done, b.len - done);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (!rc && fsync(s->wfd) != 0)
-        rc = -errno;
-    if (rc) {
-        if (ftruncate(s->wfd, (off_t)g->size) != 0)
+    if ((rc = sf_append_durable(s->wfd, b.data, b.len, g->size)) != 0) {
+        if (rc == -EIO)
             SF_ERROR("spool", "%s: cannot cut back a failed append", s->dir);
         goto out;
     }

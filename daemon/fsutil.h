@@ -1,0 +1,12 @@
+/* fsutil: small durable-file helpers shared by the dead-letter file and the spool. */
+#ifndef SF_FSUTIL_H
+#define SF_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Appends len bytes to fd (opened O_APPEND) and fsyncs. On any failure the file is cut back
+ * to size_before, so a record is either wholly there or not at all. 0 or -errno. */
+int sf_append_durable(int fd, const void *buf, size_t len, uint64_t size_before);
+
+#endif
