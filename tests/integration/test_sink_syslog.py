@@ -83,7 +83,11 @@ class Rsyslog:
         self.pidfile = os.path.join(d, "rsyslog.pid")
         g = 'workDirectory="%s" maxMessageSize="64k"' % self.work
         if transport == "udp":
-            inp = 'module(load="imudp")\ninput(type="imudp" address="127.0.0.1" port="%d")' % port
+            # UDP has no flow control: a busy CI machine would overflow the default socket
+            # buffer while rsyslog is descheduled; give the receiver room (we run as root, so
+            # rsyslog can force it beyond rmem_max)
+            inp = ('module(load="imudp")\ninput(type="imudp" address="127.0.0.1" port="%d" '
+                   'rcvbufSize="32m")' % port)
         elif transport == "tcp":
             inp = ('module(load="imtcp")\n'
                    'input(type="imtcp" address="127.0.0.1" port="%d")' % port)
