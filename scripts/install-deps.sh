@@ -3,9 +3,9 @@
 # Idempotent: packages already present are left alone.
 set -euo pipefail
 PKGS=(
-  build-essential cmake pkg-config clang clang-format valgrind
+  build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
   libcurl4-openssl-dev libuv1-dev libyaml-dev libcjson-dev libssl-dev
-  librdkafka-dev libhttp-parser-dev libsystemd-dev check
+  libhttp-parser-dev libsystemd-dev check
   rsyslog rsyslog-openssl openssl python3 python3-jsonschema python3-prometheus-client
   yamllint python3-yaml systemd curl
 )
