@@ -384,9 +384,14 @@ int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_p
                 goto fail;
         }
         p = skip_ws(ve, end);
-        if (p < end && *p == ',')
+        if (p < end && *p == ',') {
             p = skip_ws(p + 1, end);
-        else if (p < end && *p != '}') {
+            if (p < end && *p == '}') {
+                set_err(err, errlen, "trailing ',' before '}' at byte %td", p - body);
+                rc = -EINVAL;
+                goto fail;
+            }
+        } else if (p < end && *p != '}') {
             set_err(err, errlen, "expected ',' or '}' at byte %td", p - body);
             rc = -EINVAL;
             goto fail;
