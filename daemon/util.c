@@ -444,6 +444,6 @@ int64_t sf_backoff_ms(unsigned attempt, int64_t initial_ms, int64_t max_ms)
         cap = cap > max_ms / 2 ? max_ms : cap * 2;
     if (cap > max_ms)
         cap = max_ms;
-    int64_t v = (int64_t)(sf_random_u64() % (uint64_t)(cap + 1));
+    int64_t v = (int64_t)(sf_random_u64() % ((uint64_t)cap + 1)); /* cap may be INT64_MAX */
     return v < 1 ? 1 : v;
 }
