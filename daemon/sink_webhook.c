@@ -12,29 +12,21 @@
 
 #include "hmac.h"
 #include "http.h"
-#include "log.h"
-
-enum { AUTH_NONE = 0, AUTH_BASIC, AUTH_BEARER, AUTH_HMAC };
+#include "http_sink.h"
 
 typedef struct wh_cfg {
-    char *url;
+    sf_http_sink_cfg http; /* first: the shared option entries' offsets are from it */
     int method;
     sf_kvlist headers;
-    int auth_type;
-    char *username, *password, *token, *secret, *sig_header, *ts_header;
-    bool tls_verify;
-    char *ca_file, *cert_file, *key_file, *key_password;
     int body;
-    int64_t max_events;
-    uint64_t max_bytes;
     int64_t max_wait_ms;
     bool gzip;
-    int64_t timeout_ms, connect_timeout_ms;
     int64_t concurrency;
-    uint64_t max_response;
     /* splunk_hec */
     char *hec_token, *hec_host, *hec_source, *hec_sourcetype, *hec_index;
 } wh_cfg;
+
+_Static_assert(offsetof(wh_cfg, http) == 0, "sf_http_sink_cfg must come first");
 
 static const char *const method_values[] = {"POST", "PUT", "PATCH", NULL};
 static const char *const auth_values[] = {"none", "basic", "bearer", "hmac", NULL};
@@ -43,86 +35,40 @@ static const char *const body_values[] = {"json", "ndjson", NULL};
 #define OFF(f) offsetof(wh_cfg, f)
 
 static const sf_cfg_option auth_options[] = {
-    {.name = "type",
-     .type = SF_OPT_ENUM,
-     .def = "none",
-     .enum_values = auth_values,
-     .desc = "none; basic (username/password); bearer (token); hmac (HMAC-SHA256 signature of "
-             "'<timestamp>.<body>' with secret, see docs/sinks-http.md)",
-     .offset = OFF(auth_type)},
-    {.name = "username", .type = SF_OPT_STR, .desc = "basic: user name", .offset = OFF(username)},
-    {.name = "password",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_SECRET,
-     .desc = "basic: password (use ${ENV})",
-     .offset = OFF(password)},
-    {.name = "token",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_SECRET,
-     .desc = "bearer: token sent as 'Authorization: Bearer <token>'",
-     .offset = OFF(token)},
+    SF_HTTP_OPTS_AUTH(auth_values,
+                      "none; basic (username/password); bearer (token); hmac (HMAC-SHA256 "
+                      "signature of '<timestamp>.<body>' with secret, see docs/sinks-http.md)",
+                      "basic: password (use ${ENV})",
+                      "bearer: token sent as 'Authorization: Bearer <token>'"),
     {.name = "secret",
      .type = SF_OPT_STR,
      .flags = SF_OPT_SECRET,
      .desc = "hmac: shared secret (the key of HMAC-SHA256)",
-     .offset = OFF(secret)},
+     .offset = OFF(http.auth.secret)},
     {.name = "header",
      .type = SF_OPT_STR,
      .def = "X-Signature",
      .desc = "hmac: header carrying the lower-case hex signature",
-     .offset = OFF(sig_header)},
+     .offset = OFF(http.auth.sig_header)},
     {.name = "timestamp_header",
      .type = SF_OPT_STR,
      .def = "X-Timestamp",
      .desc = "hmac: header carrying the signing time (Unix seconds)",
-     .offset = OFF(ts_header)},
+     .offset = OFF(http.auth.ts_header)},
     {0},
 };
 
 static const sf_cfg_option tls_options[] = {
-    {.name = "verify",
-     .type = SF_OPT_BOOL,
-     .def = "true",
-     .desc = "Verify the server certificate and host name (false only for tests)",
-     .offset = OFF(tls_verify)},
-    {.name = "ca_file",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_PATH,
-     .desc = "CA bundle (PEM) instead of the system store",
-     .offset = OFF(ca_file)},
-    {.name = "cert_file",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_PATH,
-     .desc = "Client certificate (PEM) for mutual TLS",
-     .offset = OFF(cert_file)},
-    {.name = "key_file",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_PATH,
-     .desc = "Client private key (PEM) for mutual TLS",
-     .offset = OFF(key_file)},
-    {.name = "key_password",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_SECRET,
-     .desc = "Passphrase of key_file",
-     .offset = OFF(key_password)},
+    SF_HTTP_OPTS_TLS("Verify the server certificate and host name (false only for tests)",
+                     "CA bundle (PEM) instead of the system store",
+                     "Client certificate (PEM) for mutual TLS",
+                     "Client private key (PEM) for mutual TLS"),
     {0},
 };
 
 static const sf_cfg_option batch_options[] = {
-    {.name = "max_events",
-     .type = SF_OPT_INT,
-     .def = "500",
-     .min = 1,
-     .max = 100000,
-     .desc = "Records per request (a batch is split into several requests)",
-     .offset = OFF(max_events)},
-    {.name = "max_bytes",
-     .type = SF_OPT_SIZE,
-     .def = "1MiB",
-     .min = 1024,
-     .max = INT64_C(1) << 30,
-     .desc = "Uncompressed body size per request (a single larger record is sent alone)",
-     .offset = OFF(max_bytes)},
+    SF_HTTP_OPTS_BATCH("Records per request (a batch is split into several requests)",
+                       "Uncompressed body size per request (a single larger record is sent alone)"),
     {.name = "max_wait",
      .type = SF_OPT_DURATION,
      .def = "1s",
@@ -147,20 +93,7 @@ static const sf_cfg_option batch_options[] = {
          .def = "false",                                                                           \
          .desc = "Compress request bodies (Content-Encoding: gzip)",                               \
          .offset = OFF(gzip)},                                                                     \
-        {.name = "timeout",                                                                        \
-         .type = SF_OPT_DURATION,                                                                  \
-         .def = "10s",                                                                             \
-         .min = 100,                                                                               \
-         .max = 3600000,                                                                           \
-         .desc = "Whole-request timeout (a timeout is retried)",                                   \
-         .offset = OFF(timeout_ms)},                                                               \
-        {.name = "connect_timeout",                                                                \
-         .type = SF_OPT_DURATION,                                                                  \
-         .def = "5s",                                                                              \
-         .min = 100,                                                                               \
-         .max = 3600000,                                                                           \
-         .desc = "Connection timeout",                                                             \
-         .offset = OFF(connect_timeout_ms)},                                                       \
+        SF_HTTP_OPTS_TIMEOUTS("Whole-request timeout (a timeout is retried)"),                     \
         {.name = "concurrency",                                                                    \
          .type = SF_OPT_INT,                                                                       \
          .def = "2",                                                                               \
@@ -168,17 +101,10 @@ static const sf_cfg_option batch_options[] = {
          .max = 64,                                                                                \
          .desc = "Parallel requests while delivering one batch",                                   \
          .offset = OFF(concurrency)},                                                              \
-    {                                                                                              \
-        .name = "max_response", .type = SF_OPT_SIZE, .def = "64KiB", .min = 1024,                  \
-        .max = INT64_C(1) << 30, .desc = "Largest response body read", .offset = OFF(max_response) \
-    }
+        SF_HTTP_OPT_MAX_RESPONSE("64KiB", "Largest response body read")
 
 static const sf_cfg_option webhook_options[] = {
-    {.name = "url",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_REQUIRED,
-     .desc = "Receiver URL (http:// or https://)",
-     .offset = OFF(url)},
+    SF_HTTP_OPT_URL("Receiver URL (http:// or https://)"),
     {.name = "method",
      .type = SF_OPT_ENUM,
      .def = "POST",
@@ -198,12 +124,8 @@ static const sf_cfg_option webhook_options[] = {
 };
 
 static const sf_cfg_option hec_options[] = {
-    {.name = "url",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_REQUIRED,
-     .desc = "HEC base URL (https://splunk:8088); /services/collector/event is appended unless "
-             "the URL has a path",
-     .offset = OFF(url)},
+    SF_HTTP_OPT_URL("HEC base URL (https://splunk:8088); /services/collector/event is appended "
+                    "unless the URL has a path"),
     {.name = "token",
      .type = SF_OPT_STR,
      .flags = SF_OPT_REQUIRED | SF_OPT_SECRET,
@@ -521,43 +443,17 @@ typedef struct wh_req {
 } wh_req;
 
 typedef struct wh {
-    sf_sink *s;
+    sf_http_batch hb; /* first: sf_http_sink_submit/close and the send callback get it */
     const wh_cfg *c;
     bool hec;
     int mode;
     bool json_records;
     sf_hec_opts hecopts;
     char *url;
-    char **hdrs; /* static headers ("Name: value"), may hold secrets */
-    size_t nhdrs;
-    wh_req *reqs; /* c->concurrency slots */
-    sf_sink_batch *b;
-    size_t next;
-    size_t inflight;
-    bool closing;
-    void (*closed)(sf_sink *);
+    sf_http_headers hdrs; /* static headers, may hold secrets */
+    wh_req *reqs;         /* c->concurrency slots */
     uint64_t requests, failures;
 } wh_t;
-
-static int add_hdr(wh_t *w, const char *fmt, ...) SF_PRINTF(2, 3);
-static int add_hdr(wh_t *w, const char *fmt, ...)
-{
-    sf_buf b = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = sf_buf_vappendf(&b, fmt, ap);
-    va_end(ap);
-    if (rc)
-        return rc;
-    char **h = realloc(w->hdrs, (w->nhdrs + 1) * sizeof *h);
-    if (!h) {
-        sf_buf_free(&b);
-        return -ENOMEM;
-    }
-    w->hdrs = h;
-    w->hdrs[w->nhdrs++] = sf_buf_steal(&b);
-    return 0;
-}
 
 static bool url_has_path(const char *url)
 {
@@ -579,16 +475,13 @@ static void wh_free(wh_t *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->nhdrs; i++) {
-        /* headers may hold credentials: wipe before freeing */
-        memset(w->hdrs[i], 0, strlen(w->hdrs[i]));
-        free(w->hdrs[i]);
-    }
-    free(w->hdrs);
+    sf_http_headers_free(&w->hdrs);
     free(w->reqs);
     free(w->url);
     free(w);
 }
+
+static int wh_send(sf_http_batch *hb);
 
 static int wh_open(sf_sink *s, bool hec)
 {
@@ -597,12 +490,13 @@ static int wh_open(sf_sink *s, bool hec)
     if (!w)
         return -ENOMEM;
     int rc = -ENOMEM;
-    w->s = s;
+    w->hb.s = s;
+    w->hb.max_inflight = (size_t)c->concurrency;
+    w->hb.send = wh_send;
     w->c = c;
     w->hec = hec;
     w->mode = hec ? SF_WH_BODY_HEC : c->body;
-    const char *fmt = s->cfg->format ? s->cfg->format->name : "raw";
-    w->json_records = !sf_streq(fmt, "cef") && !sf_streq(fmt, "leef");
+    w->json_records = sf_http_sink_json_records(s);
     w->hecopts.host = c->hec_host;
     w->hecopts.source = c->hec_source;
     w->hecopts.sourcetype = c->hec_sourcetype;
@@ -610,9 +504,9 @@ static int wh_open(sf_sink *s, bool hec)
     if (!(w->reqs = calloc((size_t)c->concurrency, sizeof *w->reqs)))
         goto fail;
     sf_buf u = {0};
-    if (sf_buf_puts(&u, c->url))
+    if (sf_buf_puts(&u, c->http.url))
         goto fail;
-    if (hec && !url_has_path(c->url)) {
+    if (hec && !url_has_path(c->http.url)) {
         while (u.len && u.data[u.len - 1] == '/')
             u.data[--u.len] = '\0';
         if (sf_buf_puts(&u, "/services/collector/event")) {
@@ -624,33 +518,16 @@ static int wh_open(sf_sink *s, bool hec)
     const char *ctype = hec                            ? "application/json"
                         : w->mode == SF_WH_BODY_NDJSON ? "application/x-ndjson"
                                                        : "application/json";
-    if (!has_header(&c->headers, "Content-Type") && add_hdr(w, "Content-Type: %s", ctype))
+    if (!has_header(&c->headers, "Content-Type") &&
+        sf_http_headers_add(&w->hdrs, "Content-Type: %s", ctype))
         goto fail;
     if (hec) {
-        if (add_hdr(w, "Authorization: Splunk %s", c->hec_token))
+        if (sf_http_headers_add(&w->hdrs, "Authorization: Splunk %s", c->hec_token))
             goto fail;
-    } else if (c->auth_type == AUTH_BASIC) {
-        sf_buf up = {0}, b64 = {0};
-        int r = sf_buf_appendf(&up, "%s:%s", c->username ? c->username : "",
-                               c->password ? c->password : "");
-        if (!r)
-            r = sf_base64_append(&b64, up.data, up.len);
-        if (!r)
-            r = sf_log_add_secret(b64.data);
-        if (!r)
-            r = add_hdr(w, "Authorization: Basic %s", b64.data);
-        if (up.data)
-            memset(up.data, 0, up.len);
-        sf_buf_free(&up);
-        sf_buf_free(&b64);
-        if (r)
-            goto fail;
-    } else if (c->auth_type == AUTH_BEARER) {
-        if (add_hdr(w, "Authorization: Bearer %s", c->token))
-            goto fail;
-    }
+    } else if (sf_http_headers_add_auth(&w->hdrs, &c->http.auth))
+        goto fail;
     for (size_t i = 0; i < c->headers.n; i++)
-        if (add_hdr(w, "%s: %s", c->headers.k[i], c->headers.v[i]))
+        if (sf_http_headers_add(&w->hdrs, "%s: %s", c->headers.k[i], c->headers.v[i]))
             goto fail;
     s->state = w;
     return 0;
@@ -694,73 +571,39 @@ static int gzip_buf(const sf_buf *in, sf_buf *out)
     return rc;
 }
 
-static void wh_pump(wh_t *w);
-
-static void finish_if_done(wh_t *w)
-{
-    sf_sink_batch *b = w->b;
-    if (!b || w->inflight || (w->next < b->n && !w->closing))
-        return;
-    w->b = NULL;
-    sf_sink_batch_done(b); /* may submit the next batch synchronously */
-    if (w->closing && !w->b && w->closed) {
-        void (*cb)(sf_sink *) = w->closed;
-        w->closed = NULL;
-        cb(w->s);
-    }
-}
-
 static void on_response(sf_http_response *resp, void *ud)
 {
     wh_req *r = ud;
     wh_t *w = r->w;
-    sf_sink_batch *b = w->b;
     char reason[320];
     r->busy = false;
-    w->inflight--;
     size_t bad =
         sf_webhook_classify(w->hec, resp->status, resp->error, resp->body.data, resp->body.len,
-                            r->count, b->status + r->first, reason, sizeof reason);
-    if (resp->error && resp->errmsg[0]) {
-        size_t l = strlen(reason);
-        snprintf(reason + l, sizeof reason - l, " (%s)", resp->errmsg);
-    }
-    if (bad) {
+                            r->count, w->hb.b->status + r->first, reason, sizeof reason);
+    if (bad)
         w->failures++;
-        sf_sink_set_error(w->s, "%s", reason);
-        if (resp->retry_after_ms > b->retry_after_ms &&
-            (resp->status == 429 || resp->status == 503 || resp->status == 408))
-            b->retry_after_ms = resp->retry_after_ms;
-        for (size_t i = r->first; i < r->first + r->count; i++) {
-            if (b->status[i] == SF_DELIV_REJECT && !b->reason[i])
-                b->reason[i] = sf_strdup(reason); /* NULL on OOM: pipeline says "rejected" */
-        }
-    }
-    wh_pump(w);
+    sf_http_batch_answered(&w->hb, resp, r->first, r->count, bad, false, reason, sizeof reason);
+    sf_http_batch_pump(&w->hb);
+}
+
+static int add_record(void *ud, sf_buf *out, size_t i, bool first)
+{
+    const wh_t *w = ud;
+    const sf_sink_batch *b = w->hb.b;
+    return sf_webhook_body_add(out, w->mode, &b->records[i], b->events[i], first, w->json_records,
+                               &w->hecopts);
 }
 
 static int send_chunk(wh_t *w, wh_req *r)
 {
     const wh_cfg *c = w->c;
-    sf_sink_batch *b = w->b;
     sf_buf body = {0}, gz = {0};
     char *extra[3] = {NULL, NULL, NULL};
     const char **hdrs = NULL;
-    int rc = 0;
     size_t k = 0;
-    r->first = w->next;
-    for (size_t i = w->next; i < b->n && k < (size_t)c->max_events; i++, k++) {
-        size_t before = body.len;
-        if ((rc = sf_webhook_body_add(&body, w->mode, &b->records[i], b->events[i], k == 0,
-                                      w->json_records, &w->hecopts)))
-            goto out;
-        if (k > 0 && body.len + 1 > c->max_bytes) {
-            body.len = before;
-            body.data[before] = '\0';
-            break;
-        }
-    }
-    if ((rc = sf_webhook_body_end(&body, w->mode, k)))
+    r->first = w->hb.next;
+    int rc = sf_http_batch_fill(&w->hb, r->first, &c->http, 1, &body, add_record, w, &k);
+    if (rc || (rc = sf_webhook_body_end(&body, w->mode, k)))
         goto out;
     r->count = k;
     const sf_buf *wire = &body;
@@ -774,16 +617,17 @@ static int send_chunk(wh_t *w, wh_req *r)
         rc = -ENOMEM;
         goto out;
     }
-    if (!w->hec && c->auth_type == AUTH_HMAC) {
+    const sf_http_auth_cfg *a = &c->http.auth;
+    if (!w->hec && a->type == SF_HTTP_AUTH_HMAC) {
         char ts[32], sig[SF_HMAC_SHA256_HEX_LEN + 1];
         snprintf(ts, sizeof ts, "%lld", (long long)(sf_now_ns() / SF_NS_PER_SEC));
         const void *parts[3] = {ts, ".", wire->data};
         size_t lens[3] = {strlen(ts), 1, wire->len};
-        if ((rc = sf_hmac_sha256_hex(c->secret, strlen(c->secret), parts, lens, 3, sig)))
+        if ((rc = sf_hmac_sha256_hex(a->secret, strlen(a->secret), parts, lens, 3, sig)))
             goto out;
         sf_buf h1 = {0}, h2 = {0};
-        if (sf_buf_appendf(&h1, "%s: %s", c->ts_header, ts) ||
-            sf_buf_appendf(&h2, "%s: %s", c->sig_header, sig)) {
+        if (sf_buf_appendf(&h1, "%s: %s", a->ts_header, ts) ||
+            sf_buf_appendf(&h2, "%s: %s", a->sig_header, sig)) {
             sf_buf_free(&h1);
             sf_buf_free(&h2);
             rc = -ENOMEM;
@@ -792,36 +636,26 @@ static int send_chunk(wh_t *w, wh_req *r)
         extra[ne++] = sf_buf_steal(&h1);
         extra[ne++] = sf_buf_steal(&h2);
     }
-    if (!(hdrs = calloc(w->nhdrs + ne, sizeof *hdrs))) {
+    if (!(hdrs = calloc(w->hdrs.n + ne, sizeof *hdrs))) {
         rc = -ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < w->nhdrs; i++)
-        hdrs[i] = w->hdrs[i];
+    for (size_t i = 0; i < w->hdrs.n; i++)
+        hdrs[i] = w->hdrs.v[i];
     for (size_t i = 0; i < ne; i++)
-        hdrs[w->nhdrs + i] = extra[i];
+        hdrs[w->hdrs.n + i] = extra[i];
     sf_http_request req = {
         .method = method_values[c->method],
         .url = w->url,
         .headers = hdrs,
-        .nheaders = w->nhdrs + ne,
+        .nheaders = w->hdrs.n + ne,
         .body = wire->data,
         .body_len = wire->len,
-        .timeout_ms = c->timeout_ms,
-        .connect_timeout_ms = c->connect_timeout_ms,
-        .max_response = (size_t)c->max_response,
-        .tls = {.verify = c->tls_verify,
-                .ca_file = c->ca_file,
-                .cert_file = c->cert_file,
-                .key_file = c->key_file,
-                .key_password = c->key_password},
-        .user_agent = "sysdig-forwarder/" SF_VERSION,
     };
-    rc = sf_http_send(w->s->http, &req, on_response, r, NULL);
+    sf_http_sink_request(&req, &c->http);
+    rc = sf_http_send(w->hb.s->http, &req, on_response, r, NULL);
 out:
-    w->next = r->first + (r->count ? r->count : 1);
-    if (r->count == 0)
-        r->count = 1; /* on an error before counting, the record at 'first' is retried */
+    sf_http_batch_advance(&w->hb, r->first, &r->count);
     free(hdrs);
     for (size_t i = 0; i < SF_ARRAY_LEN(extra); i++)
         free(extra[i]);
@@ -830,57 +664,28 @@ out:
     return rc;
 }
 
-static void wh_pump(wh_t *w)
+/* sf_http_batch.send: one request on a free slot (there is one while inflight < concurrency) */
+static int wh_send(sf_http_batch *hb)
 {
-    sf_sink_batch *b = w->b;
-    while (b && !w->closing && w->next < b->n && w->inflight < (size_t)w->c->concurrency) {
-        wh_req *r = NULL;
-        for (size_t i = 0; i < (size_t)w->c->concurrency && !r; i++)
-            if (!w->reqs[i].busy)
-                r = &w->reqs[i];
-        if (!r)
-            break;
-        r->w = w;
-        r->count = 0;
-        int rc = send_chunk(w, r);
-        w->requests++;
-        if (rc) {
-            for (size_t i = r->first; i < r->first + r->count && i < b->n; i++)
-                b->status[i] = SF_DELIV_RETRY;
-            sf_sink_set_error(w->s, "cannot send request: %s",
-                              rc == -ENOMEM ? "out of memory" : sf_http_strerror(rc));
-            continue;
-        }
-        r->busy = true;
-        w->inflight++;
+    wh_t *w = (wh_t *)hb;
+    sf_sink_batch *b = hb->b;
+    wh_req *r = NULL;
+    for (size_t i = 0; i < (size_t)w->c->concurrency && !r; i++)
+        if (!w->reqs[i].busy)
+            r = &w->reqs[i];
+    if (!r)
+        return 1;
+    r->w = w;
+    r->count = 0;
+    int rc = send_chunk(w, r);
+    w->requests++;
+    if (rc) {
+        for (size_t i = r->first; i < r->first + r->count && i < b->n; i++)
+            b->status[i] = SF_DELIV_RETRY;
+        return rc;
     }
-    finish_if_done(w);
-}
-
-static int wh_submit(sf_sink *s, sf_sink_batch *b)
-{
-    wh_t *w = s->state;
-    b->retry_after_ms = 0;
-    for (size_t i = 0; i < b->n; i++)
-        b->status[i] = SF_DELIV_RETRY;
-    w->b = b;
-    w->next = 0;
-    wh_pump(w);
+    r->busy = true;
     return 0;
-}
-
-static void wh_close(sf_sink *s, void (*closed)(sf_sink *s))
-{
-    wh_t *w = s->state;
-    w->closing = true;
-    if (w->b) {
-        /* records not yet sent stay RETRY; the batch completes when the requests in flight
-         * have answered (they have a timeout) */
-        w->closed = closed;
-        finish_if_done(w);
-        return;
-    }
-    closed(s);
 }
 
 static void wh_destroy(sf_sink *s)
@@ -892,39 +697,14 @@ static void wh_destroy(sf_sink *s)
 static void wh_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs, bool hec)
 {
     const wh_cfg *c = cfg;
-    const sf_cfg_node *u = sf_cfg_map_get(node, "url");
-    if (c->url && strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
-        sf_cfg_error(errs, u ? u->line : node->line, u ? u->col : node->col,
-                     "url: must start with http:// or https://");
+    sf_http_sink_validate_url(&c->http, node, errs);
     const sf_cfg_node *tls = sf_cfg_map_get(node, "tls");
-    if (c->key_file && !c->cert_file)
+    if (c->http.tls.key_file && !c->http.tls.cert_file)
         sf_cfg_error(errs, tls ? tls->line : node->line, tls ? tls->col : node->col,
                      "tls.key_file needs tls.cert_file");
     if (hec)
         return;
-    const sf_cfg_node *a = sf_cfg_map_get(node, "auth");
-    int line = a ? a->line : node->line, col = a ? a->col : node->col;
-    switch (c->auth_type) {
-    case AUTH_BASIC:
-        if (!c->username || !c->password)
-            sf_cfg_error(errs, line, col, "auth: type basic needs username and password");
-        break;
-    case AUTH_BEARER:
-        if (!c->token || !*c->token)
-            sf_cfg_error(errs, line, col, "auth: type bearer needs token");
-        break;
-    case AUTH_HMAC:
-        if (!c->secret || !*c->secret)
-            sf_cfg_error(errs, line, col, "auth: type hmac needs secret");
-        if (!c->sig_header || !*c->sig_header || !c->ts_header || !*c->ts_header)
-            sf_cfg_error(errs, line, col, "auth: header and timestamp_header must not be empty");
-        break;
-    default:
-        if (c->username || c->password || c->token || c->secret)
-            sf_cfg_error(errs, line, col,
-                         "auth: credentials given but auth.type is none (set type: basic, "
-                         "bearer or hmac)");
-    }
+    sf_http_sink_validate_auth(&c->http.auth, node, errs, " (set type: basic, bearer or hmac)");
 }
 
 static void webhook_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
@@ -945,8 +725,8 @@ const sf_sink_ops sf_sink_webhook_ops = {
     .cfg_size = sizeof(wh_cfg),
     .validate = webhook_validate,
     .open = webhook_open,
-    .submit = wh_submit,
-    .close = wh_close,
+    .submit = sf_http_sink_submit,
+    .close = sf_http_sink_close,
     .destroy = wh_destroy,
 };
 
@@ -958,7 +738,7 @@ const sf_sink_ops sf_sink_splunk_hec_ops = {
     .cfg_size = sizeof(wh_cfg),
     .validate = hec_validate,
     .open = hec_open,
-    .submit = wh_submit,
-    .close = wh_close,
+    .submit = sf_http_sink_submit,
+    .close = sf_http_sink_close,
     .destroy = wh_destroy,
 };
