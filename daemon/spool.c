@@ -251,7 +251,8 @@ int sf_spool_open(const char *dir, uint64_t max_size, uint64_t segment_size, sf_
         }
     }
     closedir(d);
-    qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+    if (s->nsegs)
+        qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/head", dir);
     FILE *hf = fopen(hp, "re");
