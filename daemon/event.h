@@ -11,16 +11,16 @@
 #include <cjson/cJSON.h>
 
 typedef struct sf_event {
-    char *id;       /* never NULL ("" if missing) */
-    int64_t ts_ns;  /* SF_TIME_UNSET if missing/unparsable */
-    char *raw;      /* exact bytes, NUL-terminated copy */
+    char *id;      /* never NULL ("" if missing) */
+    int64_t ts_ns; /* SF_TIME_UNSET if missing/unparsable */
+    char *raw;     /* exact bytes, NUL-terminated copy */
     size_t raw_len;
-    cJSON *json;    /* owned */
+    cJSON *json; /* owned */
 } sf_event;
 
 typedef struct sf_parse_limits {
-    size_t max_event_size;  /* bytes of one event object; 0 = unlimited */
-    size_t max_events;      /* events in one page; 0 = unlimited */
+    size_t max_event_size; /* bytes of one event object; 0 = unlimited */
+    size_t max_events;     /* events in one page; 0 = unlimited */
 } sf_parse_limits;
 
 typedef struct sf_page {
@@ -35,8 +35,8 @@ typedef struct sf_page {
  * are NULL and total -1). Returns 0, or -EINVAL (malformed: err says where), -E2BIG (a limit was
  * exceeded), -ENOMEM. On error *out is empty. Elements of data that are not objects, or lack a
  * string id, are errors (a page we cannot account for is not half-delivered). */
-int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out,
-                  char *err, size_t errlen);
+int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
+                  size_t errlen);
 void sf_page_free(sf_page *p);
 
 /* Parses one event object from text (exact span kept as raw). Returns 0 or -EINVAL/-ENOMEM. */
@@ -51,8 +51,8 @@ void sf_event_free(sf_event *ev);
 const char *sf_json_value_end(const char *p, const char *end);
 
 /* Helpers for formats. Return NULL / fallback when absent or of another type. */
-const char *sf_event_str(const sf_event *ev, const char *key);          /* top-level string */
-const cJSON *sf_event_get(const sf_event *ev, const char *key);         /* top-level any */
+const char *sf_event_str(const sf_event *ev, const char *key);           /* top-level string */
+const cJSON *sf_event_get(const sf_event *ev, const char *key);          /* top-level any */
 const char *sf_event_field(const sf_event *ev, const char *falco_field); /* content.fields[k] */
 const char *sf_event_label(const sf_event *ev, const char *label);       /* labels[k] */
 /* Severity on the Sysdig 0..7 scale (0 most severe); 0..100-scale values are mapped back

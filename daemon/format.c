@@ -10,12 +10,7 @@ extern const sf_format sf_format_cef;
 extern const sf_format sf_format_leef;
 
 static const sf_format *const formats[] = {
-    &sf_format_raw,
-    &sf_format_stix,
-    &sf_format_stix21,
-    &sf_format_cef,
-    &sf_format_leef,
-    NULL,
+    &sf_format_raw, &sf_format_stix, &sf_format_stix21, &sf_format_cef, &sf_format_leef, NULL,
 };
 
 const sf_format *sf_format_find(const char *name)

@@ -8,7 +8,7 @@
 #include "util.h"
 
 typedef struct sf_format {
-    const char *name;    /* value of a sink's "format:" key */
+    const char *name; /* value of a sink's "format:" key */
     const char *desc;
     const char *cfg_key; /* sink key holding this format's options ("stix", "cef"...), or NULL */
     const sf_cfg_option *options; /* table for cfg_key's map (NULL if none) */

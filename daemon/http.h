@@ -52,8 +52,8 @@ enum {
 };
 
 typedef struct sf_http_response {
-    long status; /* HTTP status, 0 when error != 0 */
-    int error;   /* SF_HTTP_* */
+    long status;      /* HTTP status, 0 when error != 0 */
+    int error;        /* SF_HTTP_* */
     char errmsg[256]; /* human text for error (curl's), never contains header values */
     sf_buf body;
     int64_t retry_after_ms; /* Retry-After (delta-seconds or HTTP-date); -1 if absent */

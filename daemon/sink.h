@@ -31,9 +31,9 @@ typedef struct sf_sink_batch {
     const sf_event *const *events; /* n events (ids, timestamps, severity for headers) */
     const sf_buf *records;         /* n encoded records, one per event */
     sf_deliv_status *status;       /* n, set by the sink before done */
-    char **reason;                 /* n, optional malloc'd reason strings (sink sets, pipeline frees) */
-    int64_t retry_after_ms;        /* > 0: peer asked to wait this long */
-    void *owner;                   /* pipeline's */
+    char **reason;          /* n, optional malloc'd reason strings (sink sets, pipeline frees) */
+    int64_t retry_after_ms; /* > 0: peer asked to wait this long */
+    void *owner;            /* pipeline's */
     void (*done)(struct sf_sink_batch *b);
 } sf_sink_batch;
 
@@ -43,7 +43,7 @@ static inline void sf_sink_batch_done(sf_sink_batch *b)
 }
 
 typedef struct sf_sink_ops {
-    const char *type;             /* value of "type:" */
+    const char *type; /* value of "type:" */
     const char *desc;
     const sf_cfg_option *options; /* type-specific keys of a sink's map (name == NULL ends) */
     size_t cfg_size;
