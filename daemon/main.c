@@ -1,5 +1,6 @@
 /* sysdig-forwarder: command line, lifecycle and signals. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -210,8 +211,36 @@ static void on_source_done(void *ud, int status)
     begin_shutdown(a, status ? EXIT_RUNTIME : EXIT_OK);
 }
 
-static void print_errors(const sf_cfg_errors *errs)
+/* Position of "FILE:LINE:COL: ..." as a sortable number (unpositioned messages last). */
+static long long error_pos(const char *msg)
 {
+    const char *p = strstr(msg, ": ");
+    unsigned line = 0, col = 0;
+    const char *c = msg;
+    /* LINE:COL are the last two numbers before the first ": " */
+    for (const char *q = msg; p && q < p; q++)
+        if (*q == ':')
+            c = q;
+    if (p && c > msg) {
+        const char *l = c - 1;
+        while (l > msg && *l != ':')
+            l--;
+        if (sscanf(l, ":%u:%u", &line, &col) == 2)
+            return (long long)line * 100000 + col;
+    }
+    return LLONG_MAX;
+}
+
+static int cmp_errors(const void *a, const void *b)
+{
+    long long x = error_pos(*(char *const *)a), y = error_pos(*(char *const *)b);
+    return (x > y) - (x < y);
+}
+
+static void print_errors(sf_cfg_errors *errs)
+{
+    if (errs->n > 1)
+        qsort(errs->msgs, errs->n, sizeof *errs->msgs, cmp_errors);
     for (size_t i = 0; i < errs->n; i++)
         fprintf(stderr, "%s\n", errs->msgs[i]);
 }
