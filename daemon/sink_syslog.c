@@ -3,10 +3,18 @@
  *
  * One persistent connection, opened on the first batch and re-opened (after the pipeline's
  * retry backoff) when it fails. A record is OK once all its bytes were handed to the kernel
- * (uv_write / uv_udp_send completed): the same durability as other syslog forwarders (a
- * connection that dies later may lose what sat in socket buffers). Records not fully written
- * when the connection fails are RETRY. The connection is read from so that a peer that closes
- * it is noticed while idle rather than on the next batch. */
+ * (uv_write / uv_udp_send completed). Records not fully written when the connection fails
+ * are RETRY. The connection is read from so that a peer that closes it is noticed while idle
+ * rather than on the next batch.
+ *
+ * Resend window (tcp/tls): plain syslog has no acknowledgement, so bytes written into the
+ * kernel but not yet read by a receiver that stops are lost although they were OK. Every
+ * framed message written is therefore kept (with the monotonic time of the write) in a FIFO
+ * bounded by resend_window (age) and resend_window_bytes. When a connection breaks (EOF, read
+ * or write error, write timeout), the whole window is marked; the next connection writes it
+ * first, in order, before any new batch (at-least-once: the receiver may get duplicates).
+ * Re-sent entries stay in the window with the time of the re-send. If no batch needs the
+ * connection, the sink reconnects on its own (backoff 0.5s..30s) to deliver the window. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +49,8 @@ typedef struct syslog_cfg {
     char *tls_server_name;
     int64_t connect_timeout_ms;
     int64_t write_timeout_ms;
+    int64_t resend_window_ms;
+    uint64_t resend_window_bytes;
 } syslog_cfg;
 
 static const char *const rfc_values[] = {"5424", "3164", NULL};
@@ -154,6 +164,22 @@ static const sf_cfg_option syslog_options[] = {
      .min = 1,
      .desc = "A batch not fully written by then fails (the connection is dropped)",
      .offset = offsetof(syslog_cfg, write_timeout_ms)},
+    {.name = "resend_window",
+     .type = SF_OPT_DURATION,
+     .def = "10s",
+     .min = 0,
+     .max = 3600000,
+     .desc = "tcp/tls: messages written in this last period are kept and written again after "
+             "the connection breaks (a receiver stopped before reading them); duplicates are "
+             "possible; 0 disables; ignored over udp",
+     .offset = offsetof(syslog_cfg, resend_window_ms)},
+    {.name = "resend_window_bytes",
+     .type = SF_OPT_SIZE,
+     .def = "8MiB",
+     .min = 0,
+     .max = 1073741824,
+     .desc = "Bound on the bytes kept for resend_window (oldest dropped first); 0 disables",
+     .offset = offsetof(syslog_cfg, resend_window_bytes)},
     {0},
 };
 
@@ -188,6 +214,18 @@ typedef struct wreq {
     char *own;
 } wreq_t;
 
+/* One framed message of the resend window. */
+typedef struct rs_ent {
+    struct rs_ent *next;
+    uint64_t t_ms; /* uv_now() of the write (or of the last re-send) */
+    size_t len;
+    char data[];
+} rs_ent;
+
+#define SL_NTIMERS 3
+#define RS_DELAY_MIN_MS 500
+#define RS_DELAY_MAX_MS 30000
+
 typedef struct gai_req {
     uv_getaddrinfo_t req;
     struct sl_state *st;
@@ -205,7 +243,7 @@ typedef struct sl_state {
     char hostname[256];
     char procid[24];
     SSL_CTX *ctx;
-    uv_timer_t conn_timer, write_timer;
+    uv_timer_t conn_timer, write_timer, resend_timer;
     int timers_open;
     gai_req_t *gai; /* current resolution or NULL */
     int gai_pending;
@@ -224,6 +262,13 @@ typedef struct sl_state {
     uint64_t ntruncated, nrejected;
     bool was_connected;
     bool closing;
+    /* resend window (tcp/tls) */
+    rs_ent *rs_head, *rs_tail;
+    size_t rs_bytes, rs_count;
+    bool rs_pending;  /* the connection broke: write the window first on the next one */
+    bool rs_nomark;   /* closing the connection on purpose (SIGHUP): nothing to re-send */
+    uint64_t nresent; /* messages re-sent in total (duplicates at the receiver, at most) */
+    uint64_t rs_delay_ms;
     void (*closed)(sf_sink *);
 } sl_state;
 
@@ -247,6 +292,141 @@ static void ssl_errstr(char *out, size_t outlen)
     ERR_clear_error();
 }
 
+/* ---- resend window ---- */
+
+static bool rs_enabled(const sl_state *st)
+{
+    return st->transport != SF_SYSLOG_UDP && st->c->resend_window_ms > 0 &&
+           st->c->resend_window_bytes > 0;
+}
+
+static void rs_drop_head(sl_state *st)
+{
+    rs_ent *e = st->rs_head;
+    st->rs_head = e->next;
+    if (!st->rs_head)
+        st->rs_tail = NULL;
+    st->rs_bytes -= e->len;
+    st->rs_count--;
+    free(e);
+}
+
+static void rs_prune_age(sl_state *st)
+{
+    uint64_t now = uv_now(st->sink->loop);
+    while (st->rs_head && now - st->rs_head->t_ms >= (uint64_t)st->c->resend_window_ms)
+        rs_drop_head(st);
+}
+
+/* Keeps a copy of a message just written (best effort: out of memory skips it). */
+static void rs_add(sl_state *st, const char *data, size_t len)
+{
+    if (!rs_enabled(st) || len == 0)
+        return;
+    if (!st->rs_pending)
+        rs_prune_age(st); /* marked entries are kept until they were re-sent */
+    rs_ent *e = malloc(sizeof *e + len);
+    if (!e)
+        return;
+    e->next = NULL;
+    e->t_ms = uv_now(st->sink->loop);
+    e->len = len;
+    memcpy(e->data, data, len);
+    if (st->rs_tail)
+        st->rs_tail->next = e;
+    else
+        st->rs_head = e;
+    st->rs_tail = e;
+    st->rs_bytes += len;
+    st->rs_count++;
+    while (st->rs_head && st->rs_bytes > st->c->resend_window_bytes)
+        rs_drop_head(st);
+}
+
+static void rs_free(sl_state *st)
+{
+    while (st->rs_head)
+        rs_drop_head(st);
+}
+
+static void start_connect(sl_state *st);
+
+static void resend_timer_cb(uv_timer_t *t)
+{
+    sl_state *st = t->data;
+    if (st->closing || !st->rs_pending || !st->rs_head || st->conn || st->gai || st->batch)
+        return;
+    SF_DEBUG("sink", "sink %s: reconnecting to re-send %zu messages", st->sink->name, st->rs_count);
+    start_connect(st);
+}
+
+/* Idle with a window to re-send and no connection: reconnect after a backoff (a batch would
+ * reconnect anyway). */
+static void rs_kick(sl_state *st)
+{
+    if (st->closing || st->timers_open != SL_NTIMERS || !st->rs_pending || !st->rs_head ||
+        st->conn || st->gai || st->batch)
+        return;
+    if (st->rs_delay_ms < RS_DELAY_MIN_MS)
+        st->rs_delay_ms = RS_DELAY_MIN_MS;
+    uv_timer_start(&st->resend_timer, resend_timer_cb, st->rs_delay_ms, 0);
+    st->rs_delay_ms = st->rs_delay_ms * 2 > RS_DELAY_MAX_MS ? RS_DELAY_MAX_MS : st->rs_delay_ms * 2;
+}
+
+static int queue_write(conn_t *cn, const char *data, size_t len, long rec, char *own);
+static int tls_flush(conn_t *cn, long rec);
+static void conn_fail(conn_t *cn, const char *why);
+
+/* On a new connection: writes the marked window first, in order. The entries stay in the
+ * window, with the time of this re-send. */
+static void rs_resend(conn_t *cn)
+{
+    sl_state *st = cn->st;
+    st->rs_pending = false;
+    if (!st->rs_head)
+        return;
+    uint64_t now = uv_now(st->sink->loop);
+    double age = (double)(now - st->rs_head->t_ms) / 1000.0;
+    st->nresent += st->rs_count;
+    SF_INFO("sink",
+            "sink %s: connection lost; re-sending %zu messages written in the last %.1fs "
+            "(%zu bytes; %llu re-sent in total, duplicates possible)",
+            st->sink->name, st->rs_count, age, st->rs_bytes, (unsigned long long)st->nresent);
+    char why[256];
+    int rc = 0;
+    if (cn->ssl) {
+        for (rs_ent *e = st->rs_head; e; e = e->next) {
+            e->t_ms = now;
+            ERR_clear_error();
+            if (SSL_write(cn->ssl, e->data, (int)e->len) != (int)e->len) {
+                char es[200];
+                ssl_errstr(es, sizeof es);
+                snprintf(why, sizeof why, "TLS write: %s", es);
+                conn_fail(cn, why);
+                return;
+            }
+        }
+        rc = tls_flush(cn, -1);
+    } else {
+        char *buf = malloc(st->rs_bytes);
+        if (!buf) {
+            conn_fail(cn, "out of memory re-sending the resend window");
+            return;
+        }
+        size_t n = 0;
+        for (rs_ent *e = st->rs_head; e; e = e->next) {
+            e->t_ms = now;
+            memcpy(buf + n, e->data, e->len);
+            n += e->len;
+        }
+        rc = queue_write(cn, buf, n, -1, buf);
+    }
+    if (rc) {
+        snprintf(why, sizeof why, "write: %s", uv_strerror(rc));
+        conn_fail(cn, why);
+    }
+}
+
 /* ---- batch completion ---- */
 
 static void finish_batch(sl_state *st)
@@ -254,7 +434,7 @@ static void finish_batch(sl_state *st)
     sf_sink_batch *b = st->batch;
     if (!b)
         return;
-    if (st->timers_open == 2)
+    if (st->timers_open == SL_NTIMERS)
         uv_timer_stop(&st->write_timer);
     st->batch = NULL;
     st->written = false;
@@ -264,6 +444,7 @@ static void finish_batch(sl_state *st)
         ok += b->status[i] == SF_DELIV_OK;
     SF_DEBUG("sink", "sink %s: batch of %zu: %zu written", st->sink->name, b->n, ok);
     sf_sink_batch_done(b);
+    rs_kick(st);
     maybe_closed(st);
 }
 
@@ -290,7 +471,7 @@ static void free_addrs(sl_state *st)
 /* The connection attempt failed for good (every address tried, timeout, closing). */
 static void connect_failed(sl_state *st, const char *why)
 {
-    if (st->timers_open == 2)
+    if (st->timers_open == SL_NTIMERS)
         uv_timer_stop(&st->conn_timer);
     free_addrs(st);
     if (st->gai) {
@@ -301,6 +482,8 @@ static void connect_failed(sl_state *st, const char *why)
     sf_sink_set_error(st->sink, "%s://%s:%s: %s", tname(st->transport), st->host, st->port, why);
     if (st->batch && !st->written)
         finish_batch(st); /* all RETRY: the pipeline backs off, the next batch reconnects */
+    else
+        rs_kick(st);
 }
 
 static void conn_fail(conn_t *cn, const char *why)
@@ -321,6 +504,12 @@ static void conn_fail(conn_t *cn, const char *why)
     sf_sink_set_error(st->sink, "%s://%s:%s: %s", tname(st->transport), st->host, st->port, why);
     if (!st->closing)
         SF_WARN("sink", "sink %s: connection lost: %s", st->sink->name, st->sink->last_error);
+    if (!st->closing && !st->rs_nomark && rs_enabled(st)) {
+        if (!st->rs_pending)
+            rs_prune_age(st);
+        st->rs_pending = true; /* writes completed later on this connection join the window */
+        rs_kick(st);
+    }
     /* writes in flight complete with UV_ECANCELED -> RETRY, and then the batch */
 }
 
@@ -333,6 +522,9 @@ static void conn_ready(conn_t *cn)
     SF_INFO("sink", "sink %s: connected to %s://%s:%s", st->sink->name, tname(st->transport),
             st->host, st->port);
     st->was_connected = true;
+    st->rs_delay_ms = RS_DELAY_MIN_MS;
+    if (st->rs_pending)
+        rs_resend(cn);
     if (st->batch && !st->written)
         send_batch(st);
 }
@@ -364,6 +556,8 @@ static void write_cb(uv_write_t *req, int status)
     }
     if (rec < 0 || !st->batch)
         return;
+    if (status == 0)
+        rs_add(st, st->frames.data + st->off[rec], st->len[rec]);
     st->batch->status[rec] = status == 0 ? SF_DELIV_OK : SF_DELIV_RETRY;
     if (--st->pending == 0)
         finish_batch(st);
@@ -815,6 +1009,7 @@ static void free_state(sl_state *st)
     if (st->ctx)
         SSL_CTX_free(st->ctx);
     free_addrs(st);
+    rs_free(st);
     sf_buf_free(&st->frames);
     sf_buf_free(&st->msg);
     free(st->off);
@@ -923,8 +1118,9 @@ static int syslog_open(sf_sink *s)
     /* nothing can fail after the timers exist (they need an asynchronous close) */
     uv_timer_init(s->loop, &st->conn_timer);
     uv_timer_init(s->loop, &st->write_timer);
-    st->conn_timer.data = st->write_timer.data = st;
-    st->timers_open = 2;
+    uv_timer_init(s->loop, &st->resend_timer);
+    st->conn_timer.data = st->write_timer.data = st->resend_timer.data = st;
+    st->timers_open = SL_NTIMERS;
     s->state = st;
     SF_DEBUG("sink", "sink %s: syslog %s://%s:%s rfc %s, max message %zu bytes", s->name,
              tname(st->transport), st->host, st->port, rfc_values[c->rfc], st->fo.max_size);
@@ -963,9 +1159,10 @@ static void syslog_close(sf_sink *s, void (*closed)(sf_sink *s))
         connect_failed(st, "sink closing");
     else if (st->gai)
         connect_failed(st, "sink closing");
-    if (st->timers_open == 2) {
+    if (st->timers_open == SL_NTIMERS) {
         uv_close((uv_handle_t *)&st->conn_timer, timer_closed_cb);
         uv_close((uv_handle_t *)&st->write_timer, timer_closed_cb);
+        uv_close((uv_handle_t *)&st->resend_timer, timer_closed_cb);
     }
     maybe_closed(st);
 }
@@ -973,8 +1170,11 @@ static void syslog_close(sf_sink *s, void (*closed)(sf_sink *s))
 static void syslog_reopen(sf_sink *s)
 {
     sl_state *st = s->state;
-    if (st->conn && st->conn->ready && !st->batch)
+    if (st->conn && st->conn->ready && !st->batch) {
+        st->rs_nomark = true; /* closed gracefully by us: the receiver reads it all */
         conn_fail(st->conn, "reconnect requested (SIGHUP)");
+        st->rs_nomark = false;
+    }
 }
 
 static void syslog_destroy(sf_sink *s)

@@ -280,13 +280,16 @@ class KafkaSink:
 @need_bin
 @unittest.skipUnless(os.path.exists(RSYSLOGD), "rsyslogd is not installed")
 class ChaosTest(unittest.TestCase):
-    # KNOWN (reported): an rsyslogd stopped with SIGTERM while the syslog sink is writing
-    # loses the events written into the dying connection: the write completed (kernel
-    # buffer) so the sink counts them as accepted, rsyslog never reads them.
-    # docs/sinks-syslog.md "Delivery and durability" documents that TCP syslog has no
-    # application-level acknowledgement, but it breaks issue #5's "no event is ever lost".
-    # Such losses (events first served within STOP_WINDOW of an rsyslog stop) are reported
-    # and tolerated unless SF_CHAOS_KNOWN_FAILING=1; every other loss always fails.
+    # Formerly KNOWN: an rsyslogd stopped with SIGTERM while the syslog sink is writing lost
+    # the events written into the dying connection (write completed into the kernel buffer,
+    # never read by rsyslog). Fixed by the sink's resend window (docs/sinks-syslog.md
+    # "Delivery and durability"): such a loss now always fails.
+    # Still KNOWN (documented there as not covered): the resend window is in memory, so if
+    # the daemon is SIGKILLed after an rsyslog stop and before rsyslog is back (the window
+    # not re-sent yet), those events are lost (seen: 1 event in 1 of 3 runs). Only losses of
+    # events first served within STOP_WINDOW of an rsyslog stop that was followed by a daemon
+    # kill before rsyslog came back are reported and tolerated, unless
+    # SF_CHAOS_KNOWN_FAILING=1; every other loss fails.
     STOP_WINDOW = (-1.0, 3.0)
 
     def at_syslog_stop(self, fake, eid, t0, timeline):
@@ -299,9 +302,15 @@ class ChaosTest(unittest.TestCase):
         t = self._first.get(eid)
         if t is None:
             return False
-        return any(w == "down" and n == "syslog" and
-                   self.STOP_WINDOW[0] <= t - ts <= self.STOP_WINDOW[1]
-                   for ts, w, n in timeline)
+        for ts, w, n in timeline:
+            if not (w == "down" and n == "syslog" and
+                    self.STOP_WINDOW[0] <= t - ts <= self.STOP_WINDOW[1]):
+                continue
+            up = min([tu for tu, wu, nu in timeline if wu == "up" and nu == "syslog" and
+                      tu > ts] or [float("inf")])
+            if any(wk == "kill" and ts <= tk < up for tk, wk, _ in timeline):
+                return True  # daemon killed with the resend window not re-sent yet
+        return False
 
     def test_chaos(self):
         seed = int(os.environ.get("SF_CHAOS_SEED") or (int(time.time() * 1000) % 1000000))
@@ -402,6 +411,7 @@ sinks:
 
             # ---- calm: no more faults, everything up, let the daemon catch up
             fake.stop_producer()
+            tolerate = os.environ.get("SF_CHAOS_KNOWN_FAILING") != "1"
             fake.clear_faults()
             for s in sinks:
                 s.restore()
@@ -417,7 +427,8 @@ sinks:
                 key = {k: frozenset(v) for k, v in missing.items()}
                 if key != last_missing:
                     stable_since, last_missing = time.time(), key
-                elif (time.time() - stable_since > 10 and not missing["webhook"]
+                elif (tolerate and time.time() - stable_since > 10
+                      and not missing["webhook"]
                       and not missing["kafka"]
                       and all(self.at_syslog_stop(fake, e, t0, timeline)
                               for e in missing["syslog"])):
@@ -484,15 +495,15 @@ sinks:
                     for e in sorted(lost)[:20])))
                 print("timeline: " + "  ".join("%.1f %s %s" % x for x in timeline))
                 print("work directory kept: " + d, flush=True)
-        strict = os.environ.get("SF_CHAOS_KNOWN_FAILING") == "1"
         for s in sinks:
             lost = served - s.got.set
-            if s.name == "syslog" and not strict:
+            if s.name == "syslog" and tolerate:
                 known = {e for e in lost if self.at_syslog_stop(fake, e, t0, timeline)}
                 if known:
                     print("KNOWN ISSUE: syslog lost %d events written while rsyslogd was "
-                          "stopping (tolerated; SF_CHAOS_KNOWN_FAILING=1 makes this fail)"
-                          % len(known), flush=True)
+                          "stopping, the daemon SIGKILLed before they could be re-sent "
+                          "(tolerated; SF_CHAOS_KNOWN_FAILING=1 makes this fail)" % len(known),
+                          flush=True)
                 lost -= known
             self.assertFalse(lost, "sink %s lost %d of %d served events (seed %d), e.g. %s\n"
                              "daemon log tail:\n%s" % (s.name, len(lost), len(served), seed,

@@ -2,8 +2,9 @@
 """syslog sink against a real rsyslogd on loopback: UDP, TCP (octet-counting and LF framing)
 and TLS (ossl stream driver, test CA made here with the openssl CLI), RFC 5424 and RFC 3164.
 Every event id must arrive intact, as a message that parses as valid RFC 5424 / RFC 3164 (raw
-bytes checked here; rsyslog's own parse checked too). Also: rsyslog stopped mid-stream and
-restarted -> nothing lost."""
+bytes checked here; rsyslog's own parse checked too). Also: rsyslog stopped (SIGTERM) right
+after events were written, and killed while frozen with unread events in its socket buffer,
+then restarted -> nothing lost (the sink's resend window)."""
 
 import json
 import os
@@ -404,20 +405,41 @@ connect_timeout: 2s
             first = self.fake.all_ids()
             got = self.wait_ids(first, 30)
             self.assertFalse(set(first) - got, "backlog not delivered after the peer came up")
-            # stop rsyslog mid-stream, add events while it is down, restart it
-            self.rs.stop()
-            time.sleep(0.5)
+            # stop rsyslog right after events were written to it: what sat unread in its socket
+            # buffer was "written" (OK, checkpointed) and must come again from the sink's
+            # resend window once rsyslog is back
             self.fake.add_events(15)
-            time.sleep(2.5)
+            wait_for(lambda: len(self.received_ids()) > len(first), 5, 0.05)
+            time.sleep(0.3)
+            self.rs.stop()  # SIGTERM
             self.fake.add_events(15)
-            time.sleep(1)
+            time.sleep(1.5)
             self.rs.start()
             self.fake.add_events(10)
             expected = self.fake.all_ids()
             got = self.wait_ids(expected, 30)
             missing = set(expected) - got
-            self.assertFalse(missing, "%d events lost across the rsyslog restart:\n%s"
+            self.assertFalse(missing, "%d events lost across the rsyslog restart (SIGTERM):\n%s"
                              % (len(missing), d.stderr()[-3000:]))
+            # the worst case, deterministic: rsyslog frozen (reads nothing) while the sink
+            # writes a batch into the kernel buffer, then killed (a crash): without the resend
+            # window these events were lost
+            self.rs.p.send_signal(signal.SIGSTOP)
+            self.fake.add_events(20)
+            time.sleep(2.5)  # next poll (1s) + write into the socket buffer
+            self.rs.p.send_signal(signal.SIGKILL)
+            self.rs.p.wait(5)
+            self.rs.p = None
+            time.sleep(0.5)
+            self.rs.start()
+            self.fake.add_events(5)
+            expected = self.fake.all_ids()
+            got = self.wait_ids(expected, 30)
+            missing = set(expected) - got
+            self.assertFalse(missing, "%d events lost across an rsyslog crash:\n%s"
+                             % (len(missing), d.stderr()[-3000:]))
+            self.assertRegex(d.stderr(), r"connection lost; re-sending \d+ messages written "
+                             r"in the last")
         finally:
             rc, hung = d.term(20)
         self.assertFalse(hung)
