@@ -70,6 +70,7 @@ typedef struct app {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t shutdown_timer, drain_timer;
     bool shutting_down;
+    bool stop_requested; /* SIGTERM/SIGINT arrived before the source existed */
     int exit_code;
     const char *mode_name;
 #ifdef SF_HAVE_DEMO
@@ -179,6 +180,14 @@ static void begin_shutdown(app_t *a, int code)
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
+    if (!a->src) {
+        /* before the pipeline runs (start-up, --ping): nothing to drain; the default action
+         * would kill us mid-start, so the watchers are installed early and this is a no-op */
+        if (signum != SIGHUP)
+            SF_INFO("main", "signal %d during start-up: stopping once started", signum);
+        a->stop_requested = signum != SIGHUP;
+        return;
+    }
     if (signum == SIGHUP) {
         SF_INFO("main", "SIGHUP: reopening output files");
         sf_pipeline_reopen(a->pipe);
@@ -480,6 +489,10 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     init_handles(a);
+    /* installed before anything else so that a SIGTERM during start-up is handled, not fatal */
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    uv_signal_start(&a->sighup, on_signal, SIGHUP);
     int exit_code = EXIT_OK;
     sf_checkpoint cp;
     sf_checkpoint_init(&cp);
@@ -565,14 +578,13 @@ int main(int argc, char **argv)
         goto out_http;
     }
     sf_notify_init(&a->loop);
-    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&a->sigint, on_signal, SIGINT);
-    uv_signal_start(&a->sighup, on_signal, SIGHUP);
     if (sf_source_start(a->src) != 0) {
         exit_code = EXIT_RUNTIME;
         begin_shutdown(a, EXIT_RUNTIME);
     } else {
         sf_notify_ready("starting: polling the API");
+        if (a->stop_requested)
+            begin_shutdown(a, EXIT_OK);
     }
     run_loop_to_end(a);
     exit_code = a->exit_code;
