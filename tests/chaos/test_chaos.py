@@ -30,7 +30,7 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TESTS, "integration"))
 sys.path.insert(0, os.path.join(TESTS, "fakekafka"))
 
-from helpers import CANARY, Daemon, FakeSysdig, daemon_env, main, need_bin  # noqa: E402
+from helpers import CANARY, Daemon, FakeSysdig, daemon_env, main, need_bin, wait_for  # noqa: E402
 from kafka_rest import FakeKafkaRest  # noqa: E402
 from test_sink_syslog import RSYSLOGD, Rsyslog, free_port  # noqa: E402
 
@@ -437,6 +437,9 @@ sinks:
             catch_up = time.time() - chaos_end
             self.assertTrue(daemon.alive(), "daemon died during catch-up:\n" +
                             daemon.stderr()[-4000:])
+            # a daemon restarted a moment ago may not have reached main() yet: a signal then
+            # meets the default action (exit -15), which says nothing about the daemon
+            wait_for(lambda: "starting: mode" in daemon.stderr(), 10)
             rc, hung = daemon.term(30)
             term_rc = rc
         except BaseException:
