@@ -1,5 +1,6 @@
 /* checkpoint: JSON (cJSON) encode/decode with exact int64 strings; atomic durable save. */
 #include "checkpoint.h"
+#include "fsutil.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -433,7 +434,7 @@ int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, siz
 {
     sf_buf data = {0}, tmp = {0};
     char *dir = NULL;
-    int fd = -1, dfd = -1, rc;
+    int fd = -1, rc;
     bool created = false;
     sf_checkpoint c = *cp; /* shallow: only updated_ns differs */
     c.updated_ns = sf_now_ns();
@@ -488,9 +489,7 @@ int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, siz
         goto out;
     }
     created = false; /* the temp file is now the checkpoint */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        rc = -errno;
+    if ((rc = sf_fsync_dir(dir)) != 0) {
         snprintf(err, errlen, "checkpoint %s: fsync directory %s: %s", path, dir, strerror(-rc));
         goto out;
     }
@@ -498,8 +497,6 @@ int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, siz
 out:
     if (fd >= 0)
         close(fd);
-    if (dfd >= 0)
-        close(dfd);
     if (created)
         unlink(tmp.data);
     sf_buf_free(&data);

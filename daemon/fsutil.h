@@ -8,5 +8,7 @@
 /* Appends len bytes to fd (opened O_APPEND) and fsyncs. On any failure the file is cut back
  * to size_before, so a record is either wholly there or not at all. 0 or -errno. */
 int sf_append_durable(int fd, const void *buf, size_t len, uint64_t size_before);
+/* fsyncs a directory (after creating, renaming or removing entries in it). 0 or -errno. */
+int sf_fsync_dir(const char *dir);
 
 #endif

@@ -6,14 +6,6 @@
 
 #include "util.h"
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = UINT64_C(1469598103934665603);
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
-    return h;
-}
-
 void sf_idset_init(sf_idset *s, size_t max)
 {
     memset(s, 0, sizeof *s);
@@ -31,7 +23,7 @@ void sf_idset_free(sf_idset *s)
 
 static size_t find(const sf_idset_entry *slots, size_t cap, const char *id)
 {
-    size_t i = hash(id) & (cap - 1);
+    size_t i = sf_hash_str(id) & (cap - 1);
     while (slots[i].id && strcmp(slots[i].id, id) != 0)
         i = (i + 1) & (cap - 1);
     return i;

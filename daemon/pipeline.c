@@ -716,9 +716,8 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
     }
     for (size_t s = 0; s < p->nsinks; s++) {
         psink_t *ps = &p->sinks[s];
-        if (ps->spooling && !ps->busy) /* a replay in flight does not hold new pages back */
-            spool_pending_jobs(ps);
-        else if (ps->spooling && ps->ritems)
+        /* while spooling, new pages go to disk now (a replay in flight does not hold them) */
+        if (ps->spooling && (!ps->busy || ps->ritems))
             spool_pending_jobs(ps);
         psink_kick(ps);
     }

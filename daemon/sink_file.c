@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 
 typedef struct fdw {
@@ -65,12 +66,7 @@ static int fsync_dir_of(const char *path)
         *slash = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
+    return sf_fsync_dir(dir);
 }
 
 static int rotate(fdw_t *w)

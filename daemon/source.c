@@ -102,10 +102,8 @@ static void save_after_cb(uv_work_t *w, int status)
         SF_ERROR("checkpoint", "cannot write checkpoint: %s",
                  s->save_err[0] ? s->save_err : "cancelled");
     }
-    if (s->cp_dirty && !(status == 0 && s->save_rc != 0 && s->flush_waiting)) {
-        if (s->cp_dirty && s->save_rc == 0)
-            save_start(s);
-    }
+    if (s->cp_dirty && s->save_rc == 0) /* newer commits arrived meanwhile */
+        save_start(s);
     if (!s->saving && s->flush_waiting) {
         s->flush_waiting = false;
         void (*cb)(void *, int) = s->flush_cb;
@@ -244,6 +242,15 @@ static void window_reset(window_t *w)
     memset(w, 0, sizeof *w);
 }
 
+/* No window in progress; 'to' (the end of the last one) is what the next one starts from. */
+static void window_done(sf_source *s, int64_t to)
+{
+    window_reset(&s->win);
+    s->win.to = to;
+    s->win.from = SF_TIME_UNSET;
+    s->have_window = true;
+}
+
 static void window_set(sf_source *s, int64_t from, int64_t to, int64_t floor)
 {
     window_reset(&s->win);
@@ -320,14 +327,8 @@ static bool next_window(sf_source *s)
         int64_t since = sf_monotonic_ms() - s->last_window_start_ms;
         int64_t lag_ms = (now - prev_to) / SF_NS_PER_MS;
         if (lag_ms < s->sc->poll_interval_ms && since < s->sc->poll_interval_ms) {
-            s->have_window = false;
-            window_reset(&s->win);
-            s->cp.watermark_ns = s->cp.watermark_ns; /* unchanged */
+            window_done(s, prev_to);
             s->st.window_from_ns = s->st.window_to_ns = 0;
-            /* remember prev_to through the wait */
-            s->win.to = prev_to;
-            s->have_window = true;
-            s->win.from = SF_TIME_UNSET; /* marker: waiting, not a real window */
             wait_ms(s, s->sc->poll_interval_ms - since);
             return false;
         }
@@ -558,17 +559,9 @@ static void on_space(void *ud)
     }
 }
 
-static unsigned long long cursor_hash(const char *c)
-{
-    unsigned long long h = 1469598103934665603ULL;
-    for (; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    return h;
-}
-
 static bool cursor_seen(window_t *w, const char *c)
 {
-    unsigned long long h = cursor_hash(c);
+    unsigned long long h = sf_hash_str(c);
     size_t n = w->nring < CURSOR_RING ? w->nring : CURSOR_RING;
     for (size_t i = 0; i < n; i++)
         if (w->ring[i] == h)
@@ -670,7 +663,6 @@ static void handle_page(sf_source *s, sf_page *pg)
             SF_WARN("source", "server keeps repeating page cursors; ending the window here");
         }
     }
-    (void)why;
     s->st.pages++;
     s->st.events += nk;
     s->st.window_low_ns = w->low;
@@ -702,10 +694,8 @@ static void handle_page(sf_source *s, sf_page *pg)
         w->to = w->low;        /* ids at exactly 'low' are in the seen set */
         w->nring = 0;
     } else if (end) {
-        s->have_window = true; /* keep win.to for next_window */
-        w->from = SF_TIME_UNSET;
-        free(w->cursor);
-        w->cursor = NULL;
+        SF_DEBUG("source", "window ends: %s", why);
+        window_done(s, w->to);
     } else {
         free(w->cursor);
         w->cursor = sf_strdup(older);

@@ -54,16 +54,6 @@ static void seg_path(const sf_spool *s, uint64_t seq, char *out, size_t outlen)
     snprintf(out, outlen, "%s/%020llu.seg", s->dir, (unsigned long long)seq);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 static int read_full(int fd, void *buf, size_t n, off_t off)
 {
     size_t done = 0;
@@ -131,7 +121,7 @@ static int write_head(sf_spool *s)
     if (!rc && rename(tmp, path) != 0)
         rc = -errno;
     if (!rc)
-        rc = fsync_dir(s->dir);
+        rc = sf_fsync_dir(s->dir);
     if (rc)
         unlink(tmp);
     return rc;
@@ -156,7 +146,7 @@ static int add_seg(sf_spool *s, uint64_t seq)
     s->segs[s->nsegs++] = (seg_t){.seq = seq};
     int rc = open_writer(s);
     if (!rc)
-        rc = fsync_dir(s->dir);
+        rc = sf_fsync_dir(s->dir);
     return rc;
 }
 

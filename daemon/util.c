@@ -132,6 +132,14 @@ bool sf_streq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+uint64_t sf_hash_str(const char *s)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return h;
+}
+
 /* Parses leading unsigned decimal digits; returns count consumed or 0. */
 static size_t parse_u64(const char *s, uint64_t *out)
 {

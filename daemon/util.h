@@ -66,5 +66,6 @@ int64_t sf_backoff_ms(unsigned attempt, int64_t initial_ms, int64_t max_ms);
 uint64_t sf_random_u64(void); /* non-cryptographic, seeded from getrandom at first use */
 
 bool sf_streq(const char *a, const char *b); /* NULL-safe */
+uint64_t sf_hash_str(const char *s);         /* FNV-1a, for hash tables (not cryptographic) */
 
 #endif
