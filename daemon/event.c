@@ -324,7 +324,7 @@ int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_p
     const char *end = body + len;
     const char *p = skip_ws(body, end);
     int rc = -EINVAL;
-    bool have_data = false;
+    bool have_data = false, have_page = false;
     if (p < end && *p == '[') {
         const char *e;
         if ((rc = parse_data_array(p, end, &e, lim, out, err, errlen)) != 0)
@@ -379,9 +379,17 @@ int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_p
                 rc = -EINVAL;
                 goto fail;
             }
-            if (kl == 4 && memcmp(ks, "page", 4) == 0 &&
-                (rc = parse_page_obj(p, ve, out, err, errlen)) != 0)
-                goto fail;
+            if (kl == 4 && memcmp(ks, "page", 4) == 0) {
+                /* two "page" objects: which cursor is meant is ambiguous, like two "data" */
+                if (have_page) {
+                    set_err(err, errlen, "duplicate \"page\"");
+                    rc = -EINVAL;
+                    goto fail;
+                }
+                have_page = true;
+                if ((rc = parse_page_obj(p, ve, out, err, errlen)) != 0)
+                    goto fail;
+            }
         }
         p = skip_ws(ve, end);
         if (p < end && *p == ',') {

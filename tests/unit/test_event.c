@@ -203,6 +203,10 @@ START_TEST(test_errors)
     expect_fail("{\"data\":[{\"id\":\"a\",}]}", NULL, -EINVAL);
     /* page that is not an object */
     expect_fail("{\"data\":[],\"page\":[1]}", NULL, -EINVAL);
+    /* two page objects: ambiguous cursor (found by fuzz_page: the first one's cursors leaked) */
+    expect_fail("{\"page\":{\"next\":\"a\",\"prev\":\"b\"},\"data\":[],"
+                "\"page\":{\"next\":\"c\"}}",
+                NULL, -EINVAL);
 }
 END_TEST
 
