@@ -171,6 +171,7 @@ static void begin_shutdown(app_t *a, int code)
     sf_server_close(a->server, NULL, NULL); /* before the source it reads is freed */
     a->server = NULL;
     sf_source_stop(a->src);
+    sf_pipeline_flush(a->pipe); /* sinks that settle late: settle what they wrote now */
     uv_signal_stop(&a->sighup);
     uv_timer_start(&a->shutdown_timer, shutdown_timeout,
                    (uint64_t)a->cfg.pipeline.shutdown_timeout_ms, 0);

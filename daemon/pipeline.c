@@ -9,21 +9,29 @@
 #include "log.h"
 
 #define BOUNDED_MAX_ATTEMPTS 8
+/* Pages delivered everywhere but waiting for a sink to settle them (deferred settlement: their
+ * events are freed, only the commit token is kept). Bounds memory and the checkpoint lag. */
+#define MAX_SETTLING_PAGES 256
 
 typedef struct page {
     struct page *next;
     sf_event *events;
     size_t n;
     void *token;
-    size_t pending_sinks;
-    bool failed, complete;
+    size_t pending_sinks; /* sinks that have not settled the page */
+    size_t unsent;        /* sinks whose job is not finished (then: events no longer needed) */
+    bool failed, complete, settling;
 } page_t;
 
 enum { ST_PENDING = 0, ST_SETTLED = 1, ST_DEAD = 2 };
 
+/* A page's work for one sink. Once finished it becomes a hold (records freed) until the sink
+ * settled seq_end records; a hold with page == NULL consumes spool_n spool records instead. */
 typedef struct job {
     struct job *next;
     page_t *page;
+    uint64_t seq_end;
+    size_t spool_n;
     sf_buf *records;     /* n */
     unsigned char *done; /* n: ST_PENDING, ST_SETTLED or ST_DEAD (to dead-letter) */
     char **reasons;      /* n: why ST_DEAD (owned) */
@@ -43,6 +51,10 @@ typedef struct psink {
     size_t queued_events;
     uint64_t delivered, retried, rejected, batches, spooled;
     sf_spool *spool;
+    /* deferred settlement: records the sink reported OK / settled (cumulative, same order) */
+    uint64_t ok_seq, settled_seq;
+    job_t *hold_head, *hold_tail; /* finished jobs and replayed spool records awaiting it */
+    bool release_later;
     bool spooling;         /* events wait in the spool: new ones go there too (order) */
     sf_spool_item *ritems; /* replay batch in flight */
     size_t nritems;
@@ -63,12 +75,13 @@ struct sf_pipeline {
     psink_t *sinks;
     size_t nsinks;
     page_t *head, *tail;
-    size_t npages;
+    size_t npages;    /* pages not committed yet */
+    size_t nsettling; /* of which: waiting only for sinks to settle them */
     sf_pipeline_commit_cb cb;
     void *ud;
     void (*space_cb)(void *);
     void *space_ud;
-    bool bounded, closing;
+    bool bounded, closing, flushing;
     size_t closing_left;
     void (*closed_cb)(void *);
     void *closed_ud;
@@ -77,6 +90,7 @@ struct sf_pipeline {
 };
 
 static void psink_kick(psink_t *ps);
+static void on_settled(sf_sink *s, uint64_t n);
 
 int sf_pipeline_new(uv_loop_t *loop, struct sf_http *http, const sf_config *cfg,
                     sf_pipeline_commit_cb cb, void *ud, sf_pipeline **out)
@@ -108,6 +122,7 @@ int sf_pipeline_new(uv_loop_t *loop, struct sf_http *http, const sf_config *cfg,
         ps->sink.loop = loop;
         ps->sink.http = http;
         ps->sink.healthy = true;
+        ps->sink.settled_cb = on_settled;
         uv_timer_init(loop, &ps->timer);
         ps->timer.data = ps;
     }
@@ -132,7 +147,7 @@ int sf_pipeline_open(sf_pipeline *p)
                 SF_ERROR("pipeline", "sink %s: %s", ps->sink.name, err);
                 return src;
             }
-            if (sf_spool_count(ps->spool)) {
+            if (sf_spool_unsent(ps->spool)) {
                 ps->spooling = true;
                 SF_INFO("pipeline",
                         "sink %s: %llu events waiting in the spool; replaying them first",
@@ -147,6 +162,9 @@ int sf_pipeline_open(sf_pipeline *p)
         }
         ps->open = true;
     }
+    for (size_t i = 0; i < p->nsinks; i++)
+        if (p->sinks[i].spooling)
+            psink_kick(&p->sinks[i]); /* replay at once, not on the first new page */
     return 0;
 }
 
@@ -168,7 +186,8 @@ static size_t sink_queue_limit(const psink_t *ps)
 
 bool sf_pipeline_can_accept(const sf_pipeline *p)
 {
-    if (p->closing || p->npages >= (size_t)p->cfg->pipeline.max_inflight_pages)
+    if (p->closing || p->npages - p->nsettling >= (size_t)p->cfg->pipeline.max_inflight_pages ||
+        p->nsettling >= MAX_SETTLING_PAGES)
         return false;
     for (size_t i = 0; i < p->nsinks; i++)
         if (p->sinks[i].queued_events >= sink_queue_limit(&p->sinks[i]))
@@ -187,15 +206,22 @@ void sf_pipeline_on_space(sf_pipeline *p, void (*cb)(void *ud), void *ud)
     p->space_ud = ud;
 }
 
-static void page_free(page_t *pg)
+static void page_free_events(page_t *pg)
 {
-    for (size_t i = 0; i < pg->n; i++)
+    for (size_t i = 0; pg->events && i < pg->n; i++)
         sf_event_free(&pg->events[i]);
     free(pg->events);
+    pg->events = NULL;
+}
+
+static void page_free(page_t *pg)
+{
+    page_free_events(pg);
     free(pg);
 }
 
-static void job_free(job_t *j)
+/* Frees what a job needs for sending (all of it for a hold, whose page may be gone). */
+static void job_free_work(job_t *j)
 {
     for (size_t i = 0; j->records && i < j->page->n; i++)
         sf_buf_free(&j->records[i]);
@@ -204,6 +230,14 @@ static void job_free(job_t *j)
     free(j->records);
     free(j->done);
     free(j->reasons);
+    j->records = NULL;
+    j->done = NULL;
+    j->reasons = NULL;
+}
+
+static void job_free(job_t *j)
+{
+    job_free_work(j);
     free(j);
 }
 
@@ -217,6 +251,8 @@ static void drain_commits(sf_pipeline *p)
         if (!p->head)
             p->tail = NULL;
         p->npages--;
+        if (pg->settling)
+            p->nsettling--;
         freed = true;
         p->cb(p->ud, pg->token, !pg->failed);
         page_free(pg);
@@ -297,16 +333,83 @@ static void arm_timer(psink_t *ps, int64_t delay)
     uv_timer_start(&ps->timer, retry_timer_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
 }
 
+/* Releases, in order, the holds whose records the sink has settled. Not from inside the sink's
+ * submit (a commit may submit the next page): send_batch releases after it returns. */
+static void release_holds(psink_t *ps)
+{
+    if (ps->in_submit) {
+        ps->release_later = true;
+        return;
+    }
+    ps->release_later = false;
+    while (ps->hold_head && ps->hold_head->seq_end <= ps->settled_seq && !ps->closing) {
+        job_t *h = ps->hold_head;
+        ps->hold_head = h->next;
+        if (!ps->hold_head)
+            ps->hold_tail = NULL;
+        page_t *pg = h->page;
+        size_t spool_n = h->spool_n;
+        job_free(h);
+        if (pg)
+            page_sink_done(ps->p, pg); /* may commit and submit new pages */
+        else if (sf_spool_consume(ps->spool, spool_n) != 0)
+            SF_ERROR("pipeline", "sink %s: cannot record spool progress (events may be re-sent)",
+                     ps->sink.name);
+    }
+}
+
+/* Queues h until the sink settled every record it reported OK so far (callers then run
+ * release_holds once their own state is consistent). */
+static void hold_add(psink_t *ps, job_t *h)
+{
+    h->next = NULL;
+    h->seq_end = ps->ok_seq;
+    if (ps->hold_tail)
+        ps->hold_tail->next = h;
+    else
+        ps->hold_head = h;
+    ps->hold_tail = h;
+}
+
+/* Records that the sink reported n more records OK (a sink without deferred settlement
+ * settles them at once). */
+static void count_ok(psink_t *ps, size_t n)
+{
+    ps->ok_seq += n;
+    if (!ps->sink.defer_settle)
+        ps->settled_seq = ps->ok_seq;
+}
+
+static void on_settled(sf_sink *s, uint64_t n)
+{
+    psink_t *ps = (psink_t *)((char *)s - offsetof(psink_t, sink));
+    ps->settled_seq += n; /* may run ahead of ok_seq while the batch completes */
+    release_holds(ps);
+}
+
+/* The head job is finished for this sink: it waits (as a hold) until the sink settled it. */
 static void job_finish(psink_t *ps)
 {
+    sf_pipeline *p = ps->p;
     job_t *j = ps->head;
     ps->head = j->next;
     if (!ps->head)
         ps->tail = NULL;
-    ps->queued_events -= j->page->n;
     page_t *pg = j->page;
-    job_free(j);
-    page_sink_done(ps->p, pg);
+    ps->queued_events -= pg->n;
+    job_free_work(j);
+    bool settling = --pg->unsent == 0;
+    if (settling) {
+        /* every sink sent it: only settlement is awaited, the events are not needed */
+        page_free_events(pg);
+        pg->settling = true;
+        p->nsettling++;
+    }
+    hold_add(ps, j);
+    uint64_t seq_end = j->seq_end;
+    release_holds(ps); /* may free j and pg */
+    if (settling && ps->settled_seq < seq_end && p->space_cb && sf_pipeline_can_accept(p))
+        p->space_cb(p->space_ud); /* still held: the page stopped counting as in flight */
 }
 
 static void retry_timer_cb(uv_timer_t *t)
@@ -342,13 +445,15 @@ static bool send_batch(psink_t *ps, size_t n, void (*done)(sf_sink_batch *b))
     ps->in_submit = true;
     int rc = ps->sink.cfg->ops->submit(&ps->sink, b);
     ps->in_submit = false;
-    if (rc < 0 && ps->busy) {
+    bool refused = rc < 0 && ps->busy;
+    if (refused) {
         if (!ps->sink.last_error[0])
             sf_sink_set_error(&ps->sink, "submit failed (%d)", rc);
         done(b);
-        return false;
     }
-    return true;
+    if (ps->release_later)
+        release_holds(ps);
+    return !refused;
 }
 
 /* ---- disk spool ---- */
@@ -437,12 +542,27 @@ static void replay_done(sf_sink_batch *b)
         free(b->reason[i]);
         b->reason[i] = NULL;
     }
-    if (k && sf_spool_consume(ps->spool, k) != 0)
-        SF_ERROR("pipeline", "sink %s: cannot record spool progress (events may be re-sent)",
-                 ps->sink.name);
+    size_t nok = 0;
+    for (size_t i = 0; i < n; i++)
+        nok += b->status[i] == SF_DELIV_OK;
+    count_ok(ps, nok);
+    if (k) {
+        /* the spool is consumed once the sink settled what it took */
+        job_t *h = calloc(1, sizeof *h);
+        if (!h || sf_spool_take(ps->spool, k) != 0) {
+            free(h);
+            SF_ERROR("pipeline",
+                     "sink %s: out of memory recording spool progress (events will be re-sent)",
+                     ps->sink.name);
+        } else {
+            h->spool_n = k;
+            hold_add(ps, h);
+        }
+    }
     sf_spool_items_free(ps->ritems, ps->nritems);
     ps->ritems = NULL;
     ps->nritems = 0;
+    release_holds(ps);
     ps->sink.healthy = k == n;
     if (ps->closing)
         return;
@@ -454,7 +574,7 @@ static void replay_done(sf_sink_batch *b)
                                                               ps->sink.cfg->common.retry_max_ms);
         SF_WARN("pipeline", "sink %s: spool replay refused (%s); %llu events wait, retry in %lldms",
                 ps->sink.name, ps->sink.last_error[0] ? ps->sink.last_error : "no detail",
-                (unsigned long long)sf_spool_count(ps->spool), (long long)delay);
+                (unsigned long long)sf_spool_unsent(ps->spool), (long long)delay);
         arm_timer(ps, delay);
     } else {
         ps->spool_attempts = 0;
@@ -468,7 +588,7 @@ static void replay_done(sf_sink_batch *b)
 static bool spool_step(psink_t *ps)
 {
     spool_pending_jobs(ps);
-    if (sf_spool_count(ps->spool) == 0) {
+    if (sf_spool_unsent(ps->spool) == 0) {
         ps->spooling = false;
         SF_INFO("pipeline", "sink %s: spool drained; delivering directly again", ps->sink.name);
         return true;
@@ -499,11 +619,12 @@ static void batch_done(sf_sink_batch *b)
     psink_t *ps = b->owner;
     ps->busy = false;
     job_t *j = ps->head;
-    size_t nretry = 0;
+    size_t nretry = 0, nok = 0;
     for (size_t k = 0; k < b->n; k++) {
         size_t idx = ps->bidx[k];
         switch (b->status[k]) {
         case SF_DELIV_OK:
+            nok++;
             if (j->done[idx] == ST_PENDING) {
                 j->done[idx] = ST_SETTLED;
                 j->remaining--;
@@ -521,6 +642,7 @@ static void batch_done(sf_sink_batch *b)
         free(b->reason[k]);
         b->reason[k] = NULL;
     }
+    count_ok(ps, nok);
     ps->sink.healthy = nretry == 0;
     if (ps->closing)
         return;
@@ -610,8 +732,11 @@ static void psink_kick(psink_t *ps)
                 continue;
             return;
         }
-        if (!ps->head)
+        if (!ps->head) {
+            if (ps->p->flushing && ps->hold_head && ps->sink.cfg->ops->flush)
+                ps->sink.cfg->ops->flush(&ps->sink); /* nothing left to send: settle now */
             return;
+        }
         job_t *j = ps->head;
         if (j->ndead && flush_dead(ps, j) != 0) {
             if (ps->p->bounded && ++j->dead_failures >= BOUNDED_MAX_ATTEMPTS) {
@@ -692,7 +817,7 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         }
     }
     /* all allocations done: link in */
-    pg->pending_sinks = p->nsinks;
+    pg->pending_sinks = pg->unsent = p->nsinks;
     if (p->tail)
         p->tail->next = pg;
     else
@@ -729,6 +854,15 @@ oom:
     free(jobs);
     free(pg);
     return -ENOMEM;
+}
+
+void sf_pipeline_flush(sf_pipeline *p)
+{
+    if (p->flushing || p->closing)
+        return;
+    p->flushing = true;
+    for (size_t i = 0; i < p->nsinks; i++)
+        psink_kick(&p->sinks[i]);
 }
 
 void sf_pipeline_reopen(sf_pipeline *p)
@@ -770,6 +904,7 @@ void sf_pipeline_sink_stats(const sf_pipeline *p, size_t i, sf_sink_stats *st)
     st->last_error = ps->sink.last_error;
     st->spooled = ps->spooled;
     st->spool_events = sf_spool_count(ps->spool);
+    st->unsettled = ps->ok_seq > ps->settled_seq ? ps->ok_seq - ps->settled_seq : 0;
     st->spool_bytes = sf_spool_bytes(ps->spool);
 }
 
@@ -834,6 +969,11 @@ void sf_pipeline_free(sf_pipeline *p)
             job_t *j = ps->head;
             ps->head = j->next;
             job_free(j);
+        }
+        while (ps->hold_head) {
+            job_t *h = ps->hold_head;
+            ps->hold_head = h->next;
+            job_free(h);
         }
         if (ps->open && ps->sink.cfg->ops->destroy)
             ps->sink.cfg->ops->destroy(&ps->sink);

@@ -3,7 +3,10 @@
  * dead-lettered). The source moves the checkpoint only from that report.
  *
  * Per sink: one batch in flight (order kept), a bounded queue, retries of exactly the records a
- * sink asked to retry, with full-jitter exponential backoff or the peer's Retry-After. */
+ * sink asked to retry, with full-jitter exponential backoff or the peer's Retry-After. A sink
+ * with deferred settlement (sink.h) holds a page's commit, and spool consumption, until it
+ * settled the records; such pages no longer count toward max_inflight_pages (their events are
+ * freed) but at most 256 of them wait. */
 #ifndef SF_PIPELINE_H
 #define SF_PIPELINE_H
 
@@ -34,6 +37,7 @@ typedef struct sf_sink_stats {
     uint64_t spooled;      /* events ever parked in the disk spool */
     uint64_t spool_events; /* waiting in the spool now */
     uint64_t spool_bytes;
+    uint64_t unsettled; /* records the sink took but has not settled yet (deferred settlement) */
 } sf_sink_stats;
 
 int sf_pipeline_new(uv_loop_t *loop, struct sf_http *http, const sf_config *cfg,
@@ -53,6 +57,9 @@ bool sf_pipeline_can_accept(const sf_pipeline *p);
 size_t sf_pipeline_inflight(const sf_pipeline *p);
 /* cb is called every time pages complete and can_accept is true (it stays registered). */
 void sf_pipeline_on_space(sf_pipeline *p, void (*cb)(void *ud), void *ud);
+/* No more pages are coming soon (shutdown, end of --once): sinks that settle late are asked to
+ * settle what they wrote as soon as their queue is empty. */
+void sf_pipeline_flush(sf_pipeline *p);
 void sf_pipeline_reopen(sf_pipeline *p);
 void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st);
 size_t sf_pipeline_nsinks(const sf_pipeline *p);

@@ -513,6 +513,10 @@ static void sink_metrics(sf_server *s, sf_buf *b)
         {"sysdig_forwarder_spool_bytes", "gauge", "Bytes of the sink's disk spool.", 6},
         {"sysdig_forwarder_events_spooled_total", "counter",
          "Events parked in the sink's disk spool while it refused them.", 7},
+        {"sysdig_forwarder_sink_unsettled_events", "gauge",
+         "Events a sink wrote but has not settled yet (syslog resend window); the checkpoint "
+         "waits for them.",
+         8},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
@@ -540,8 +544,11 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             case 6:
                 v = (double)ss[i].spool_bytes;
                 break;
-            default:
+            case 7:
                 v = (double)ss[i].spooled;
+                break;
+            default:
+                v = (double)ss[i].unsettled;
                 break;
             }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);

@@ -11,6 +11,13 @@
  *    SF_DELIV_REJECT: permanently refused (reason in b->reason[i]); goes to dead letters.
  *  - At most one batch is in flight per sink at a time (the pipeline guarantees it), so order
  *    is kept per sink.
+ *  - Deferred settlement (optional): a sink whose OK does not yet make a record safe (syslog
+ *    over TCP/TLS: written, but a receiver that stops may never have read it) sets
+ *    defer_settle in open() and later calls sf_sink_settled(s, n): the next n records it
+ *    reported OK, in the order it reported them, are now safe. Until then the pipeline keeps
+ *    them out of the checkpoint and does not consume them from the spool, so a crash re-sends
+ *    them. flush() asks such a sink to settle what it wrote as soon as it can (no more batches
+ *    are coming: shutdown, end of --once).
  *  - close() stops everything and calls 'closed' once all handles are closed. */
 #ifndef SF_SINK_H
 #define SF_SINK_H
@@ -52,6 +59,7 @@ typedef struct sf_sink_ops {
     int (*open)(struct sf_sink *s);
     int (*submit)(struct sf_sink *s, sf_sink_batch *b);
     void (*reopen)(struct sf_sink *s); /* SIGHUP: reopen files / reconnect; optional */
+    void (*flush)(struct sf_sink *s);  /* settle what was written soon; optional */
     void (*close)(struct sf_sink *s, void (*closed)(struct sf_sink *s));
     void (*destroy)(struct sf_sink *s); /* free state after close completed; optional */
 } sf_sink_ops;
@@ -72,7 +80,16 @@ typedef struct sf_sink {
     void *state;          /* the sink type's */
     bool healthy;         /* last delivery attempt succeeded */
     char last_error[256]; /* never contains secrets */
+    bool defer_settle;    /* set by the sink in open(): OK records settle later */
+    void (*settled_cb)(struct sf_sink *s, uint64_t n); /* set by the pipeline */
 } sf_sink;
+
+/* The next n records this sink reported OK are safe (see defer_settle). */
+static inline void sf_sink_settled(sf_sink *s, uint64_t n)
+{
+    if (n && s->settled_cb)
+        s->settled_cb(s, n);
+}
 
 const sf_sink_ops *sf_sink_find(const char *type);
 const sf_sink_ops *const *sf_sink_all(void); /* NULL-terminated */

@@ -186,7 +186,10 @@ static void check_finished(sf_source *s)
 {
     if (s->opts.mode == SF_MODE_FOLLOW || s->finished)
         return;
-    if (s->windows_exhausted && !s->xfer && sf_pipeline_inflight(s->pipe) == 0)
+    if (!s->windows_exhausted || s->xfer)
+        return;
+    sf_pipeline_flush(s->pipe); /* nothing more comes: sinks that settle late settle now */
+    if (sf_pipeline_inflight(s->pipe) == 0)
         finish(s, s->fail_status);
 }
 

@@ -33,6 +33,9 @@ struct sf_spool {
     int wfd;
     uint64_t *peek_seq, *peek_end;
     size_t npeek;
+    /* taken (sent) but not yet consumed: record end positions, FIFO [tk_first, tk_first+ntaken) */
+    uint64_t *tk_seq, *tk_end;
+    size_t tk_first, ntaken, tk_cap;
     uint64_t corrupt;
 };
 
@@ -357,9 +360,16 @@ int sf_spool_peek(sf_spool *s, size_t max, sf_spool_item **items, size_t *n)
     free(s->peek_seq);
     free(s->peek_end);
     s->npeek = 0;
-    size_t want = max < s->count ? max : (size_t)s->count;
+    uint64_t unsent = s->count - s->ntaken;
+    size_t want = max < unsent ? max : (size_t)unsent;
     if (!want)
         return 0;
+    /* read from after the last taken record, else from the head */
+    uint64_t rd_seq = s->head_seq, rd_off = s->head_off;
+    if (s->ntaken) {
+        rd_seq = s->tk_seq[s->tk_first + s->ntaken - 1];
+        rd_off = s->tk_end[s->tk_first + s->ntaken - 1];
+    }
     sf_spool_item *v = calloc(want, sizeof *v);
     s->peek_seq = calloc(want, sizeof *s->peek_seq);
     s->peek_end = calloc(want, sizeof *s->peek_end);
@@ -371,7 +381,9 @@ int sf_spool_peek(sf_spool *s, size_t max, sf_spool_item **items, size_t *n)
     int rc = 0;
     for (size_t i = 0; i < s->nsegs && k < want; i++) {
         seg_t *g = &s->segs[i];
-        uint64_t off = g->seq == s->head_seq ? s->head_off : 0;
+        if (g->seq < rd_seq)
+            continue;
+        uint64_t off = g->seq == rd_seq ? rd_off : 0;
         if (off >= g->valid_end)
             continue;
         char p[4200];
@@ -412,13 +424,51 @@ int sf_spool_peek(sf_spool *s, size_t max, sf_spool_item **items, size_t *n)
     return 0;
 }
 
-int sf_spool_consume(sf_spool *s, size_t n)
+int sf_spool_take(sf_spool *s, size_t n)
 {
     if (n == 0)
         return 0;
     if (n > s->npeek)
         return -EINVAL;
-    uint64_t new_seq = s->peek_seq[n - 1], new_off = s->peek_end[n - 1];
+    if (s->tk_first + s->ntaken + n > s->tk_cap) {
+        if (s->tk_first) { /* compact */
+            memmove(s->tk_seq, s->tk_seq + s->tk_first, s->ntaken * sizeof *s->tk_seq);
+            memmove(s->tk_end, s->tk_end + s->tk_first, s->ntaken * sizeof *s->tk_end);
+            s->tk_first = 0;
+        }
+        if (s->ntaken + n > s->tk_cap) {
+            size_t cap = s->tk_cap ? s->tk_cap : 64;
+            while (cap < s->ntaken + n)
+                cap *= 2;
+            uint64_t *a = realloc(s->tk_seq, cap * sizeof *a);
+            if (!a)
+                return -ENOMEM;
+            s->tk_seq = a;
+            uint64_t *b = realloc(s->tk_end, cap * sizeof *b);
+            if (!b)
+                return -ENOMEM;
+            s->tk_end = b;
+            s->tk_cap = cap;
+        }
+    }
+    memcpy(s->tk_seq + s->tk_first + s->ntaken, s->peek_seq, n * sizeof *s->tk_seq);
+    memcpy(s->tk_end + s->tk_first + s->ntaken, s->peek_end, n * sizeof *s->tk_end);
+    s->ntaken += n;
+    s->npeek = 0;
+    return 0;
+}
+
+int sf_spool_consume(sf_spool *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > s->ntaken)
+        return -EINVAL;
+    uint64_t new_seq = s->tk_seq[s->tk_first + n - 1], new_off = s->tk_end[s->tk_first + n - 1];
+    s->tk_first += n;
+    s->ntaken -= n;
+    if (!s->ntaken)
+        s->tk_first = 0;
     /* bytes consumed: walk segments from the old head */
     uint64_t used = 0;
     for (size_t i = 0; i < s->nsegs; i++) {
@@ -433,7 +483,6 @@ int sf_spool_consume(sf_spool *s, size_t n)
     s->head_off = new_off;
     s->count -= n;
     s->bytes -= used;
-    s->npeek = 0;
     int rc = write_head(s);
     /* drop fully delivered segments (never the one being written) */
     size_t keep = 0;
@@ -467,6 +516,11 @@ uint64_t sf_spool_count(const sf_spool *s)
     return s ? s->count : 0;
 }
 
+uint64_t sf_spool_unsent(const sf_spool *s)
+{
+    return s ? s->count - s->ntaken : 0;
+}
+
 uint64_t sf_spool_bytes(const sf_spool *s)
 {
     return s ? s->bytes : 0;
@@ -486,6 +540,8 @@ void sf_spool_close(sf_spool *s)
     free(s->segs);
     free(s->peek_seq);
     free(s->peek_end);
+    free(s->tk_seq);
+    free(s->tk_end);
     free(s->dir);
     free(s);
 }

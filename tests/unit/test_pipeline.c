@@ -2,8 +2,9 @@
  * records asked, in-order commits, dead letters, backpressure, bounded mode and close.
  *
  * The sinks are fakes defined here (sf_sink_ops with open/submit/close) that answer
- * synchronously or from a uv_timer, following a per-test script; the format is the real raw
- * format and the loop is a real libuv loop. */
+ * synchronously or from a uv_timer, following a per-test script, and may settle late
+ * (deferred settlement, driven by the test); the format is the real raw format and the loop
+ * is a real libuv loop. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +38,8 @@ typedef struct fake {
     int64_t delays[MAXCALLS]; /* per-call delay if > 0 */
     decide_fn decide;         /* NULL: everything OK */
     int refuse_calls;         /* the first N submits return -EIO without answering */
+    bool defer;               /* deferred settlement: the test calls fake_settle() */
+    bool flush_settles;       /* flush() settles everything reported OK */
     /* observed */
     sf_sink *sink;
     uv_timer_t timer;
@@ -45,6 +48,8 @@ typedef struct fake {
     char ids[MAXCALLS][512];                       /* "id,id," per call */
     uint64_t t_submit[MAXCALLS], t_done[MAXCALLS]; /* uv_hrtime ns */
     sf_buf delivered;                              /* "id," for every OK */
+    uint64_t oks, settled;                         /* records reported OK / settled */
+    unsigned flushes, calls_at_flush;
     bool opened, closed;
 } fake_t;
 
@@ -53,8 +58,10 @@ static void fake_answer(fake_t *f)
     sf_sink_batch *b = f->pending;
     f->pending = NULL;
     for (size_t k = 0; k < b->n; k++)
-        if (b->status[k] == SF_DELIV_OK)
+        if (b->status[k] == SF_DELIV_OK) {
             sf_buf_appendf(&f->delivered, "%s,", b->events[k]->id);
+            f->oks++;
+        }
     f->t_done[f->calls - 1] = uv_hrtime();
     sf_sink_batch_done(b);
 }
@@ -70,6 +77,7 @@ static int fake_open(sf_sink *s)
     s->state = f;
     f->sink = s;
     f->opened = true;
+    s->defer_settle = f->defer;
     uv_timer_init(s->loop, &f->timer);
     f->timer.data = f;
     return 0;
@@ -109,6 +117,24 @@ static int fake_submit(sf_sink *s, sf_sink_batch *b)
     return 0;
 }
 
+/* The next n records the fake reported OK are safe. */
+static void fake_settle(fake_t *f, uint64_t n)
+{
+    ck_assert_uint_le(f->settled + n, f->oks);
+    f->settled += n;
+    sf_sink_settled(f->sink, n);
+}
+
+static void fake_flush(sf_sink *s)
+{
+    fake_t *f = s->state;
+    ck_assert_ptr_null(f->pending); /* asked only once nothing is left to send */
+    f->flushes++;
+    f->calls_at_flush = f->calls;
+    if (f->flush_settles && f->oks > f->settled)
+        fake_settle(f, f->oks - f->settled);
+}
+
 static void (*fake_closed_cb)(sf_sink *s);
 
 static void fake_timer_closed(uv_handle_t *h)
@@ -134,6 +160,7 @@ static const sf_sink_ops fake_ops = {
     .desc = "test sink",
     .open = fake_open,
     .submit = fake_submit,
+    .flush = fake_flush,
     .close = fake_close,
 };
 
@@ -815,6 +842,144 @@ START_TEST(test_close_with_pages_in_flight)
 }
 END_TEST
 
+/* A sink that settles late holds each page's commit until it settled the page's records; the
+ * held pages no longer count toward max_inflight_pages. */
+START_TEST(test_deferred_settlement_holds_commits)
+{
+    ctx_init(2, 2);
+    T.check_delivered = true;
+    T.fakes[0].defer = true;
+    ctx_start();
+    submit_page(1, 2);
+    submit_page(2, 2);
+    ck_assert(!sf_pipeline_can_accept(T.p));
+    RUN_UNTIL(T.fakes[0].oks == 4 && T.fakes[1].oks == 4, 1000);
+    ck_assert_uint_eq(T.fakes[0].oks, 4);
+    ck_assert_uint_eq(T.ncommits, 0); /* written everywhere, not settled by fake0 */
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 2);
+    ck_assert(sf_pipeline_can_accept(T.p)); /* only settlement is awaited */
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.unsettled, 4);
+    ck_assert_uint_eq(ss.delivered, 4);
+    fake_settle(&T.fakes[0], 1);
+    RUN_UNTIL(T.ncommits > 0, 30);
+    ck_assert_uint_eq(T.ncommits, 0); /* page 1 has 2 records */
+    fake_settle(&T.fakes[0], 2);
+    ck_assert_uint_eq(T.ncommits, 1); /* page 1, not page 2 (one record short) */
+    fake_settle(&T.fakes[0], 1);
+    assert_commits_in_order(2, true);
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 0);
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.unsettled, 0);
+    /* a settlement that arrives before the batch completes counts too */
+    T.fakes[0].sync = true;
+    submit_page(3, 1);
+    fake_settle(&T.fakes[0], 1);
+    RUN_UNTIL(T.ncommits == 3, 1000);
+    assert_commits_in_order(3, true);
+    ctx_finish();
+}
+END_TEST
+
+/* flush(): once a sink has nothing left to send it is asked to settle now. */
+START_TEST(test_deferred_flush_settles)
+{
+    ctx_init(1, 8);
+    T.fakes[0].defer = true;
+    T.fakes[0].flush_settles = true;
+    T.fakes[0].delay_ms = 5;
+    ctx_start();
+    for (intptr_t t = 1; t <= 3; t++)
+        submit_page(t, 2);
+    sf_pipeline_flush(T.p);
+    RUN_UNTIL(T.ncommits == 3, 2000);
+    assert_commits_in_order(3, true);
+    ck_assert_uint_ge(T.fakes[0].flushes, 1);
+    ck_assert_uint_eq(T.fakes[0].calls_at_flush, 3); /* only after the last batch */
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 0);
+    ctx_finish();
+}
+END_TEST
+
+/* Held pages fail on close (read again after a restart); a late settlement is ignored. */
+START_TEST(test_deferred_close_fails_held_pages)
+{
+    ctx_init(1, 8);
+    T.fakes[0].defer = true;
+    ctx_start();
+    submit_page(1, 2);
+    submit_page(2, 1);
+    RUN_UNTIL(T.fakes[0].oks == 3, 1000);
+    fake_settle(&T.fakes[0], 2);
+    ck_assert_uint_eq(T.ncommits, 1);
+    sf_pipeline_close(T.p, on_closed, &T);
+    ck_assert_uint_eq(T.ncommits, 2);
+    ck_assert(T.commits[0].ok);
+    ck_assert(!T.commits[1].ok);
+    fake_settle(&T.fakes[0], 1);
+    ck_assert_uint_eq(T.ncommits, 2);
+    RUN_UNTIL(T.closed, 2000);
+    ck_assert(T.closed);
+    sf_pipeline_free(T.p);
+    T.p = NULL;
+    ctx_finish();
+}
+END_TEST
+
+/* Spool replay through a sink that settles late: the spool is consumed only once the sink
+ * settled; what it had not settled is replayed again after a restart. */
+START_TEST(test_deferred_spool_consumed_after_settlement)
+{
+    ctx_init(1, 8);
+    char spool[300];
+    snprintf(spool, sizeof spool, "%s/spool", T.tmpdir);
+    T.scfg[0].common.spool_path = spool;
+    T.scfg[0].common.spool_max_size = 1 << 20;
+    T.scfg[0].common.spool_segment_size = 1 << 16;
+    T.fakes[0].defer = true;
+    T.fakes[0].decide = decide_always_retry;
+    ctx_start();
+    for (intptr_t t = 1; t <= 3; t++)
+        submit_page(t, 2);
+    /* refused: spooled, and the checkpoint moves */
+    RUN_UNTIL(T.ncommits == 3, 2000);
+    assert_commits_in_order(3, true);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.spool_events, 6);
+    /* the sink recovers: replayed and written, but not settled */
+    T.fakes[0].decide = NULL;
+    RUN_UNTIL(T.fakes[0].oks == 6, 3000);
+    ck_assert_uint_eq(T.fakes[0].oks, 6);
+    RUN_UNTIL(false, 50);
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.spool_events, 6); /* taken, not consumed */
+    ck_assert_uint_eq(ss.unsettled, 6);
+    unsigned calls = T.fakes[0].calls;
+    fake_settle(&T.fakes[0], 5);
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.spool_events, 6);      /* one replay batch: consumed when all 6 settled */
+    ck_assert_uint_eq(T.fakes[0].calls, calls); /* nothing re-sent meanwhile */
+    /* "crash" with 1 unsettled: a new pipeline on the same spool replays the batch again */
+    sf_pipeline_close(T.p, on_closed, &T);
+    RUN_UNTIL(T.closed, 2000);
+    sf_pipeline_free(T.p);
+    T.p = NULL;
+    sf_buf_free(&T.fakes[0].delivered);
+    T.fakes[0] = (fake_t){.defer = true, .delay_ms = 1};
+    T.closed = false;
+    ctx_start();
+    RUN_UNTIL(T.fakes[0].oks == 6, 2000);
+    ck_assert_uint_eq(T.fakes[0].oks, 6);
+    ck_assert_str_eq(T.fakes[0].ids[0], "p1-e0,p1-e1,p2-e0,p2-e1,p3-e0,p3-e1,");
+    fake_settle(&T.fakes[0], 6);
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.spool_events, 0);
+    ctx_finish();
+}
+END_TEST
+
 START_TEST(test_close_idle)
 {
     ctx_init(1, 8);
@@ -850,6 +1015,10 @@ int main(void)
     tcase_add_test(tc, test_no_sinks);
     tcase_add_test(tc, test_close_with_pages_in_flight);
     tcase_add_test(tc, test_close_idle);
+    tcase_add_test(tc, test_deferred_settlement_holds_commits);
+    tcase_add_test(tc, test_deferred_flush_settles);
+    tcase_add_test(tc, test_deferred_close_fails_held_pages);
+    tcase_add_test(tc, test_deferred_spool_consumed_after_settlement);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
