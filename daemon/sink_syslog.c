@@ -14,7 +14,17 @@
  * or write error, write timeout), the whole window is marked; the next connection writes it
  * first, in order, before any new batch (at-least-once: the receiver may get duplicates).
  * Re-sent entries stay in the window with the time of the re-send. If no batch needs the
- * connection, the sink reconnects on its own (backoff 0.5s..30s) to deliver the window. */
+ * connection, the sink reconnects on its own (backoff 0.5s..30s) to deliver the window.
+ *
+ * Deferred settlement (sink.h): with the window on, a record only settles (lets the checkpoint
+ * and the spool move past it) when it leaves the window: after resend_window on a connection
+ * that did not break, or when the receiver confirmed it read everything, which is what a
+ * graceful close proves: on flush (shutdown, end of --once) the sink half-closes the
+ * connection (TLS close_notify + FIN) and waits for the receiver to close its side, which it
+ * does only after reading all that came before. So a daemon killed while messages sit in the
+ * window re-reads them from the API (or the spool) on restart: nothing written into a receiver
+ * that then stops is lost, even across a crash. The window is not trimmed by size: a new batch
+ * waits until the window is under resend_window_bytes (backpressure, never early settling). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,15 +180,17 @@ static const sf_cfg_option syslog_options[] = {
      .min = 0,
      .max = 3600000,
      .desc = "tcp/tls: messages written in this last period are kept and written again after "
-             "the connection breaks (a receiver stopped before reading them); duplicates are "
-             "possible; 0 disables; ignored over udp",
+             "the connection breaks (a receiver stopped before reading them), and the checkpoint "
+             "waits until they leave the window; duplicates are possible; 0 disables; ignored "
+             "over udp",
      .offset = offsetof(syslog_cfg, resend_window_ms)},
     {.name = "resend_window_bytes",
      .type = SF_OPT_SIZE,
      .def = "8MiB",
      .min = 0,
      .max = 1073741824,
-     .desc = "Bound on the bytes kept for resend_window (oldest dropped first); 0 disables",
+     .desc = "Bound on the bytes kept for resend_window: a new batch waits while the window "
+             "holds this much (backpressure); 0 disables the window",
      .offset = offsetof(syslog_cfg, resend_window_bytes)},
     {0},
 };
@@ -196,8 +208,10 @@ typedef struct conn {
         uv_udp_t udp;
     } h;
     uv_connect_t creq;
-    bool ready; /* connected (and TLS handshake done) */
-    bool dead;  /* uv_close called */
+    uv_shutdown_t sreq;
+    bool ready;    /* connected (and TLS handshake done) */
+    bool dead;     /* uv_close called */
+    bool draining; /* half-closed by us (flush): waiting for the receiver to close its side */
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     char rbuf[16384];
@@ -217,12 +231,13 @@ typedef struct wreq {
 /* One framed message of the resend window. */
 typedef struct rs_ent {
     struct rs_ent *next;
-    uint64_t t_ms; /* uv_now() of the write (or of the last re-send) */
+    uint64_t t_ms;  /* uv_now() of the write (or of the last re-send) */
+    uint64_t extra; /* records that settle with this one (copies that could not be kept) */
     size_t len;
     char data[];
 } rs_ent;
 
-#define SL_NTIMERS 3
+#define SL_NTIMERS 4
 #define RS_DELAY_MIN_MS 500
 #define RS_DELAY_MAX_MS 30000
 
@@ -243,7 +258,7 @@ typedef struct sl_state {
     char hostname[256];
     char procid[24];
     SSL_CTX *ctx;
-    uv_timer_t conn_timer, write_timer, resend_timer;
+    uv_timer_t conn_timer, write_timer, resend_timer, settle_timer;
     int timers_open;
     gai_req_t *gai; /* current resolution or NULL */
     int gai_pending;
@@ -269,11 +284,13 @@ typedef struct sl_state {
     bool rs_nomark;   /* closing the connection on purpose (SIGHUP): nothing to re-send */
     uint64_t nresent; /* messages re-sent in total (duplicates at the receiver, at most) */
     uint64_t rs_delay_ms;
+    bool flush_requested; /* settle the window by a graceful close once idle */
     void (*closed)(sf_sink *);
 } sl_state;
 
 static void try_next_addr(sl_state *st);
 static void send_batch(sl_state *st);
+static void kick_send(sl_state *st);
 static void maybe_closed(sl_state *st);
 
 static const char *tname(int t)
@@ -300,7 +317,8 @@ static bool rs_enabled(const sl_state *st)
            st->c->resend_window_bytes > 0;
 }
 
-static void rs_drop_head(sl_state *st)
+/* Drops the oldest entry; returns the records it settles (0 if not settle). */
+static uint64_t rs_drop_head(sl_state *st, bool settle)
 {
     rs_ent *e = st->rs_head;
     st->rs_head = e->next;
@@ -308,28 +326,63 @@ static void rs_drop_head(sl_state *st)
         st->rs_tail = NULL;
     st->rs_bytes -= e->len;
     st->rs_count--;
+    uint64_t n = settle ? 1 + e->extra : 0;
     free(e);
+    return n;
 }
 
-static void rs_prune_age(sl_state *st)
+/* Drops the entries older than the window; returns the records that settled (the caller
+ * reports them with sf_sink_settled once its own state is consistent). */
+static uint64_t rs_prune_age(sl_state *st)
 {
-    uint64_t now = uv_now(st->sink->loop);
+    uint64_t now = uv_now(st->sink->loop), n = 0;
     while (st->rs_head && now - st->rs_head->t_ms >= (uint64_t)st->c->resend_window_ms)
-        rs_drop_head(st);
+        n += rs_drop_head(st, true);
+    return n;
 }
 
-/* Keeps a copy of a message just written (best effort: out of memory skips it). */
+static void settle_timer_cb(uv_timer_t *t);
+
+/* Arms the settle timer for the oldest entry (not while the window waits to be re-sent). */
+static void settle_arm(sl_state *st)
+{
+    if (st->timers_open != SL_NTIMERS || st->closing)
+        return;
+    if (!st->rs_head || st->rs_pending) {
+        uv_timer_stop(&st->settle_timer);
+        return;
+    }
+    uint64_t now = uv_now(st->sink->loop);
+    uint64_t due = st->rs_head->t_ms + (uint64_t)st->c->resend_window_ms;
+    uv_timer_start(&st->settle_timer, settle_timer_cb, due > now ? due - now : 1, 0);
+}
+
+static void settle_timer_cb(uv_timer_t *t)
+{
+    sl_state *st = t->data;
+    uint64_t n = st->rs_pending ? 0 : rs_prune_age(st);
+    settle_arm(st);
+    kick_send(st); /* a batch may have waited for room in the window */
+    sf_sink_settled(st->sink, n);
+}
+
+/* Keeps a copy of a message just written (its record settles when the copy leaves). */
 static void rs_add(sl_state *st, const char *data, size_t len)
 {
-    if (!rs_enabled(st) || len == 0)
+    if (!rs_enabled(st))
         return;
-    if (!st->rs_pending)
-        rs_prune_age(st); /* marked entries are kept until they were re-sent */
     rs_ent *e = malloc(sizeof *e + len);
-    if (!e)
+    if (!e) {
+        /* no copy: the record settles with the newest kept one (or now, if none is kept) */
+        if (st->rs_tail)
+            st->rs_tail->extra++;
+        else
+            sf_sink_settled(st->sink, 1);
         return;
+    }
     e->next = NULL;
     e->t_ms = uv_now(st->sink->loop);
+    e->extra = 0;
     e->len = len;
     memcpy(e->data, data, len);
     if (st->rs_tail)
@@ -339,14 +392,20 @@ static void rs_add(sl_state *st, const char *data, size_t len)
     st->rs_tail = e;
     st->rs_bytes += len;
     st->rs_count++;
-    while (st->rs_head && st->rs_bytes > st->c->resend_window_bytes)
-        rs_drop_head(st);
+    if (st->timers_open == SL_NTIMERS && !uv_is_active((uv_handle_t *)&st->settle_timer))
+        settle_arm(st);
+}
+
+/* Room for another batch: the window is under resend_window_bytes. */
+static bool rs_has_room(const sl_state *st)
+{
+    return !rs_enabled(st) || st->rs_bytes < st->c->resend_window_bytes;
 }
 
 static void rs_free(sl_state *st)
 {
     while (st->rs_head)
-        rs_drop_head(st);
+        rs_drop_head(st, false);
 }
 
 static void start_connect(sl_state *st);
@@ -424,7 +483,9 @@ static void rs_resend(conn_t *cn)
     if (rc) {
         snprintf(why, sizeof why, "write: %s", uv_strerror(rc));
         conn_fail(cn, why);
+        return;
     }
+    settle_arm(st);
 }
 
 /* ---- batch completion ---- */
@@ -504,14 +565,22 @@ static void conn_fail(conn_t *cn, const char *why)
     sf_sink_set_error(st->sink, "%s://%s:%s: %s", tname(st->transport), st->host, st->port, why);
     if (!st->closing)
         SF_WARN("sink", "sink %s: connection lost: %s", st->sink->name, st->sink->last_error);
+    uint64_t settled = 0;
     if (!st->closing && !st->rs_nomark && rs_enabled(st)) {
         if (!st->rs_pending)
-            rs_prune_age(st);
+            settled = rs_prune_age(st);
         st->rs_pending = true; /* writes completed later on this connection join the window */
+        settle_arm(st);        /* stops it: the window waits to be re-sent */
         rs_kick(st);
     }
-    /* writes in flight complete with UV_ECANCELED -> RETRY, and then the batch */
+    /* writes in flight complete with UV_ECANCELED -> RETRY, and then the batch; a batch
+     * waiting for room in the window was not written at all */
+    if (st->batch && !st->written)
+        finish_batch(st);
+    sf_sink_settled(st->sink, settled);
 }
+
+static void drain_start(conn_t *cn);
 
 static void conn_ready(conn_t *cn)
 {
@@ -525,8 +594,12 @@ static void conn_ready(conn_t *cn)
     st->rs_delay_ms = RS_DELAY_MIN_MS;
     if (st->rs_pending)
         rs_resend(cn);
+    if (cn->dead)
+        return;
     if (st->batch && !st->written)
-        send_batch(st);
+        kick_send(st);
+    else if (st->flush_requested)
+        drain_start(cn);
 }
 
 static void write_cb(uv_write_t *req, int status);
@@ -606,6 +679,8 @@ static int tls_flush(conn_t *cn, long rec)
     return queue_write(cn, p, n, rec, p);
 }
 
+static void drained(conn_t *cn);
+
 static void tls_pump(conn_t *cn)
 {
     char why[256];
@@ -644,7 +719,9 @@ static void tls_pump(conn_t *cn)
         int e = SSL_get_error(cn->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
-        if (e == SSL_ERROR_ZERO_RETURN) {
+        if (e == SSL_ERROR_ZERO_RETURN && cn->draining) {
+            drained(cn);
+        } else if (e == SSL_ERROR_ZERO_RETURN) {
             conn_fail(cn, "peer closed the TLS session");
         } else {
             char es[200];
@@ -674,6 +751,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         char why[160];
+        if (nread == UV_EOF && cn->draining) {
+            drained(cn);
+            return;
+        }
         if (nread == UV_EOF)
             snprintf(why, sizeof why, "connection closed by the peer");
         else
@@ -842,8 +923,14 @@ static void write_timeout_cb(uv_timer_t *t)
     sl_state *st = t->data;
     if (st->conn) {
         char why[200];
-        snprintf(why, sizeof why, "batch not written within %lldms (slow or stuck peer)",
-                 (long long)st->c->write_timeout_ms);
+        if (st->conn->draining)
+            snprintf(why, sizeof why,
+                     "the receiver did not close its side within %lldms after ours (its "
+                     "reading is not confirmed)",
+                     (long long)st->c->write_timeout_ms);
+        else
+            snprintf(why, sizeof why, "batch not written within %lldms (slow or stuck peer)",
+                     (long long)st->c->write_timeout_ms);
         conn_fail(st->conn, why);
     }
 }
@@ -913,6 +1000,95 @@ static void send_batch(sl_state *st)
     }
     if (--st->pending == 0)
         finish_batch(st);
+}
+
+/* Gets the batch in hand written: now, once the window has room, or after (re)connecting. */
+static void kick_send(sl_state *st)
+{
+    if (!st->batch || st->written || st->closing)
+        return;
+    conn_t *cn = st->conn;
+    if (cn && cn->ready && !cn->draining) {
+        if (rs_has_room(st))
+            send_batch(st);
+        else
+            settle_arm(st); /* the batch waits for the oldest entries to settle */
+    } else if (!cn && !st->gai) {
+        start_connect(st);
+    }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    conn_t *cn = req->data;
+    if (status < 0 && status != UV_ECANCELED && !cn->dead) {
+        char why[160];
+        snprintf(why, sizeof why, "half-close: %s", uv_strerror(status));
+        conn_fail(cn, why);
+    }
+}
+
+/* flush: half-close the connection; the receiver closing its side confirms it read it all. */
+static void drain_start(conn_t *cn)
+{
+    sl_state *st = cn->st;
+    st->flush_requested = false;
+    if (cn->draining || !st->rs_head)
+        return;
+    cn->draining = true;
+    SF_DEBUG("sink", "sink %s: closing the connection to confirm %zu messages were read",
+             st->sink->name, st->rs_count);
+    uv_timer_start(&st->write_timer, write_timeout_cb, (uint64_t)st->c->write_timeout_ms, 0);
+    if (cn->ssl) {
+        ERR_clear_error();
+        SSL_shutdown(cn->ssl); /* close_notify */
+        int rc = tls_flush(cn, -1);
+        if (rc) {
+            char why[160];
+            snprintf(why, sizeof why, "TLS close: %s", uv_strerror(rc));
+            conn_fail(cn, why);
+            return;
+        }
+    }
+    cn->sreq.data = cn;
+    int rc = uv_shutdown(&cn->sreq, &cn->h.s, shutdown_cb);
+    if (rc) {
+        char why[160];
+        snprintf(why, sizeof why, "half-close: %s", uv_strerror(rc));
+        conn_fail(cn, why);
+    }
+}
+
+/* The receiver closed its side after ours: it read every byte we wrote, so the whole window
+ * settles. The connection is closed; the next batch opens a new one. */
+static void drained(conn_t *cn)
+{
+    sl_state *st = cn->st;
+    uv_timer_stop(&st->write_timer);
+    uint64_t n = 0;
+    size_t count = st->rs_count;
+    while (st->rs_head)
+        n += rs_drop_head(st, true);
+    settle_arm(st);
+    cn->dead = true;
+    uv_close(&cn->h.h, conn_closed_cb);
+    if (st->conn == cn)
+        st->conn = NULL;
+    SF_INFO("sink", "sink %s: receiver confirmed reading all %zu messages written (graceful close)",
+            st->sink->name, count);
+    kick_send(st);
+    sf_sink_settled(st->sink, n);
+}
+
+static void syslog_flush(sf_sink *s)
+{
+    sl_state *st = s->state;
+    if (!rs_enabled(st) || !st->rs_head || st->closing || st->batch)
+        return;
+    if (st->conn && st->conn->ready && !st->rs_pending)
+        drain_start(st->conn);
+    else
+        st->flush_requested = true; /* after the window was re-sent on the next connection */
 }
 
 static int ensure_cap(sl_state *st, size_t n)
@@ -993,10 +1169,7 @@ static int syslog_submit(sf_sink *s, sf_sink_batch *b)
         finish_batch(st);
         return 0;
     }
-    if (st->conn && st->conn->ready)
-        send_batch(st);
-    else if (!st->conn && !st->gai)
-        start_connect(st);
+    kick_send(st);
     return 0;
 }
 
@@ -1119,9 +1292,11 @@ static int syslog_open(sf_sink *s)
     uv_timer_init(s->loop, &st->conn_timer);
     uv_timer_init(s->loop, &st->write_timer);
     uv_timer_init(s->loop, &st->resend_timer);
-    st->conn_timer.data = st->write_timer.data = st->resend_timer.data = st;
+    uv_timer_init(s->loop, &st->settle_timer);
+    st->conn_timer.data = st->write_timer.data = st->resend_timer.data = st->settle_timer.data = st;
     st->timers_open = SL_NTIMERS;
     s->state = st;
+    s->defer_settle = rs_enabled(st);
     SF_DEBUG("sink", "sink %s: syslog %s://%s:%s rfc %s, max message %zu bytes", s->name,
              tname(st->transport), st->host, st->port, rfc_values[c->rfc], st->fo.max_size);
     return 0;
@@ -1163,6 +1338,7 @@ static void syslog_close(sf_sink *s, void (*closed)(sf_sink *s))
         uv_close((uv_handle_t *)&st->conn_timer, timer_closed_cb);
         uv_close((uv_handle_t *)&st->write_timer, timer_closed_cb);
         uv_close((uv_handle_t *)&st->resend_timer, timer_closed_cb);
+        uv_close((uv_handle_t *)&st->settle_timer, timer_closed_cb);
     }
     maybe_closed(st);
 }
@@ -1274,6 +1450,7 @@ const sf_sink_ops sf_sink_syslog_ops = {
     .open = syslog_open,
     .submit = syslog_submit,
     .reopen = syslog_reopen,
+    .flush = syslog_flush,
     .close = syslog_close,
     .destroy = syslog_destroy,
 };

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, Daemon, FakeSysdig, main, need_bin, run,  # noqa: E402
+from helpers import (CANARY, Daemon, FakeSysdig, http_get, main, need_bin, run,  # noqa: E402
                      wait_for)
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
@@ -311,6 +311,80 @@ framing: octet-counting
         for eid, (m, obj) in byid.items():
             ts = obj["timestamp"]
             self.assertEqual(m.group("ts"), ts[:26] + "Z", eid)
+
+    def test_once_confirms_by_graceful_close(self):
+        """--once ends by half-closing the connection; rsyslog closing its side confirms it
+        read everything, so the run neither waits out resend_window nor leaves the last
+        messages unconfirmed."""
+        self.start_rsyslog("tcp")
+        cfg = self.config("""
+address: tcp://127.0.0.1:%d
+hostname: sf-test-host
+resend_window: 10m
+""" % self.rs.port)
+        r = run(["-c", cfg, "--once"], timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("receiver confirmed reading all", r.stderr)
+        ids = self.fake.all_ids()
+        self.assertFalse(set(ids) - self.wait_ids(ids, 10))
+        # the checkpoint moved: a second run has nothing new to send
+        r = run(["-c", cfg, "--once"], timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertNotIn("receiver confirmed", r.stderr)
+
+    def test_receiver_crash_then_daemon_kill_loses_nothing(self):
+        """The double fault: rsyslog frozen while the sink writes into its socket buffer, the
+        daemon SIGKILLed before the connection broke, then rsyslog killed too. The messages
+        never left the resend window, so the checkpoint did not move past them and the
+        restarted daemon reads them again."""
+        self.start_rsyslog("tcp")
+        cfg = self.config("""
+address: tcp://127.0.0.1:%d
+hostname: sf-test-host
+resend_window: 5m
+""" % self.rs.port)
+        mport = free_port()
+        with open(cfg, "a") as f:
+            f.write("server: { listen: 127.0.0.1:%d }\n" % mport)
+        murl = "http://127.0.0.1:%d" % mport
+
+        def delivered():
+            try:
+                body = http_get(murl, "/metrics")[2].decode()
+            except OSError:
+                return -1
+            m = re.search(r'^sysdig_forwarder_events_delivered_total\{sink="siem"\} (\d+)',
+                          body, re.M)
+            return int(m.group(1)) if m else -1
+
+        d = Daemon(["-c", cfg], logdir=self.dir)
+        d2 = None
+        try:
+            first = self.fake.all_ids()
+            self.assertFalse(set(first) - self.wait_ids(first, 30), d.stderr()[-2000:])
+            self.rs.p.send_signal(signal.SIGSTOP)
+            self.fake.add_events(20)
+            # the next poll writes them into the frozen receiver's socket buffer: "delivered"
+            self.assertTrue(wait_for(lambda: delivered() >= len(first) + 20, 15),
+                            d.stderr()[-2000:])
+            d.kill9()
+            self.rs.p.send_signal(signal.SIGKILL)  # its unread socket buffer is gone
+            self.rs.p.wait(5)
+            self.rs.p = None
+            self.rs.start()
+            d2 = Daemon(["-c", cfg], logdir=self.dir, tag="daemon2")
+            expected = self.fake.all_ids()
+            got = self.wait_ids(expected, 30)
+            missing = set(expected) - got
+            self.assertFalse(missing, "%d events lost (receiver crash + daemon SIGKILL):\n%s"
+                             % (len(missing), d2.stderr()[-3000:]))
+        finally:
+            if d.alive():
+                d.kill9()
+            if d2:
+                rc, hung = d2.term(20)
+                self.assertFalse(hung)
+                self.assertEqual(rc, 0, d2.stderr()[-3000:])
 
     def test_tcp_lf_3164(self):
         self.run_once("""
