@@ -285,6 +285,7 @@ typedef struct sl_state {
     uint64_t nresent; /* messages re-sent in total (duplicates at the receiver, at most) */
     uint64_t rs_delay_ms;
     bool flush_requested; /* settle the window by a graceful close once idle */
+    bool rs_full_logged;
     void (*closed)(sf_sink *);
 } sl_state;
 
@@ -1009,10 +1010,19 @@ static void kick_send(sl_state *st)
         return;
     conn_t *cn = st->conn;
     if (cn && cn->ready && !cn->draining) {
-        if (rs_has_room(st))
+        if (rs_has_room(st)) {
             send_batch(st);
-        else
+        } else {
+            if (!st->rs_full_logged) {
+                st->rs_full_logged = true;
+                SF_INFO("sink",
+                        "sink %s: resend window full (%zu bytes written in the last %lldms); "
+                        "new batches wait for it to settle (raise resend_window_bytes for more "
+                        "throughput; logged once)",
+                        st->sink->name, st->rs_bytes, (long long)st->c->resend_window_ms);
+            }
             settle_arm(st); /* the batch waits for the oldest entries to settle */
+        }
     } else if (!cn && !st->gai) {
         start_connect(st);
     }

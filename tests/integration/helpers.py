@@ -121,6 +121,7 @@ class Daemon:
         self.outpath = os.path.join(self.logdir, tag + ".stdout")
         self._err = open(self.errpath, "ab")
         self._out = open(self.outpath, "ab")
+        self._err_start = self._err.tell()  # the log may hold earlier daemons' output
         self.p = subprocess.Popen([SF_BIN] + list(args), stdout=self._out, stderr=self._err,
                                   env=env or daemon_env())
 
@@ -156,6 +157,12 @@ class Daemon:
 
     def stderr(self):
         with open(self.errpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def own_stderr(self):
+        """What this process wrote (a log shared with earlier daemons holds theirs too)."""
+        with open(self.errpath, "rb") as f:
+            f.seek(self._err_start)
             return f.read().decode("utf-8", "replace")
 
     def stdout(self):

@@ -332,6 +332,22 @@ resend_window: 10m
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         self.assertNotIn("receiver confirmed", r.stderr)
 
+    def test_full_window_waits_instead_of_dropping(self):
+        """A window smaller than the backlog: batches wait for the oldest messages to settle
+        (backpressure) and everything still arrives, nothing settled early."""
+        self.start_rsyslog("tcp")
+        cfg = self.config("""
+address: tcp://127.0.0.1:%d
+hostname: sf-test-host
+resend_window: 300ms
+resend_window_bytes: 16KiB
+""" % self.rs.port)
+        r = run(["-c", cfg, "--once"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("resend window full", r.stderr)
+        ids = self.fake.all_ids()
+        self.assertFalse(set(ids) - self.wait_ids(ids, 10))
+
     def test_receiver_crash_then_daemon_kill_loses_nothing(self):
         """The double fault: rsyslog frozen while the sink writes into its socket buffer, the
         daemon SIGKILLed before the connection broke, then rsyslog killed too. The messages
