@@ -1195,6 +1195,10 @@ const sf_cfg_option sf_log_options[] = {
      level_values, NULL, 0},
     {"format", SF_OPT_ENUM, "text", "Log line format on stderr.", OFF(sf_log_cfg, format), 0, 0, 0,
      logfmt_values, NULL, 0},
+    {"health_interval", SF_OPT_DURATION, "5m",
+     "Period of the one-line health summary (component health); 0 turns it off. The "
+     "environment variable SF_HEALTH_LOG_INTERVAL overrides it.",
+     OFF(sf_log_cfg, health_interval_ms), 0, 0, DUR_MAX, NULL, NULL, 0},
     {0},
 };
 

@@ -136,8 +136,9 @@ typedef struct sf_checkpoint_cfg {
 } sf_checkpoint_cfg;
 
 typedef struct sf_log_cfg {
-    int level;  /* sf_log_level */
-    int format; /* sf_log_format */
+    int level;                  /* sf_log_level */
+    int format;                 /* sf_log_format */
+    int64_t health_interval_ms; /* 0: off */
 } sf_log_cfg;
 
 typedef struct sf_server_cfg {

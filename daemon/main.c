@@ -573,7 +573,11 @@ int main(int argc, char **argv)
         exit_code = EXIT_RUNTIME;
         goto out_http;
     }
-    sf_server_opts sopts = {.mode = a->mode_name, .checkpoint_used = so.mode != SF_MODE_RANGE};
+    sf_server_opts sopts = {.mode = a->mode_name,
+                            .checkpoint_used = so.mode != SF_MODE_RANGE,
+                            .health_interval_ms = a->cfg.log.health_interval_ms > 0
+                                                      ? a->cfg.log.health_interval_ms
+                                                      : -1};
     if (sf_server_start(&a->loop, &a->cfg, a->src, a->pipe, &sopts, &a->server) != 0) {
         exit_code = EXIT_RUNTIME;
         goto out_http;

@@ -314,6 +314,37 @@ class LogsTest(unittest.TestCase):
             fake.stop()
         self.assertEqual((rc, hung), (0, False), dm.stderr()[-2000:])
 
+    def run_with_health_interval(self, value, seconds):
+        d = tempfile.mkdtemp(prefix="sf-health-")
+        fake = FakeSysdig(token=CANARY, seed=4)
+        fake.generate(10, span_s=600)
+        fake.start()
+        cfg, _, _ = write_config(d, fake.url)
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace("log: { level: info, format: text }",
+                                 "log: { level: info, format: text, health_interval: %s }"
+                                 % value))
+        env = daemon_env()
+        env.pop("SF_HEALTH_LOG_INTERVAL", None)
+        dm = Daemon(["-c", cfg], env=env, logdir=d)
+        try:
+            wait_for(lambda: dm.stderr().count("[health]") >= 2 or not dm.alive(), seconds)
+            err = dm.stderr()
+            self.assertTrue(dm.alive(), err[-2000:])
+        finally:
+            rc, hung = dm.term(30)
+            fake.stop()
+        self.assertEqual((rc, hung), (0, False), dm.stderr()[-2000:])
+        return err
+
+    def test_health_interval_from_config(self):
+        err = self.run_with_health_interval("1s", 15)
+        self.assertGreaterEqual(err.count("[health]"), 2, err[-2000:])
+        err = self.run_with_health_interval("0s", 3)
+        self.assertNotIn("[health]", err)
+
 
 @need_bin
 class NotifyTest(unittest.TestCase):
