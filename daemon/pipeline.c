@@ -46,7 +46,9 @@ typedef struct psink {
     sf_sink sink;
     void *fmt_state;
     job_t *head, *tail;
-    bool busy, in_submit, timer_armed, open, closing, closed;
+    bool busy, timer_armed, open, closing, closed;
+    unsigned in_submit;      /* depth of submit() calls (a commit inside one may submit again) */
+    uint64_t flush_deadline; /* bounded mode: uv_now() by which held records must settle */
     uv_timer_t timer;
     size_t queued_events;
     uint64_t delivered, retried, rejected, batches, spooled;
@@ -406,10 +408,11 @@ static void job_finish(psink_t *ps)
         p->nsettling++;
     }
     hold_add(ps, j);
-    uint64_t seq_end = j->seq_end;
     release_holds(ps); /* may free j and pg */
-    if (settling && ps->settled_seq < seq_end && p->space_cb && sf_pipeline_can_accept(p))
-        p->space_cb(p->space_ud); /* still held: the page stopped counting as in flight */
+    /* the page stopped counting as in flight (whichever sink still holds it); if it was
+     * committed instead, drain_commits already called this: the callback is idempotent */
+    if (settling && p->space_cb && sf_pipeline_can_accept(p))
+        p->space_cb(p->space_ud);
 }
 
 static void retry_timer_cb(uv_timer_t *t)
@@ -442,9 +445,9 @@ static bool send_batch(psink_t *ps, size_t n, void (*done)(sf_sink_batch *b))
     b->done = done;
     ps->busy = true;
     ps->batches++;
-    ps->in_submit = true;
+    ps->in_submit++;
     int rc = ps->sink.cfg->ops->submit(&ps->sink, b);
-    ps->in_submit = false;
+    ps->in_submit--;
     bool refused = rc < 0 && ps->busy;
     if (refused) {
         if (!ps->sink.last_error[0])
@@ -724,6 +727,49 @@ static int ensure_cap(psink_t *ps, size_t n)
     return 0;
 }
 
+/* Fails the sink's held records: their pages commit with ok=false (the checkpoint stays before
+ * them) and held spool records stay in the spool. */
+static void fail_holds(psink_t *ps)
+{
+    while (ps->hold_head && !ps->closing) {
+        job_t *h = ps->hold_head;
+        ps->hold_head = h->next;
+        if (!ps->hold_head)
+            ps->hold_tail = NULL;
+        page_t *pg = h->page;
+        job_free(h);
+        if (pg) {
+            pg->failed = true;
+            page_sink_done(ps->p, pg);
+        }
+    }
+}
+
+/* A flushing sink with nothing left to send: ask it to settle now. In --once / --from the
+ * wait is bounded by pipeline.shutdown_timeout; then what is still unsettled fails (exit 1,
+ * read again by the next run) instead of the run never ending (e.g. a receiver that went
+ * away with messages in the syslog resend window). */
+static void flush_idle_sink(psink_t *ps)
+{
+    if (ps->sink.cfg->ops->flush)
+        ps->sink.cfg->ops->flush(&ps->sink);
+    if (!ps->p->bounded || !ps->hold_head)
+        return;
+    uint64_t now = uv_now(ps->p->loop);
+    if (!ps->flush_deadline)
+        ps->flush_deadline = now + (uint64_t)ps->p->cfg->pipeline.shutdown_timeout_ms;
+    if (now < ps->flush_deadline) {
+        arm_timer(ps, (int64_t)(ps->flush_deadline - now));
+        return;
+    }
+    SF_ERROR("pipeline",
+             "sink %s: %llu delivered events were not confirmed within "
+             "pipeline.shutdown_timeout (%s); the checkpoint stays before them",
+             ps->sink.name, (unsigned long long)(ps->ok_seq - ps->settled_seq),
+             ps->sink.last_error[0] ? ps->sink.last_error : "no confirmation");
+    fail_holds(ps);
+}
+
 static void psink_kick(psink_t *ps)
 {
     while (!ps->busy && !ps->timer_armed && !ps->closing) {
@@ -733,8 +779,8 @@ static void psink_kick(psink_t *ps)
             return;
         }
         if (!ps->head) {
-            if (ps->p->flushing && ps->hold_head && ps->sink.cfg->ops->flush)
-                ps->sink.cfg->ops->flush(&ps->sink); /* nothing left to send: settle now */
+            if (ps->p->flushing && ps->hold_head)
+                flush_idle_sink(ps);
             return;
         }
         job_t *j = ps->head;

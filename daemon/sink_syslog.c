@@ -29,7 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h> /* SIOCOUTQ */
+#endif
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -209,9 +213,10 @@ typedef struct conn {
     } h;
     uv_connect_t creq;
     uv_shutdown_t sreq;
-    bool ready;    /* connected (and TLS handshake done) */
-    bool dead;     /* uv_close called */
-    bool draining; /* half-closed by us (flush): waiting for the receiver to close its side */
+    bool ready;     /* connected (and TLS handshake done) */
+    bool dead;      /* uv_close called */
+    bool draining;  /* half-closed by us (flush): waiting for the receiver to close its side */
+    bool shut_done; /* our half-close (FIN) was handed to the kernel */
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     char rbuf[16384];
@@ -224,7 +229,7 @@ typedef struct wreq {
         uv_udp_send_t u;
     } req;
     conn_t *conn;
-    long rec; /* index in the batch, -1 for TLS handshake/control bytes */
+    long rec; /* index in the batch, REC_CONTROL (TLS handshake/control), REC_RESEND */
     char *own;
 } wreq_t;
 
@@ -238,6 +243,8 @@ typedef struct rs_ent {
 } rs_ent;
 
 #define SL_NTIMERS 4
+#define REC_CONTROL (-1)
+#define REC_RESEND (-2) /* the write of the resend window */
 #define RS_DELAY_MIN_MS 500
 #define RS_DELAY_MAX_MS 30000
 
@@ -280,9 +287,11 @@ typedef struct sl_state {
     /* resend window (tcp/tls) */
     rs_ent *rs_head, *rs_tail;
     size_t rs_bytes, rs_count;
-    bool rs_pending;  /* the connection broke: write the window first on the next one */
-    bool rs_nomark;   /* closing the connection on purpose (SIGHUP): nothing to re-send */
-    uint64_t nresent; /* messages re-sent in total (duplicates at the receiver, at most) */
+    bool rs_pending;    /* the connection broke: write the window first on the next one */
+    bool rs_resending;  /* the window's re-send is queued, not written yet: no aging */
+    size_t rs_resend_n; /* entries in that re-send */
+    bool rs_nomark;     /* closing the connection on purpose (SIGHUP): nothing to re-send */
+    uint64_t nresent;   /* messages re-sent in total (duplicates at the receiver, at most) */
     uint64_t rs_delay_ms;
     bool flush_requested; /* settle the window by a graceful close once idle */
     bool rs_full_logged;
@@ -292,6 +301,7 @@ typedef struct sl_state {
 static void try_next_addr(sl_state *st);
 static void send_batch(sl_state *st);
 static void kick_send(sl_state *st);
+static void write_timeout_cb(uv_timer_t *t);
 static void maybe_closed(sl_state *st);
 
 static const char *tname(int t)
@@ -349,7 +359,7 @@ static void settle_arm(sl_state *st)
 {
     if (st->timers_open != SL_NTIMERS || st->closing)
         return;
-    if (!st->rs_head || st->rs_pending) {
+    if (!st->rs_head || st->rs_pending || st->rs_resending) {
         uv_timer_stop(&st->settle_timer);
         return;
     }
@@ -361,7 +371,7 @@ static void settle_arm(sl_state *st)
 static void settle_timer_cb(uv_timer_t *t)
 {
     sl_state *st = t->data;
-    uint64_t n = st->rs_pending ? 0 : rs_prune_age(st);
+    uint64_t n = st->rs_pending || st->rs_resending ? 0 : rs_prune_age(st);
     settle_arm(st);
     kick_send(st); /* a batch may have waited for room in the window */
     sf_sink_settled(st->sink, n);
@@ -442,21 +452,22 @@ static void conn_fail(conn_t *cn, const char *why);
 static void rs_resend(conn_t *cn)
 {
     sl_state *st = cn->st;
-    st->rs_pending = false;
-    if (!st->rs_head)
+    if (!st->rs_head) {
+        st->rs_pending = false;
         return;
+    }
     uint64_t now = uv_now(st->sink->loop);
     double age = (double)(now - st->rs_head->t_ms) / 1000.0;
-    st->nresent += st->rs_count;
     SF_INFO("sink",
             "sink %s: connection lost; re-sending %zu messages written in the last %.1fs "
             "(%zu bytes; %llu re-sent in total, duplicates possible)",
-            st->sink->name, st->rs_count, age, st->rs_bytes, (unsigned long long)st->nresent);
+            st->sink->name, st->rs_count, age, st->rs_bytes,
+            (unsigned long long)(st->nresent + st->rs_count));
     char why[256];
     int rc = 0;
+    /* until the re-send is queued the window stays marked (a failure here keeps it whole) */
     if (cn->ssl) {
         for (rs_ent *e = st->rs_head; e; e = e->next) {
-            e->t_ms = now;
             ERR_clear_error();
             if (SSL_write(cn->ssl, e->data, (int)e->len) != (int)e->len) {
                 char es[200];
@@ -466,7 +477,7 @@ static void rs_resend(conn_t *cn)
                 return;
             }
         }
-        rc = tls_flush(cn, -1);
+        rc = tls_flush(cn, REC_RESEND);
     } else {
         char *buf = malloc(st->rs_bytes);
         if (!buf) {
@@ -475,18 +486,35 @@ static void rs_resend(conn_t *cn)
         }
         size_t n = 0;
         for (rs_ent *e = st->rs_head; e; e = e->next) {
-            e->t_ms = now;
             memcpy(buf + n, e->data, e->len);
             n += e->len;
         }
-        rc = queue_write(cn, buf, n, -1, buf);
+        rc = queue_write(cn, buf, n, REC_RESEND, buf);
     }
     if (rc) {
         snprintf(why, sizeof why, "write: %s", uv_strerror(rc));
         conn_fail(cn, why);
         return;
     }
+    st->nresent += st->rs_count;
+    st->rs_pending = false;
+    st->rs_resending = true; /* the entries age from the re-send's completion (write_cb) */
+    st->rs_resend_n = st->rs_count;
     settle_arm(st);
+    uv_timer_start(&st->write_timer, write_timeout_cb, (uint64_t)st->c->write_timeout_ms, 0);
+}
+
+/* The re-send was written: its entries age from now. */
+static void rs_resent(sl_state *st)
+{
+    uint64_t now = uv_now(st->sink->loop);
+    size_t k = 0;
+    for (rs_ent *e = st->rs_head; e && k < st->rs_resend_n; e = e->next, k++)
+        e->t_ms = now;
+    st->rs_resending = false;
+    settle_arm(st);
+    if (!(st->batch && st->written))
+        uv_timer_stop(&st->write_timer); /* a batch's writes keep their own timeout */
 }
 
 /* ---- batch completion ---- */
@@ -566,12 +594,15 @@ static void conn_fail(conn_t *cn, const char *why)
     sf_sink_set_error(st->sink, "%s://%s:%s: %s", tname(st->transport), st->host, st->port, why);
     if (!st->closing)
         SF_WARN("sink", "sink %s: connection lost: %s", st->sink->name, st->sink->last_error);
+    if (st->timers_open == SL_NTIMERS)
+        uv_timer_stop(&st->write_timer); /* it timed this connection's writes */
     uint64_t settled = 0;
     if (!st->closing && !st->rs_nomark && rs_enabled(st)) {
-        if (!st->rs_pending)
+        if (!st->rs_pending && !st->rs_resending)
             settled = rs_prune_age(st);
         st->rs_pending = true; /* writes completed later on this connection join the window */
-        settle_arm(st);        /* stops it: the window waits to be re-sent */
+        st->rs_resending = false;
+        settle_arm(st); /* stops it: the window waits to be re-sent */
         rs_kick(st);
     }
     /* writes in flight complete with UV_ECANCELED -> RETRY, and then the batch; a batch
@@ -628,6 +659,8 @@ static void write_cb(uv_write_t *req, int status)
         snprintf(why, sizeof why, "write: %s", uv_strerror(status));
         conn_fail(cn, why);
     }
+    if (rec == REC_RESEND && status == 0 && st->rs_resending && cn == st->conn)
+        rs_resent(st);
     if (rec < 0 || !st->batch)
         return;
     if (status == 0)
@@ -680,7 +713,7 @@ static int tls_flush(conn_t *cn, long rec)
     return queue_write(cn, p, n, rec, p);
 }
 
-static void drained(conn_t *cn);
+static void drain_eof(conn_t *cn);
 
 static void tls_pump(conn_t *cn)
 {
@@ -688,7 +721,7 @@ static void tls_pump(conn_t *cn)
     ERR_clear_error();
     if (!cn->ready) {
         int r = SSL_do_handshake(cn->ssl);
-        int frc = tls_flush(cn, -1);
+        int frc = tls_flush(cn, REC_CONTROL);
         if (frc) {
             snprintf(why, sizeof why, "TLS handshake write: %s", uv_strerror(frc));
             conn_fail(cn, why);
@@ -721,7 +754,7 @@ static void tls_pump(conn_t *cn)
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
         if (e == SSL_ERROR_ZERO_RETURN && cn->draining) {
-            drained(cn);
+            return; /* the receiver's close_notify: its TCP close (read_cb) confirms */
         } else if (e == SSL_ERROR_ZERO_RETURN) {
             conn_fail(cn, "peer closed the TLS session");
         } else {
@@ -732,7 +765,7 @@ static void tls_pump(conn_t *cn)
         }
         return;
     }
-    int frc = tls_flush(cn, -1);
+    int frc = tls_flush(cn, REC_CONTROL);
     if (frc) {
         snprintf(why, sizeof why, "TLS write: %s", uv_strerror(frc));
         conn_fail(cn, why);
@@ -753,7 +786,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         char why[160];
         if (nread == UV_EOF && cn->draining) {
-            drained(cn);
+            drain_eof(cn);
             return;
         }
         if (nread == UV_EOF)
@@ -1031,6 +1064,8 @@ static void kick_send(sl_state *st)
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     conn_t *cn = req->data;
+    if (status == 0)
+        cn->shut_done = true;
     if (status < 0 && status != UV_ECANCELED && !cn->dead) {
         char why[160];
         snprintf(why, sizeof why, "half-close: %s", uv_strerror(status));
@@ -1052,7 +1087,7 @@ static void drain_start(conn_t *cn)
     if (cn->ssl) {
         ERR_clear_error();
         SSL_shutdown(cn->ssl); /* close_notify */
-        int rc = tls_flush(cn, -1);
+        int rc = tls_flush(cn, REC_CONTROL);
         if (rc) {
             char why[160];
             snprintf(why, sizeof why, "TLS close: %s", uv_strerror(rc));
@@ -1069,8 +1104,41 @@ static void drain_start(conn_t *cn)
     }
 }
 
+/* Bytes (and FIN) not yet acknowledged by the receiver's TCP; -1 if unknown. */
+static long unacked_bytes(conn_t *cn)
+{
+#ifdef SIOCOUTQ
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno(&cn->h.h, &fd) == 0 && ioctl(fd, SIOCOUTQ, &n) == 0)
+        return n;
+#endif
+    (void)cn;
+    return -1;
+}
+
 /* The receiver closed its side after ours: it read every byte we wrote, so the whole window
  * settles. The connection is closed; the next batch opens a new one. */
+static void drained(conn_t *cn);
+
+/* End of stream while draining. It confirms only if our half-close went out first and the
+ * receiver's TCP acknowledged everything we sent (a receiver that closed or died with our
+ * bytes unread or not yet arrived answers with a reset, or leaves them unacknowledged). */
+static void drain_eof(conn_t *cn)
+{
+    long unacked = unacked_bytes(cn);
+    if (cn->shut_done && unacked == 0) {
+        drained(cn);
+        return;
+    }
+    char why[200];
+    snprintf(why, sizeof why,
+             "the receiver closed the connection before confirming it read everything "
+             "(%s, %ld bytes unacknowledged)",
+             cn->shut_done ? "after our close" : "before our close", unacked);
+    conn_fail(cn, why);
+}
+
 static void drained(conn_t *cn)
 {
     sl_state *st = cn->st;
@@ -1356,8 +1424,13 @@ static void syslog_close(sf_sink *s, void (*closed)(sf_sink *s))
 static void syslog_reopen(sf_sink *s)
 {
     sl_state *st = s->state;
-    if (st->conn && st->conn->ready && !st->batch) {
-        st->rs_nomark = true; /* closed gracefully by us: the receiver reads it all */
+    if (st->conn && st->conn->ready && !st->conn->draining && !st->batch && rs_enabled(st) &&
+        st->rs_head && !st->rs_pending && !st->rs_resending) {
+        drain_start(st->conn); /* confirmed close; the next batch reconnects */
+        return;
+    }
+    if (st->conn && st->conn->ready && !st->conn->draining && !st->batch) {
+        st->rs_nomark = true; /* nothing unconfirmed: just reconnect */
         conn_fail(st->conn, "reconnect requested (SIGHUP)");
         st->rs_nomark = false;
     }

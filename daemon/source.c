@@ -201,6 +201,8 @@ void sf_source_on_commit(void *ud, void *token, bool ok)
         if (!s->fail_status)
             s->fail_status = 1;
         token_free(t);
+        if (!s->stopped)
+            check_finished(s); /* a failed last page ends --once / --from too */
         return;
     }
     for (size_t i = 0; i < t->nids; i++)

@@ -887,6 +887,57 @@ START_TEST(test_deferred_settlement_holds_commits)
 }
 END_TEST
 
+/* Pages held only for settlement stop counting as in flight: the source is told at once, also
+ * when the sink that finishes last is not the one that holds the page. */
+START_TEST(test_deferred_pages_free_space_whoever_finishes_last)
+{
+    ctx_init(2, 2);
+    T.fakes[0].defer = true;
+    T.fakes[0].delay_ms = 1;
+    T.fakes[1].delay_ms = 20;
+    ctx_start();
+    sf_pipeline_on_space(T.p, on_space, &T);
+    T.next_token = 1;
+    T.last_token = 6;
+    T.page_events = 2;
+    fill();
+    ck_assert_int_eq(T.next_token, 3);
+    /* nothing settles, yet all 6 pages get sent to both sinks */
+    RUN_UNTIL(T.fakes[1].oks == 12, 3000);
+    ck_assert_uint_eq(T.fakes[1].oks, 12);
+    ck_assert_uint_eq(T.fakes[0].oks, 12);
+    ck_assert_uint_eq(T.ncommits, 0);
+    fake_settle(&T.fakes[0], 12);
+    assert_commits_in_order(6, true);
+    ctx_finish();
+}
+END_TEST
+
+/* --once / --from: a sink that cannot settle does not hang the run: after
+ * pipeline.shutdown_timeout its held pages fail (the checkpoint stays before them). */
+START_TEST(test_deferred_bounded_flush_deadline)
+{
+    ctx_init(1, 8);
+    T.cfg.pipeline.shutdown_timeout_ms = 200;
+    T.fakes[0].defer = true; /* and its flush settles nothing */
+    ctx_start();
+    sf_pipeline_set_bounded(T.p, true);
+    submit_page(1, 2);
+    submit_page(2, 1);
+    RUN_UNTIL(T.fakes[0].oks == 2, 1000);
+    fake_settle(&T.fakes[0], 2);
+    ck_assert_uint_eq(T.ncommits, 1);
+    sf_pipeline_flush(T.p);
+    RUN_UNTIL(T.ncommits == 2, 3000);
+    ck_assert_uint_eq(T.ncommits, 2);
+    ck_assert(T.commits[0].ok);
+    ck_assert(!T.commits[1].ok);
+    ck_assert_uint_ge(T.fakes[0].flushes, 1);
+    ck_assert_uint_eq(sf_pipeline_inflight(T.p), 0);
+    ctx_finish();
+}
+END_TEST
+
 /* flush(): once a sink has nothing left to send it is asked to settle now. */
 START_TEST(test_deferred_flush_settles)
 {
@@ -1022,6 +1073,8 @@ int main(void)
     tcase_add_test(tc, test_close_idle);
     tcase_add_test(tc, test_deferred_settlement_holds_commits);
     tcase_add_test(tc, test_deferred_flush_settles);
+    tcase_add_test(tc, test_deferred_pages_free_space_whoever_finishes_last);
+    tcase_add_test(tc, test_deferred_bounded_flush_deadline);
     tcase_add_test(tc, test_deferred_close_fails_held_pages);
     tcase_add_test(tc, test_deferred_spool_consumed_after_settlement);
     suite_add_tcase(s, tc);
