@@ -335,6 +335,35 @@ resend_window: 10m
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         self.assertNotIn("receiver confirmed", r.stderr)
 
+    def test_once_with_a_frozen_receiver_fails_then_resends(self):
+        """--once against a receiver that takes the bytes but never reads or closes: the run
+        does not hang; after pipeline.shutdown_timeout the unconfirmed events fail (exit 1,
+        checkpoint before them) and the next run delivers them."""
+        self.start_rsyslog("tcp")
+        cfg = self.config("""
+address: tcp://127.0.0.1:%d
+hostname: sf-test-host
+write_timeout: 2s
+""" % self.rs.port)
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace("pipeline: { max_inflight_pages: 64 }",
+                                 "pipeline: { max_inflight_pages: 64, shutdown_timeout: 3s }"))
+        self.rs.p.send_signal(signal.SIGSTOP)
+        try:
+            r = run(["-c", cfg, "--once"], timeout=90)
+        finally:
+            self.rs.p.send_signal(signal.SIGCONT)
+        self.assertFalse(r.timed_out, "--once hung:\n" + r.stderr[-3000:])
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertRegex(r.stderr, r"not confirmed within pipeline.shutdown_timeout|"
+                                   r"still not accepted after")
+        r = run(["-c", cfg, "--once"], timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        ids = self.fake.all_ids()
+        self.assertFalse(set(ids) - self.wait_ids(ids, 15))
+
     def test_full_window_waits_instead_of_dropping(self):
         """A window smaller than the backlog: batches wait for the oldest messages to settle
         (backpressure) and everything still arrives, nothing settled early."""
