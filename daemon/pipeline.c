@@ -32,6 +32,7 @@ typedef struct job {
     page_t *page;
     uint64_t seq_end;
     size_t spool_n;
+    uint64_t t_queued;   /* uv_now() at submit (batch_wait) */
     sf_buf *records;     /* n */
     unsigned char *done; /* n: ST_PENDING, ST_SETTLED or ST_DEAD (to dead-letter) */
     char **reasons;      /* n: why ST_DEAD (owned) */
@@ -48,6 +49,7 @@ typedef struct psink {
     job_t *head, *tail;
     bool busy, timer_armed, open, closing, closed;
     unsigned in_submit;      /* depth of submit() calls (a commit inside one may submit again) */
+    bool fill_wait;          /* the timer waits for more pages to fill a batch (batch_wait) */
     uint64_t flush_deadline; /* bounded mode: uv_now() by which held records must settle */
     uv_timer_t timer;
     size_t queued_events;
@@ -67,6 +69,7 @@ typedef struct psink {
     const sf_event **bev;
     sf_buf *brec;
     size_t *bidx;
+    job_t **bjob; /* the job of each record (a batch may span several queued pages) */
     sf_deliv_status *bst;
     char **brs;
 } psink_t;
@@ -419,6 +422,7 @@ static void retry_timer_cb(uv_timer_t *t)
 {
     psink_t *ps = t->data;
     ps->timer_armed = false;
+    ps->fill_wait = false;
     psink_kick(ps);
 }
 
@@ -621,9 +625,9 @@ static void batch_done(sf_sink_batch *b)
 {
     psink_t *ps = b->owner;
     ps->busy = false;
-    job_t *j = ps->head;
     size_t nretry = 0, nok = 0;
     for (size_t k = 0; k < b->n; k++) {
+        job_t *j = ps->bjob[k];
         size_t idx = ps->bidx[k];
         switch (b->status[k]) {
         case SF_DELIV_OK:
@@ -649,7 +653,7 @@ static void batch_done(sf_sink_batch *b)
     ps->sink.healthy = nretry == 0;
     if (ps->closing)
         return;
-    if (nretry && ps->spool && ps->head == j) {
+    if (nretry && ps->spool && ps->head == ps->bjob[0]) {
         /* park the refused events on disk so the checkpoint and the other sinks move on */
         ps->retried += nretry;
         ps->spooling = true;
@@ -662,14 +666,29 @@ static void batch_done(sf_sink_batch *b)
     }
     if (nretry) {
         ps->retried += nretry;
-        j->attempts++;
         unsigned max = (unsigned)ps->sink.cfg->common.retry_max_attempts;
         if (ps->p->bounded && (max == 0 || max > BOUNDED_MAX_ATTEMPTS))
             max = BOUNDED_MAX_ATTEMPTS;
         const char *why = ps->sink.last_error[0] ? ps->sink.last_error : "no detail";
-        if (max && j->attempts >= max) {
+        unsigned worst = 0;
+        size_t waiting = 0;
+        /* every page of the batch with records left counts an attempt (its records are
+         * contiguous in the batch) */
+        for (size_t k = 0; k < b->n; k++) {
+            job_t *j = ps->bjob[k];
+            if (k > 0 && j == ps->bjob[k - 1])
+                continue;
+            size_t pending = j->remaining - j->ndead;
+            if (!pending)
+                continue;
+            j->attempts++;
+            if (!max || j->attempts < max) {
+                waiting += pending;
+                worst = j->attempts > worst ? j->attempts : worst;
+                continue;
+            }
             SF_ERROR("pipeline", "sink %s: %zu events still not accepted after %u attempts (%s)",
-                     ps->sink.name, nretry, j->attempts, why);
+                     ps->sink.name, pending, j->attempts, why);
             if (ps->p->bounded) {
                 /* --once / --from: report failure, keep the checkpoint where it is */
                 j->page->failed = true;
@@ -687,14 +706,14 @@ static void batch_done(sf_sink_batch *b)
                     mark_dead(j, i, sf_buf_steal(&r));
                 }
             }
-        } else {
-            int64_t delay =
-                b->retry_after_ms > 0
-                    ? b->retry_after_ms
-                    : sf_backoff_ms(j->attempts - 1, ps->sink.cfg->common.retry_initial_ms,
-                                    ps->sink.cfg->common.retry_max_ms);
+        }
+        if (waiting) {
+            int64_t delay = b->retry_after_ms > 0
+                                ? b->retry_after_ms
+                                : sf_backoff_ms(worst - 1, ps->sink.cfg->common.retry_initial_ms,
+                                                ps->sink.cfg->common.retry_max_ms);
             SF_WARN("pipeline", "sink %s: %zu events not accepted (%s); retry %u in %lldms",
-                    ps->sink.name, nretry, why, j->attempts, (long long)delay);
+                    ps->sink.name, waiting, why, worst, (long long)delay);
             arm_timer(ps, delay);
         }
     }
@@ -715,13 +734,16 @@ static int ensure_cap(psink_t *ps, size_t n)
     size_t *bidx = realloc(ps->bidx, n * sizeof *bidx);
     if (bidx)
         ps->bidx = bidx;
+    job_t **bjob = realloc(ps->bjob, n * sizeof *bjob);
+    if (bjob)
+        ps->bjob = bjob;
     sf_deliv_status *bst = realloc(ps->bst, n * sizeof *bst);
     if (bst)
         ps->bst = bst;
     char **brs = realloc(ps->brs, n * sizeof *brs);
     if (brs)
         ps->brs = brs;
-    if (!bev || !brec || !bidx || !bst || !brs)
+    if (!bev || !brec || !bidx || !bjob || !bst || !brs)
         return -ENOMEM;
     ps->cap = n;
     return 0;
@@ -770,6 +792,30 @@ static void flush_idle_sink(psink_t *ps)
     fail_holds(ps);
 }
 
+/* batch_wait: a partial batch of fresh pages waits (up to batch_wait_ms after its first page
+ * was queued) for more pages, while more can come. True if the timer now waits. */
+static bool fill_wait(psink_t *ps, const job_t *head, const job_t *last, size_t total)
+{
+    sf_pipeline *p = ps->p;
+    if (ps->sink.batch_wait_ms <= 0 || !ps->sink.batch_max || total >= ps->sink.batch_max ||
+        last->next || head->attempts || p->flushing || p->closing || !sf_pipeline_can_accept(p))
+        return false;
+    uint64_t due = head->t_queued + (uint64_t)ps->sink.batch_wait_ms, now = uv_now(p->loop);
+    if (now >= due)
+        return false;
+    arm_timer(ps, (int64_t)(due - now));
+    ps->fill_wait = true;
+    return true;
+}
+
+static void cancel_fill_wait(psink_t *ps)
+{
+    if (!ps->fill_wait)
+        return;
+    uv_timer_stop(&ps->timer);
+    ps->timer_armed = ps->fill_wait = false;
+}
+
 static void psink_kick(psink_t *ps)
 {
     while (!ps->busy && !ps->timer_armed && !ps->closing) {
@@ -804,19 +850,34 @@ static void psink_kick(psink_t *ps)
             job_finish(ps);
             continue;
         }
-        if (ensure_cap(ps, j->remaining)) {
+        /* the head page, and after it whole fresh pages while they fit in batch_max */
+        size_t total = j->remaining, njobs = 1, max = ps->sink.batch_max;
+        job_t *last = j;
+        while (max && last->next && last->next->attempts == 0 && last->next->ndead == 0 &&
+               total + last->next->remaining <= max) {
+            last = last->next;
+            total += last->remaining;
+            njobs++;
+        }
+        if (fill_wait(ps, j, last, total))
+            return;
+        if (ensure_cap(ps, total)) {
             SF_ERROR("pipeline", "sink %s: out of memory building a batch", ps->sink.name);
             arm_timer(ps, 1000);
             return;
         }
         size_t k = 0;
-        for (size_t i = 0; i < j->page->n; i++) {
-            if (j->done[i] != ST_PENDING)
-                continue;
-            ps->bidx[k] = i;
-            ps->bev[k] = &j->page->events[i];
-            ps->brec[k] = j->records[i];
-            k++;
+        job_t *jj = j;
+        for (size_t q = 0; q < njobs; q++, jj = jj->next) {
+            for (size_t i = 0; i < jj->page->n; i++) {
+                if (jj->done[i] != ST_PENDING)
+                    continue;
+                ps->bjob[k] = jj;
+                ps->bidx[k] = i;
+                ps->bev[k] = &jj->page->events[i];
+                ps->brec[k] = jj->records[i];
+                k++;
+            }
         }
         if (!send_batch(ps, k, batch_done))
             return;
@@ -845,6 +906,7 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         if (!j->records || !j->done || !j->reasons)
             goto oom;
         j->remaining = n;
+        j->t_queued = uv_now(p->loop);
         const sf_format *f = ps->sink.cfg->format;
         for (size_t i = 0; i < n; i++) {
             char err[256] = "";
@@ -890,6 +952,7 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         /* while spooling, new pages go to disk now (a replay in flight does not hold them) */
         if (ps->spooling && (!ps->busy || ps->ritems))
             spool_pending_jobs(ps);
+        cancel_fill_wait(ps); /* a new page: look again whether the batch is full now */
         psink_kick(ps);
     }
     return 0;
@@ -907,8 +970,10 @@ void sf_pipeline_flush(sf_pipeline *p)
     if (p->flushing || p->closing)
         return;
     p->flushing = true;
-    for (size_t i = 0; i < p->nsinks; i++)
+    for (size_t i = 0; i < p->nsinks; i++) {
+        cancel_fill_wait(&p->sinks[i]); /* no more pages: send partial batches now */
         psink_kick(&p->sinks[i]);
+    }
 }
 
 void sf_pipeline_reopen(sf_pipeline *p)
@@ -1030,6 +1095,7 @@ void sf_pipeline_free(sf_pipeline *p)
         free(ps->bev);
         free(ps->brec);
         free(ps->bidx);
+        free(ps->bjob);
         free(ps->bst);
         free(ps->brs);
     }

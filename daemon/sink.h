@@ -10,7 +10,7 @@
  *    re-submits just those records after backoff; b->retry_after_ms is a server hint).
  *    SF_DELIV_REJECT: permanently refused (reason in b->reason[i]); goes to dead letters.
  *  - At most one batch is in flight per sink at a time (the pipeline guarantees it), so order
- *    is kept per sink.
+ *    is kept per sink. A batch holds one page's records, or several pages' (batch_max).
  *  - Deferred settlement (optional): a sink whose OK does not yet make a record safe (syslog
  *    over TCP/TLS: written, but a receiver that stops may never have read it) sets
  *    defer_settle in open() and later calls sf_sink_settled(s, n): the next n records it
@@ -81,6 +81,11 @@ typedef struct sf_sink {
     bool healthy;         /* last delivery attempt succeeded */
     char last_error[256]; /* never contains secrets */
     bool defer_settle;    /* set by the sink in open(): OK records settle later */
+    /* Batching hints, set by the sink in open(): the pipeline puts several queued pages into
+     * one batch up to batch_max records (0: one page per batch), and holds a partial batch up
+     * to batch_wait_ms after its first page was queued while more pages may come. */
+    size_t batch_max;
+    int64_t batch_wait_ms;
     void (*settled_cb)(struct sf_sink *s, uint64_t n); /* set by the pipeline */
 } sf_sink;
 

@@ -164,6 +164,7 @@ static int kr_open(sf_sink *s)
     if ((rc = sf_http_headers_add_auth(&k->hdrs, &c->http.auth)))
         goto fail;
     s->state = k;
+    s->batch_max = (size_t)c->http.max_events; /* queued pages fill one request */
     return 0;
 fail:
     sf_buf_free(&u);

@@ -74,8 +74,8 @@ static const sf_cfg_option batch_options[] = {
      .def = "1s",
      .min = 0,
      .max = 3600000,
-     .desc = "Accepted for compatibility: records are sent as soon as the pipeline hands over "
-             "a page (already batched by time), never held back",
+     .desc = "How long records of a partial batch (fewer than max_events x concurrency) may wait "
+             "for more pages before they are sent; 0 sends at once",
      .offset = OFF(max_wait_ms)},
     {0},
 };
@@ -530,6 +530,10 @@ static int wh_open(sf_sink *s, bool hec)
         if (sf_http_headers_add(&w->hdrs, "%s: %s", c->headers.k[i], c->headers.v[i]))
             goto fail;
     s->state = w;
+    /* the pipeline gathers queued pages to fill the parallel requests, waiting up to
+     * max_wait for more while the batch is not full */
+    s->batch_max = (size_t)c->http.max_events * (size_t)c->concurrency;
+    s->batch_wait_ms = c->max_wait_ms;
     return 0;
 fail:
     sf_sink_set_error(s, "out of memory");

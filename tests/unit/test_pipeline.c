@@ -40,6 +40,8 @@ typedef struct fake {
     int refuse_calls;         /* the first N submits return -EIO without answering */
     bool defer;               /* deferred settlement: the test calls fake_settle() */
     bool flush_settles;       /* flush() settles everything reported OK */
+    size_t batch_max;         /* batching hints given to the pipeline */
+    int64_t batch_wait_ms;
     /* observed */
     sf_sink *sink;
     uv_timer_t timer;
@@ -78,6 +80,8 @@ static int fake_open(sf_sink *s)
     f->sink = s;
     f->opened = true;
     s->defer_settle = f->defer;
+    s->batch_max = f->batch_max;
+    s->batch_wait_ms = f->batch_wait_ms;
     uv_timer_init(s->loop, &f->timer);
     f->timer.data = f;
     return 0;
@@ -887,6 +891,54 @@ START_TEST(test_deferred_settlement_holds_commits)
 }
 END_TEST
 
+/* batch_max: pages queued behind a batch in flight go out together, whole, up to batch_max
+ * records; a retry in such a batch re-sends exactly the refused records. */
+START_TEST(test_batch_gathers_queued_pages)
+{
+    ctx_init(1, 16);
+    T.check_delivered = true;
+    T.fakes[0].batch_max = 5;
+    T.fakes[0].delays[0] = 40;
+    T.fakes[0].decide = decide_retry_some; /* call 0: records 1 and 3 RETRY */
+    ctx_start();
+    for (intptr_t t = 1; t <= 5; t++)
+        submit_page(t, 2);
+    RUN_UNTIL(T.ncommits == 5, 3000);
+    assert_commits_in_order(5, true);
+    ck_assert_str_eq(T.fakes[0].ids[0], "p1-e0,p1-e1,");
+    ck_assert_str_eq(T.fakes[0].ids[1], "p1-e1,p2-e0,p2-e1,p3-e0,p3-e1,"); /* retry + 2 pages */
+    ck_assert_str_eq(T.fakes[0].ids[2], "p4-e0,p4-e1,p5-e0,p5-e1,");
+    ck_assert_uint_eq(T.fakes[0].calls, 3);
+    ctx_finish();
+}
+END_TEST
+
+/* batch_wait: a partial batch waits for more pages, but not once it is full, nor when no
+ * more pages are coming (flush). */
+START_TEST(test_batch_wait_for_more_pages)
+{
+    ctx_init(1, 16);
+    T.fakes[0].batch_max = 4;
+    T.fakes[0].batch_wait_ms = 60000;
+    ctx_start();
+    submit_page(1, 2);
+    RUN_UNTIL(false, 30);
+    ck_assert_uint_eq(T.fakes[0].calls, 0); /* waiting for more */
+    submit_page(2, 2);                      /* full: goes at once */
+    RUN_UNTIL(T.ncommits == 2, 2000);
+    assert_commits_in_order(2, true);
+    ck_assert_str_eq(T.fakes[0].ids[0], "p1-e0,p1-e1,p2-e0,p2-e1,");
+    submit_page(3, 1);
+    RUN_UNTIL(false, 30);
+    ck_assert_uint_eq(T.fakes[0].calls, 1);
+    sf_pipeline_flush(T.p); /* nothing more is coming: no waiting */
+    RUN_UNTIL(T.ncommits == 3, 2000);
+    assert_commits_in_order(3, true);
+    ck_assert_str_eq(T.fakes[0].ids[1], "p3-e0,");
+    ctx_finish();
+}
+END_TEST
+
 /* Pages held only for settlement stop counting as in flight: the source is told at once, also
  * when the sink that finishes last is not the one that holds the page. */
 START_TEST(test_deferred_pages_free_space_whoever_finishes_last)
@@ -1073,6 +1125,8 @@ int main(void)
     tcase_add_test(tc, test_close_idle);
     tcase_add_test(tc, test_deferred_settlement_holds_commits);
     tcase_add_test(tc, test_deferred_flush_settles);
+    tcase_add_test(tc, test_batch_gathers_queued_pages);
+    tcase_add_test(tc, test_batch_wait_for_more_pages);
     tcase_add_test(tc, test_deferred_pages_free_space_whoever_finishes_last);
     tcase_add_test(tc, test_deferred_bounded_flush_deadline);
     tcase_add_test(tc, test_deferred_close_fails_held_pages);
