@@ -20,9 +20,15 @@ typedef struct sf_format {
      * filled when the event cannot be encoded (it goes to dead letters; others continue). */
     int (*encode)(void *state, const sf_event *ev, sf_buf *out, char *err, size_t errlen);
     void (*destroy)(void *state);
+    bool keep_bytes; /* records are the event's own bytes (raw): never rewritten */
 } sf_format;
 
 const sf_format *sf_format_find(const char *name);
+/* f->encode, then (unless f->keep_bytes) invalid UTF-8 in what it appended is replaced with
+ * U+FFFD, so JSON records stay valid JSON (RFC 8259 requires UTF-8) and text records valid
+ * text; *replaced (optional) gets how many bytes were replaced. */
+int sf_format_encode(const sf_format *f, void *state, const sf_event *ev, sf_buf *out,
+                     size_t *replaced, char *err, size_t errlen);
 /* NULL-terminated list of every format (for docs and validation messages). */
 const sf_format *const *sf_format_all(void);
 

@@ -13,4 +13,5 @@ const sf_format sf_format_raw = {
     .name = "raw",
     .desc = "The event object exactly as the API sent it (byte-faithful, all fields kept).",
     .encode = raw_encode,
+    .keep_bytes = true,
 };

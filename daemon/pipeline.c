@@ -91,6 +91,7 @@ struct sf_pipeline {
     void (*closed_cb)(void *);
     void *closed_ud;
     uint64_t encode_errors;
+    uint64_t utf8_events; /* records whose invalid UTF-8 was replaced */
     sf_deadletter *dl;
 };
 
@@ -910,7 +911,15 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         const sf_format *f = ps->sink.cfg->format;
         for (size_t i = 0; i < n; i++) {
             char err[256] = "";
-            int rc = f->encode(ps->fmt_state, &events[i], &j->records[i], err, sizeof err);
+            size_t fixed = 0;
+            int rc = sf_format_encode(f, ps->fmt_state, &events[i], &j->records[i], &fixed, err,
+                                      sizeof err);
+            if (fixed && p->utf8_events++ < 10)
+                SF_WARN("pipeline",
+                        "event %s: %zu bytes of invalid UTF-8 replaced with U+FFFD in its %s "
+                        "record for sink %s%s",
+                        events[i].id, fixed, f->name, ps->sink.name,
+                        p->utf8_events == 10 ? " (not logged any more)" : "");
             if (rc == -ENOMEM)
                 goto oom;
             if (rc) {

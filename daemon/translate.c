@@ -50,7 +50,7 @@ static void convert(tr *t, const char *p, size_t n, const char *pos_kind, size_t
     int rc = sf_event_parse(p, n, &ev, err, sizeof err);
     if (rc == 0) {
         sf_buf_reset(&t->out);
-        rc = t->fmt->encode(t->state, &ev, &t->out, err, sizeof err);
+        rc = sf_format_encode(t->fmt, t->state, &ev, &t->out, NULL, err, sizeof err);
         if (rc == 0 && (rc = sf_buf_putc(&t->out, '\n')) == 0 &&
             fwrite(t->out.data, 1, t->out.len, stdout) != t->out.len)
             rc = -EIO;

@@ -455,3 +455,66 @@ int64_t sf_backoff_ms(unsigned attempt, int64_t initial_ms, int64_t max_ms)
     int64_t v = (int64_t)(sf_random_u64() % ((uint64_t)cap + 1)); /* cap may be INT64_MAX */
     return v < 1 ? 1 : v;
 }
+
+/* Length of the well-formed UTF-8 sequence at p (n bytes available), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+int sf_utf8_sanitize(sf_buf *b, size_t from)
+{
+    const unsigned char *d = (const unsigned char *)b->data;
+    size_t i = from, bad = 0;
+    while (i < b->len) {
+        size_t l = utf8_seq(d + i, b->len - i);
+        bad += l == 0;
+        i += l ? l : 1;
+    }
+    if (!bad)
+        return 0;
+    sf_buf o = {0};
+    if (sf_buf_reserve(&o, b->len + bad * 2 + 1))
+        return -ENOMEM;
+    sf_buf_append(&o, b->data, from); /* cannot fail: reserved */
+    for (i = from; i < b->len;) {
+        size_t l = utf8_seq(d + i, b->len - i);
+        if (l) {
+            sf_buf_append(&o, d + i, l);
+            i += l;
+        } else {
+            sf_buf_append(&o, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+    }
+    sf_buf_free(b);
+    *b = o;
+    return (int)(bad > INT32_MAX ? INT32_MAX : bad);
+}

@@ -35,6 +35,10 @@ int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap) SF_PRINTF(2, 0);
 void sf_buf_reset(sf_buf *b); /* len = 0, keeps memory */
 void sf_buf_free(sf_buf *b);
 char *sf_buf_steal(sf_buf *b); /* returns data (never NULL on success), buffer becomes empty */
+/* Replaces every byte of b->data[from..len) that does not belong to a well-formed UTF-8
+ * sequence (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF) with U+FFFD.
+ * Returns how many bytes were replaced, or -ENOMEM (b unchanged). */
+int sf_utf8_sanitize(sf_buf *b, size_t from);
 
 /* Checked allocation helpers: return NULL on failure (callers check). */
 char *sf_strdup(const char *s);

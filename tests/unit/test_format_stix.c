@@ -172,6 +172,49 @@ START_TEST(malformed_never_crashes)
 }
 END_TEST
 
+/* Invalid UTF-8 in an event: raw keeps the exact bytes, every converted format replaces them
+ * with U+FFFD (valid UTF-8, STIX still valid JSON) and says how many. */
+START_TEST(invalid_utf8_replaced_except_raw)
+{
+    const char *json = "{\"id\":\"u1\",\"timestamp\":1700000000000000000,\"severity\":3,"
+                       "\"name\":\"bad \xFF\xFE name\",\"content\":{\"fields\":"
+                       "{\"proc.name\":\"x\xC3(\",\"container.id\":\"c\xED\xA0\x80\"}}}";
+    sf_event ev;
+    ck_assert_int_eq(parse(json, &ev), 0);
+    for (const sf_format *const *f = sf_format_all(); *f; f++) {
+        void *st = NULL;
+        char err[256] = "";
+        sf_buf out = {0};
+        size_t fixed = 99;
+        ck_assert_int_eq((*f)->init ? (*f)->init(NULL, &st, err, sizeof err) : 0, 0);
+        ck_assert_int_eq(sf_format_encode(*f, st, &ev, &out, &fixed, err, sizeof err), 0);
+        if ((*f)->keep_bytes) {
+            ck_assert_uint_eq(fixed, 0);
+            ck_assert_uint_eq(out.len, strlen(json));
+            ck_assert(memcmp(out.data, json, out.len) == 0);
+        } else {
+            ck_assert_msg(fixed >= 1, "%s: %zu bytes replaced", (*f)->name, fixed);
+            sf_buf copy = {0};
+            ck_assert_int_eq(sf_buf_append(&copy, out.data, out.len), 0);
+            ck_assert_int_eq(sf_utf8_sanitize(&copy, 0), 0); /* nothing left to replace */
+            sf_buf_free(&copy);
+            if (strstr(out.data, "bad ")) /* formats that carry the event name */
+                ck_assert_msg(strstr(out.data, "bad \xEF\xBF\xBD\xEF\xBF\xBD name"), "%s: %s",
+                              (*f)->name, out.data);
+            if (!strncmp((*f)->name, "stix", 4)) {
+                cJSON *j = cJSON_Parse(out.data);
+                ck_assert_ptr_nonnull(j);
+                cJSON_Delete(j);
+            }
+        }
+        if ((*f)->destroy)
+            (*f)->destroy(st);
+        sf_buf_free(&out);
+    }
+    sf_event_free(&ev);
+}
+END_TEST
+
 START_TEST(deterministic_and_order_independent)
 {
     const char *a =
@@ -215,6 +258,7 @@ int main(void)
     tcase_add_test(tc, identity_config);
     tcase_add_test(tc, malformed_never_crashes);
     tcase_add_test(tc, deterministic_and_order_independent);
+    tcase_add_test(tc, invalid_utf8_replaced_except_raw);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -371,6 +371,43 @@ START_TEST(test_buf)
 }
 END_TEST
 
+static void check_sanitize(const char *in, size_t inlen, size_t from, const char *want, int nbad)
+{
+    sf_buf b = {0};
+    ck_assert_int_eq(sf_buf_append(&b, in, inlen), 0);
+    ck_assert_int_eq(sf_utf8_sanitize(&b, from), nbad);
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert_msg(memcmp(b.data, want, b.len) == 0, "sanitize(%s)", want);
+    ck_assert_int_eq(b.data[b.len], '\0');
+    sf_buf_free(&b);
+}
+
+START_TEST(test_utf8_sanitize)
+{
+#define R "\xEF\xBF\xBD" /* U+FFFD */
+    /* well-formed: 1..4 byte sequences, the extremes included, untouched */
+    check_sanitize("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF", 14, 0,
+                   "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF", 0);
+    check_sanitize("", 0, 0, "", 0);
+    /* stray bytes, a lone continuation, a truncated sequence at the end */
+    check_sanitize("a\xFF\xFE"
+                   "b",
+                   4, 0, "a" R R "b", 2);
+    check_sanitize("\x80", 1, 0, R, 1);
+    check_sanitize("x\xE2\x82", 3, 0, "x" R R, 2);
+    /* overlong forms, a surrogate, above U+10FFFF */
+    check_sanitize("\xC0\x80", 2, 0, R R, 2);
+    check_sanitize("\xE0\x80\x80", 3, 0, R R R, 3);
+    check_sanitize("\xED\xA0\x80", 3, 0, R R R, 3);
+    check_sanitize("\xF4\x90\x80\x80", 4, 0, R R R R, 4);
+    /* a bad lead byte does not swallow the ASCII after it */
+    check_sanitize("\xC3\"}", 3, 0, R "\"}", 1);
+    /* only from 'from' on */
+    check_sanitize("\xFF|\xFF", 3, 1, "\xFF|" R, 1);
+#undef R
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("util");
@@ -390,6 +427,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_backoff_bounds);
     tcase_add_test(tc, test_backoff_spread);
     tcase_add_test(tc, test_buf);
+    tcase_add_test(tc, test_utf8_sanitize);
     suite_add_tcase(s, tc);
     return s;
 }
