@@ -166,7 +166,13 @@ class WebhookSink:
                 pass
 
             def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                want = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(want)
+                if len(raw) < want:
+                    # the daemon was SIGKILLed mid-request: an incomplete HTTP request is no
+                    # request (a real receiver discards it too); nothing was acknowledged
+                    self.close_connection = True
+                    return
                 outer.requests += 1
                 if outer.mode != "up":
                     body = b'{"error":"unavailable"}'

@@ -110,7 +110,13 @@ class FakeKafkaRest:
 
     # ------------------------------------------------------------ requests
     def _post(self, h):
-        raw = h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        want = int(h.headers.get("Content-Length", "0"))
+        raw = h.rfile.read(want)
+        if len(raw) < want:
+            # the client went away mid-body: an incomplete request is not processed (as a real
+            # REST proxy does), no answer
+            h.close_connection = True
+            return
         path = h.path
         ctype = h.headers.get("Content-Type", "")
         with self.lock:
