@@ -1606,6 +1606,17 @@ static int load_sink(const sf_cfg_node *map, size_t idx, sf_sink_cfg **out, sf_c
         free(fpath);
         if (rc < 0)
             return rc;
+        /* the format's own checks (e.g. the LEEF delimiter), so --check-config reports them */
+        void *fst = NULL;
+        char ferr[256] = "";
+        if (rc == 0 && s->format->init) {
+            if (s->format->init(s->format_cfg, &fst, ferr, sizeof ferr) == 0) {
+                if (s->format->destroy)
+                    s->format->destroy(fst);
+            } else {
+                sf_cfg_error(errs, fl, fc, "%s", ferr[0] ? ferr : "invalid format options");
+            }
+        }
     }
     if (!s->common.name && s->common.type && !(s->common.name = sf_strdup(s->common.type)))
         return -ENOMEM;

@@ -54,12 +54,13 @@ static int leef_init(const void *cfg, void **state, char *err, size_t errlen)
         if (h && strlen(h) == 2 && hexdigit(h[0]) >= 0 && hexdigit(h[1]) >= 0)
             v = hexdigit(h[0]) * 16 + hexdigit(h[1]);
     }
-    /* '=' and '|' would break key=value and header parsing; NUL/CR/LF the record itself */
-    if (v <= 0 || v == '=' || v == '|' || v == '\n' || v == '\r' || v == '\\') {
+    /* '=' and '|' would break key=value and header parsing; NUL/CR/LF the record itself; a
+     * byte >= 0x80 is not a character in UTF-8 (records are UTF-8) */
+    if (v <= 0 || v >= 0x80 || v == '=' || v == '|' || v == '\n' || v == '\r' || v == '\\') {
         if (err && errlen)
             snprintf(err, errlen,
-                     "leef.delimiter '%s': expected \"tab\", one character or xHH (not '=', '|', "
-                     "'\\\\', NUL, CR or LF)",
+                     "leef.delimiter '%s': expected \"tab\", one ASCII character or xHH below x80 "
+                     "(not '=', '|', '\\\\', NUL, CR or LF)",
                      d);
         return -EINVAL;
     }

@@ -801,6 +801,14 @@ static bool fill_wait(psink_t *ps, const job_t *head, const job_t *last, size_t 
     if (ps->sink.batch_wait_ms <= 0 || !ps->sink.batch_max || total >= ps->sink.batch_max ||
         last->next || head->attempts || p->flushing || p->closing || !sf_pipeline_can_accept(p))
         return false;
+    /* the pages that can still come before the pipeline is full: if even they cannot fill the
+     * batch, waiting only delays it (and stops fetching and sending from overlapping) */
+    size_t inflight = p->npages - p->nsettling, maxp = (size_t)p->cfg->pipeline.max_inflight_pages;
+    size_t room = maxp > inflight ? maxp - inflight : 0;
+    size_t page = p->cfg->source.page_size > 0 ? (size_t)p->cfg->source.page_size : 1;
+    if (total + room * page < ps->sink.batch_max ||
+        ps->sink.batch_max > (size_t)ps->sink.cfg->common.queue_max_events)
+        return false;
     uint64_t due = head->t_queued + (uint64_t)ps->sink.batch_wait_ms, now = uv_now(p->loop);
     if (now >= due)
         return false;

@@ -10,7 +10,8 @@
  *    re-submits just those records after backoff; b->retry_after_ms is a server hint).
  *    SF_DELIV_REJECT: permanently refused (reason in b->reason[i]); goes to dead letters.
  *  - At most one batch is in flight per sink at a time (the pipeline guarantees it), so order
- *    is kept per sink. A batch holds one page's records, or several pages' (batch_max).
+ *    is kept per sink (records a sink asks to retry come after those it accepted meanwhile). A
+ *    batch holds one page's records, or several whole pages' (batch_max).
  *  - Deferred settlement (optional): a sink whose OK does not yet make a record safe (syslog
  *    over TCP/TLS: written, but a receiver that stops may never have read it) sets
  *    defer_settle in open() and later calls sf_sink_settled(s, n): the next n records it

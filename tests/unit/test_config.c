@@ -298,6 +298,24 @@ END_TEST
 
 /* ---- YAML level ---- */
 
+/* A format's own option checks run at load time (so --check-config reports them). */
+START_TEST(test_format_options_checked)
+{
+    expect1("source: {url: https://x, token: t}\n"
+            "sinks:\n  - type: stdout\n    format: leef\n    leef: {delimiter: xA6}\n",
+            "t.yaml:5:11: leef.delimiter 'xA6': expected \"tab\", one ASCII character or xHH "
+            "below x80 (not '=', '|', '\\\\', NUL, CR or LF)");
+    ck_assert_int_eq(
+        load("source: {url: https://x, token: t}\n"
+             "sinks:\n  - type: stdout\n    format: leef\n    leef: {delimiter: x7C}\n"),
+        -1); /* '|' */
+    ck_assert_int_eq(
+        load("source: {url: https://x, token: t}\n"
+             "sinks:\n  - type: stdout\n    format: leef\n    leef: {delimiter: '^'}\n"),
+        0);
+}
+END_TEST
+
 START_TEST(test_yaml_syntax_errors)
 {
     expect1("source:\n  url: \"https://x\n  token: abc\n",
@@ -1024,6 +1042,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bool_spellings);
     tcase_add_test(tc, test_null_values_take_defaults);
     tcase_add_test(tc, test_yaml_syntax_errors);
+    tcase_add_test(tc, test_format_options_checked);
     tcase_add_test(tc, test_yaml_structure_errors);
     tcase_add_test(tc, test_yaml_anchors_aliases);
     tcase_add_test(tc, test_parse_tree_positions);

@@ -109,7 +109,7 @@ END_TEST
 START_TEST(leef_bad_delimiters)
 {
     const sf_format *f = sf_format_find("leef");
-    const char *bad[] = {"=", "|", "xZZ", "ab", "\n", "x00", "\\"};
+    const char *bad[] = {"=", "|", "xZZ", "ab", "\n", "x00", "\\", "xA6", "0x80", "\xC3\xA9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         leef_cfg_t c = {.delimiter = (char *)bad[i]};
         void *st = NULL;

@@ -936,6 +936,17 @@ START_TEST(test_batch_wait_for_more_pages)
     assert_commits_in_order(3, true);
     ck_assert_str_eq(T.fakes[0].ids[1], "p3-e0,");
     ctx_finish();
+
+    /* a batch the pipeline's limits cannot fill (2 pages of at most 2 < 10) is not held */
+    ctx_init(1, 2);
+    T.cfg.source.page_size = 2;
+    T.fakes[0].batch_max = 10;
+    T.fakes[0].batch_wait_ms = 60000;
+    ctx_start();
+    submit_page(1, 2);
+    RUN_UNTIL(T.ncommits == 1, 2000);
+    assert_commits_in_order(1, true);
+    ctx_finish();
 }
 END_TEST
 
