@@ -9,30 +9,18 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "testutil.h"
 
 static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sf-test-cp-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    sf_test_mkdtemp(tmpdir, sizeof tmpdir, "cp");
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        char p[600];
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    sf_test_rmtree(tmpdir);
 }
 
 static void write_file(const char *path, const char *text)

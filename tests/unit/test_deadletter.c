@@ -1,6 +1,5 @@
 /* Unit tests for daemon/deadletter.c: path, mode, NDJSON content, the max_size bound. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,30 +10,18 @@
 #include "deadletter.h"
 #include "event.h"
 #include "util.h"
+#include "testutil.h"
 
 static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sf-test-dl-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    sf_test_mkdtemp(tmpdir, sizeof tmpdir, "dl");
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        char p[600];
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    sf_test_rmtree(tmpdir);
 }
 
 static char *slurp(const char *path, size_t *len)

@@ -10,34 +10,7 @@
 #include "demo.h"
 #include "http.h"
 #include "util.h"
-
-#define HANG_GUARD_MS 20000 /* hang guard only */
-
-static int guard_fired;
-static void guard_cb(uv_timer_t *t)
-{
-    guard_fired = 1;
-}
-static void guard_closed(uv_handle_t *h)
-{
-    *(int *)h->data = 1;
-}
-
-static void run_until_fn(uv_loop_t *loop, int (*done)(void *), void *arg)
-{
-    uv_timer_t guard;
-    int closed = 0;
-    guard_fired = 0;
-    uv_timer_init(loop, &guard);
-    guard.data = &closed;
-    uv_timer_start(&guard, guard_cb, HANG_GUARD_MS, 0);
-    while (!done(arg) && !guard_fired)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, guard_closed);
-    while (!closed)
-        uv_run(loop, UV_RUN_NOWAIT);
-    ck_assert_msg(!guard_fired, "hang guard fired");
-}
+#include "testutil.h"
 
 static int int_reached(void *arg)
 {
@@ -76,7 +49,7 @@ static void env_teardown(env *e)
     int closed = 0;
     sf_http_close(e->http, on_closed, &closed);
     sf_demo_close(e->demo, on_closed, &closed);
-    run_until_fn(&e->loop, two_closed, &closed);
+    sf_test_run_until_fn(&e->loop, two_closed, &closed);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&e->loop), 0);
 }
@@ -111,7 +84,7 @@ static cJSON *get(env *e, const char *pathq, const char *token, long *status)
         .url = url, .headers = hdrs, .nheaders = token ? 2 : 1, .timeout_ms = 10000};
     result r = {0};
     ck_assert_int_eq(sf_http_send(e->http, &req, on_resp, &r, NULL), 0);
-    run_until_fn(&e->loop, int_reached, &r.done);
+    sf_test_run_until_fn(&e->loop, int_reached, &r.done);
     ck_assert_int_eq(r.error, 0);
     ck_assert_int_eq(r.ratelimit, 1000);
     *status = r.status;
@@ -352,7 +325,7 @@ START_TEST(test_live_events_and_bound)
     env_setup(&e2, &o2);
     live_demo = e2.demo;
     size_t base = 3;
-    run_until_fn(&e2.loop, live_grew, &base);
+    sf_test_run_until_fn(&e2.loop, live_grew, &base);
     ck_assert_int_gt(sf_demo_newest_ns(e2.demo), sf_demo_oldest_ns(e2.demo));
     ck_assert_int_eq(sf_demo_add_events(e.demo, 25), 0);
     ck_assert_uint_eq(sf_demo_event_count(e.demo), 10);

@@ -8,8 +8,7 @@
 
 #include "http.h"
 #include "httpd.h"
-
-#define HANG_GUARD_MS 20000 /* hang guard only, not a timing target */
+#include "testutil.h"
 
 typedef struct result {
     int done;
@@ -38,33 +37,6 @@ static void on_resp(sf_http_response *r, void *ud)
     res->ratelimit = r->ratelimit_limit;
     snprintf(res->ctype, sizeof(res->ctype), "%s", r->content_type);
     completed++;
-}
-
-static int guard_fired;
-static void guard_cb(uv_timer_t *t)
-{
-    guard_fired = 1;
-}
-
-static void guard_closed(uv_handle_t *h)
-{
-    *(int *)h->data = 1;
-}
-
-static void run_until(uv_loop_t *loop, int *counter, int target)
-{
-    uv_timer_t guard;
-    int closed = 0;
-    guard_fired = 0;
-    uv_timer_init(loop, &guard);
-    guard.data = &closed;
-    uv_timer_start(&guard, guard_cb, HANG_GUARD_MS, 0);
-    while (*counter < target && !guard_fired)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, guard_closed);
-    while (!closed)
-        uv_run(loop, UV_RUN_NOWAIT);
-    ck_assert_msg(!guard_fired, "hang guard fired (%d/%d)", *counter, target);
 }
 
 /* ---- test server ---- */
@@ -177,7 +149,7 @@ static void env_teardown(env *e)
         sf_httpd_close(e->srv, on_closed, &e->closed);
         want++;
     }
-    run_until(&e->loop, &e->closed, want);
+    sf_test_run_until(&e->loop, &e->closed, want);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&e->loop), 0);
 }
@@ -220,7 +192,7 @@ START_TEST(test_get_post)
     ck_assert_int_eq(sf_http_send(e.http, &req, on_resp, &r2, NULL), 0);
     memset(body, 'X', 7); /* the body was copied */
     ck_assert_uint_eq(sf_http_active(e.http), 2);
-    run_until(&e.loop, &completed, 2);
+    sf_test_run_until(&e.loop, &completed, 2);
     ck_assert_int_eq(r1.error, 0);
     ck_assert_int_eq(r1.status, 200);
     ck_assert_str_eq(r1.body, "hello");
@@ -241,7 +213,7 @@ START_TEST(test_keepalive_reuse)
     for (int i = 0; i < 5; i++) {
         result r = {0};
         ck_assert_int_eq(send_get(&e, "/hello", &r, NULL), 0);
-        run_until(&e.loop, &r.done, 1);
+        sf_test_run_until(&e.loop, &r.done, 1);
         ck_assert_int_eq(r.status, 200);
     }
     ck_assert_uint_eq(sf_httpd_accepted(e.srv), 1);
@@ -257,7 +229,7 @@ START_TEST(test_concurrent_100)
     memset(rs, 0, sizeof(rs));
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(send_get(&e, "/hello", &rs[i], NULL), 0);
-    run_until(&e.loop, &completed, 100);
+    sf_test_run_until(&e.loop, &completed, 100);
     for (int i = 0; i < 100; i++) {
         ck_assert_int_eq(rs[i].done, 1);
         ck_assert_int_eq(rs[i].status, 200);
@@ -276,7 +248,7 @@ START_TEST(test_retry_after)
     result r1 = {0}, r2 = {0};
     ck_assert_int_eq(send_get(&e, "/retry-secs", &r1, NULL), 0);
     ck_assert_int_eq(send_get(&e, "/retry-date", &r2, NULL), 0);
-    run_until(&e.loop, &completed, 2);
+    sf_test_run_until(&e.loop, &completed, 2);
     ck_assert_int_eq(r1.error, 0);
     ck_assert_int_eq(r1.status, 429);
     ck_assert_int_eq(r1.retry_after_ms, 7000);
@@ -298,7 +270,7 @@ START_TEST(test_max_response)
     ck_assert_int_eq(send_get(&e, "/big", &r1, &t), 0);
     t.max_response = 10000;
     ck_assert_int_eq(send_get(&e, "/big", &r2, &t), 0);
-    run_until(&e.loop, &completed, 2);
+    sf_test_run_until(&e.loop, &completed, 2);
     ck_assert_int_eq(r1.error, SF_HTTP_ETOOBIG);
     ck_assert_int_eq(r1.status, 0);
     ck_assert_str_eq(sf_http_strerror(r1.error), "too_big");
@@ -315,7 +287,7 @@ START_TEST(test_header_limit)
     result r = {0};
     sf_http_request t = {.max_header_bytes = 40};
     ck_assert_int_eq(send_get(&e, "/retry-secs", &r, &t), 0);
-    run_until(&e.loop, &completed, 1);
+    sf_test_run_until(&e.loop, &completed, 1);
     ck_assert_int_eq(r.error, SF_HTTP_ETOOBIG);
     env_teardown(&e);
 }
@@ -329,7 +301,7 @@ START_TEST(test_redirects)
     ck_assert_int_eq(send_get(&e, "/redirect", &r1, NULL), 0);
     sf_http_request t = {.max_redirects = 3};
     ck_assert_int_eq(send_get(&e, "/redirect", &r2, &t), 0);
-    run_until(&e.loop, &completed, 2);
+    sf_test_run_until(&e.loop, &completed, 2);
     ck_assert_int_eq(r1.error, 0); /* not followed */
     ck_assert_int_eq(r1.status, 302);
     ck_assert_int_eq(r2.error, SF_HTTP_EOTHER); /* loop ends in an error */
@@ -346,7 +318,7 @@ START_TEST(test_secret_not_in_errmsg)
     const char *hdrs[] = {"Authorization: Bearer TOPSECRETVALUE"};
     sf_http_request t = {.headers = hdrs, .nheaders = 1, .max_response = 10};
     ck_assert_int_eq(send_get(&e, "/big", &r, &t), 0);
-    run_until(&e.loop, &completed, 1);
+    sf_test_run_until(&e.loop, &completed, 1);
     ck_assert_int_ne(r.error, 0);
     ck_assert_ptr_null(strstr(r.errmsg, "TOPSECRET"));
     env_teardown(&e);
@@ -448,7 +420,7 @@ START_TEST(test_timeout_no_answer)
     sf_http_request req = {.url = u, .timeout_ms = 300};
     result r = {0};
     ck_assert_int_eq(sf_http_send(e.http, &req, on_resp, &r, NULL), 0);
-    run_until(&e.loop, &r.done, 1);
+    sf_test_run_until(&e.loop, &r.done, 1);
     ck_assert_int_eq(r.error, SF_HTTP_ETIMEOUT);
     ck_assert_str_eq(sf_http_strerror(r.error), "timeout");
     ck_assert(r.errmsg[0] != '\0');
@@ -469,7 +441,7 @@ START_TEST(test_slow_drip)
     sf_http_request req = {.url = u, .low_speed_bytes = 1000, .low_speed_time_s = 1};
     result r = {0};
     ck_assert_int_eq(sf_http_send(e.http, &req, on_resp, &r, NULL), 0);
-    run_until(&e.loop, &r.done, 1);
+    sf_test_run_until(&e.loop, &r.done, 1);
     ck_assert_int_eq(r.error, SF_HTTP_ETIMEOUT);
     raw_stop(&s);
     env_teardown(&e);
@@ -496,7 +468,7 @@ START_TEST(test_connection_refused)
     sf_http_request req = {.url = u, .timeout_ms = 10000};
     result r = {0};
     ck_assert_int_eq(sf_http_send(e.http, &req, on_resp, &r, NULL), 0);
-    run_until(&e.loop, &r.done, 1);
+    sf_test_run_until(&e.loop, &r.done, 1);
     ck_assert_int_eq(r.error, SF_HTTP_ECONNECT);
     ck_assert_int_eq(r.status, 0);
     env_teardown(&e);
@@ -517,9 +489,9 @@ START_TEST(test_cancel)
     ck_assert_int_eq(send_get(&e, "/hello", &r3, NULL), 0);
     sf_http_cancel(x1);           /* before anything ran */
     ck_assert_int_eq(r1.done, 0); /* never synchronously */
-    run_until(&e.loop, &r3.done, 1);
+    sf_test_run_until(&e.loop, &r3.done, 1);
     sf_http_cancel(x2); /* while in flight */
-    run_until(&e.loop, &completed, 3);
+    sf_test_run_until(&e.loop, &completed, 3);
     ck_assert_int_eq(r1.error, SF_HTTP_ECANCELED);
     ck_assert_int_eq(r2.error, SF_HTTP_ECANCELED);
     ck_assert_int_eq(r3.status, 200);
@@ -555,7 +527,7 @@ START_TEST(test_close_inflight)
         uv_run(&e.loop, UV_RUN_NOWAIT);
     sf_http_close(e.http, on_closed, &e.closed);
     e.http = NULL;
-    run_until(&e.loop, &e.closed, 1);
+    sf_test_run_until(&e.loop, &e.closed, 1);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(rs[i].done, 1);
         ck_assert_int_eq(rs[i].error, SF_HTTP_ECANCELED);
@@ -573,7 +545,7 @@ START_TEST(test_close_idle_and_unused)
     ck_assert_ptr_nonnull(h);
     int closed = 0;
     sf_http_close(h, on_closed, &closed);
-    run_until(&loop, &closed, 1);
+    sf_test_run_until(&loop, &closed, 1);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);
     ck_assert_str_eq(sf_http_strerror(SF_HTTP_ECONNECT), "connect");

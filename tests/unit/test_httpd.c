@@ -6,34 +6,7 @@
 #include <string.h>
 
 #include "httpd.h"
-
-#define HANG_GUARD_MS 20000 /* hang guard only */
-
-static int guard_fired;
-static void guard_cb(uv_timer_t *t)
-{
-    guard_fired = 1;
-}
-static void guard_closed(uv_handle_t *h)
-{
-    *(int *)h->data = 1;
-}
-
-static void run_until(uv_loop_t *loop, int *counter, int target)
-{
-    uv_timer_t guard;
-    int closed = 0;
-    guard_fired = 0;
-    uv_timer_init(loop, &guard);
-    guard.data = &closed;
-    uv_timer_start(&guard, guard_cb, HANG_GUARD_MS, 0);
-    while (*counter < target && !guard_fired)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, guard_closed);
-    while (!closed)
-        uv_run(loop, UV_RUN_NOWAIT);
-    ck_assert_msg(!guard_fired, "hang guard fired (%d/%d)", *counter, target);
-}
+#include "testutil.h"
 
 /* ---- raw client: connects, writes req, reads until EOF ---- */
 
@@ -177,7 +150,7 @@ static void env_setup(env *e, const sf_httpd_opts *o)
 static void env_teardown(env *e)
 {
     sf_httpd_close(e->srv, on_closed, &e->closed);
-    run_until(&e->loop, &e->closed, 1);
+    sf_test_run_until(&e->loop, &e->closed, 1);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&e->loop), 0);
 }
@@ -191,7 +164,7 @@ START_TEST(test_basic_and_pipelining)
              "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Name: v1\r\n\r\n"
              "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
              &e.eofs);
-    run_until(&e.loop, &e.eofs, 1);
+    sf_test_run_until(&e.loop, &e.eofs, 1);
     ck_assert_int_eq(count_substr(r.resp.data, "HTTP/1.1 200 OK"), 2);
     ck_assert_ptr_nonnull(strstr(r.resp.data, "path=/a query=x=1 x=v1"));
     ck_assert_ptr_nonnull(strstr(r.resp.data, "path=/b query= x=-"));
@@ -210,7 +183,7 @@ START_TEST(test_malformed_400)
     rawc r1, r2;
     rc_start(&e.loop, &r1, e.port, "THIS IS NOT HTTP\r\n\r\n", &e.eofs);
     rc_start(&e.loop, &r2, e.port, "GET /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n", &e.eofs);
-    run_until(&e.loop, &e.eofs, 2); /* and the server closed both */
+    sf_test_run_until(&e.loop, &e.eofs, 2); /* and the server closed both */
     ck_assert_ptr_nonnull(strstr(r1.resp.data, "HTTP/1.1 400 Bad Request"));
     ck_assert_ptr_nonnull(strstr(r2.resp.data, "HTTP/1.1 400 Bad Request"));
     sf_buf_free(&r1.resp);
@@ -234,7 +207,7 @@ START_TEST(test_limits)
              "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567"
              "\r\n0\r\n\r\n",
              &e.eofs);
-    run_until(&e.loop, &e.eofs, 3);
+    sf_test_run_until(&e.loop, &e.eofs, 3);
     ck_assert_ptr_nonnull(strstr(r1.resp.data, "HTTP/1.1 431 "));
     ck_assert_ptr_nonnull(strstr(r2.resp.data, "HTTP/1.1 413 "));
     ck_assert_ptr_nonnull(strstr(r3.resp.data, "HTTP/1.1 413 "));
@@ -259,7 +232,7 @@ START_TEST(test_max_conns_503)
             break;
     }
     rc_start(&e.loop, &r2, e.port, "GET / HTTP/1.1\r\n\r\n", &e.eofs);
-    run_until(&e.loop, &e.eofs, 1);
+    sf_test_run_until(&e.loop, &e.eofs, 1);
     ck_assert_int_eq(r1.closed, 0);
     ck_assert_ptr_nonnull(strstr(r2.resp.data, "HTTP/1.1 503 "));
     env_teardown(&e); /* closes r1's server side */
@@ -275,7 +248,7 @@ START_TEST(test_idle_timeout)
     env_setup(&e, &o);
     rawc r;
     rc_start(&e.loop, &r, e.port, "GET / HTTP/1.1\r\n\r\n", &e.eofs);
-    run_until(&e.loop, &e.eofs, 1); /* keep-alive connection closed when idle */
+    sf_test_run_until(&e.loop, &e.eofs, 1); /* keep-alive connection closed when idle */
     ck_assert_int_eq(count_substr(r.resp.data, "HTTP/1.1 200 OK"), 1);
     ck_assert_uint_eq(sf_httpd_connections(e.srv), 0);
     sf_buf_free(&r.resp);
@@ -292,7 +265,7 @@ START_TEST(test_deferred_and_500)
              "GET /defer HTTP/1.1\r\n\r\nGET /fail HTTP/1.1\r\n\r\n"
              "GET /last HTTP/1.1\r\nConnection: close\r\n\r\n",
              &e.eofs);
-    run_until(&e.loop, &e.eofs, 1);
+    sf_test_run_until(&e.loop, &e.eofs, 1);
     const char *a = strstr(r.resp.data, "HTTP/1.1 202 Accepted");
     const char *b = strstr(r.resp.data, "HTTP/1.1 500 ");
     const char *c = strstr(r.resp.data, "path=/last");
@@ -337,7 +310,7 @@ START_TEST(test_listen_parsing_and_query)
     if (s) {
         ck_assert_int_gt(sf_httpd_port(s), 0);
         sf_httpd_close(s, on_closed, &closed);
-        run_until(&loop, &closed, 1);
+        sf_test_run_until(&loop, &closed, 1);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);

@@ -6,7 +6,6 @@
  * (deferred settlement, driven by the test); the format is the real raw format and the loop
  * is a real libuv loop. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "pipeline.h"
 #include "sink.h"
 #include "util.h"
+#include "testutil.h"
 
 #define MAXCALLS 64
 #define MAXSINKS 3
@@ -244,8 +244,7 @@ static void ctx_init(size_t nsinks, int64_t max_inflight)
     uv_timer_init(&T.loop, &T.guard);
     uv_timer_start(&T.guard, guard_cb, 2, 2);
     uv_unref((uv_handle_t *)&T.guard);
-    snprintf(T.tmpdir, sizeof T.tmpdir, "/tmp/sf-test-pl-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(T.tmpdir));
+    sf_test_mkdtemp(T.tmpdir, sizeof T.tmpdir, "pl");
     snprintf(T.dlpath, sizeof T.dlpath, "%s/dead-letters.ndjson", T.tmpdir);
     snprintf(T.cppath, sizeof T.cppath, "%s/checkpoint.json", T.tmpdir);
     T.cfg.checkpoint.path = T.cppath;
@@ -286,23 +285,6 @@ static void on_closed(void *ud)
     T.closed = true;
 }
 
-static void rm_tmpdir(void)
-{
-    DIR *d = opendir(T.tmpdir);
-    if (d) {
-        struct dirent *e;
-        char p[600];
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", T.tmpdir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(T.tmpdir);
-}
-
 /* Runs the loop until cond holds or timeout_ms passed (the caller asserts cond). */
 #define RUN_UNTIL(cond, timeout_ms)                                                                \
     do {                                                                                           \
@@ -330,7 +312,7 @@ static void ctx_finish(void)
     uv_close((uv_handle_t *)&T.guard, NULL);
     uv_run(&T.loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&T.loop), 0);
-    rm_tmpdir();
+    sf_test_rmtree(T.tmpdir); /* the spool test leaves a subdirectory */
 }
 
 /* Builds n events "p<token>-e<i>" (the array is malloc'd: the pipeline takes it). */

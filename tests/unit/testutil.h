@@ -1,0 +1,102 @@
+/* Helpers shared by the unit tests: scratch directories and running a libuv loop until a
+ * condition holds, under a hang guard. Header-only (every unit test is its own executable). */
+#ifndef SF_TESTUTIL_H
+#define SF_TESTUTIL_H
+
+#include <check.h>
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define SF_TEST_HANG_GUARD_MS 20000 /* a hang guard only, not a timing target */
+
+/* Creates a fresh directory /tmp/sf-test-<tag>-XXXXXX; its path goes to buf. */
+static inline void sf_test_mkdtemp(char *buf, size_t len, const char *tag)
+{
+    snprintf(buf, len, "/tmp/sf-test-%s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+/* Removes dir and everything below it (best effort: a test's scratch directory). */
+static inline void sf_test_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[4200];
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                sf_test_rmtree(p);
+            else
+                unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+typedef struct sf_test_guard {
+    bool fired, closed;
+} sf_test_guard;
+
+static inline void sf_test_guard_fired(uv_timer_t *t)
+{
+    ((sf_test_guard *)t->data)->fired = true;
+}
+
+static inline void sf_test_guard_closed(uv_handle_t *h)
+{
+    ((sf_test_guard *)h->data)->closed = true;
+}
+
+/* Runs loop until done(arg) is true or the hang guard fires; returns whether it fired. */
+static inline bool sf_test_run_guarded(uv_loop_t *loop, int (*done)(void *), void *arg)
+{
+    uv_timer_t timer;
+    sf_test_guard g = {false, false};
+    uv_timer_init(loop, &timer);
+    timer.data = &g;
+    uv_timer_start(&timer, sf_test_guard_fired, SF_TEST_HANG_GUARD_MS, 0);
+    while (!done(arg) && !g.fired)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&timer, sf_test_guard_closed);
+    while (!g.closed)
+        uv_run(loop, UV_RUN_NOWAIT);
+    return g.fired;
+}
+
+/* Runs loop until done(arg) is true; fails the test if the hang guard fires first. */
+static inline void sf_test_run_until_fn(uv_loop_t *loop, int (*done)(void *), void *arg)
+{
+    ck_assert_msg(!sf_test_run_guarded(loop, done, arg), "hang guard fired");
+}
+
+typedef struct sf_test_count {
+    const int *counter;
+    int target;
+} sf_test_count;
+
+static inline int sf_test_count_reached(void *arg)
+{
+    const sf_test_count *c = arg;
+    return *c->counter >= c->target;
+}
+
+/* Runs loop until *counter >= target; fails the test if the hang guard fires first. */
+static inline void sf_test_run_until(uv_loop_t *loop, int *counter, int target)
+{
+    sf_test_count c = {counter, target};
+    ck_assert_msg(!sf_test_run_guarded(loop, sf_test_count_reached, &c), "hang guard fired (%d/%d)",
+                  *counter, target);
+}
+
+#endif
