@@ -339,6 +339,20 @@ static void arm_timer(psink_t *ps, int64_t delay)
     uv_timer_start(&ps->timer, retry_timer_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
 }
 
+/* Unlinks the oldest hold and frees it; returns its page (NULL for a spool hold, whose record
+ * count goes to *spool_n). */
+static page_t *hold_pop(psink_t *ps, size_t *spool_n)
+{
+    job_t *h = ps->hold_head;
+    ps->hold_head = h->next;
+    if (!ps->hold_head)
+        ps->hold_tail = NULL;
+    page_t *pg = h->page;
+    *spool_n = h->spool_n;
+    job_free(h);
+    return pg;
+}
+
 /* Releases, in order, the holds whose records the sink has settled. Not from inside the sink's
  * submit (a commit may submit the next page): send_batch releases after it returns. */
 static void release_holds(psink_t *ps)
@@ -349,13 +363,8 @@ static void release_holds(psink_t *ps)
     }
     ps->release_later = false;
     while (ps->hold_head && ps->hold_head->seq_end <= ps->settled_seq && !ps->closing) {
-        job_t *h = ps->hold_head;
-        ps->hold_head = h->next;
-        if (!ps->hold_head)
-            ps->hold_tail = NULL;
-        page_t *pg = h->page;
-        size_t spool_n = h->spool_n;
-        job_free(h);
+        size_t spool_n;
+        page_t *pg = hold_pop(ps, &spool_n);
         if (pg)
             page_sink_done(ps->p, pg); /* may commit and submit new pages */
         else if (sf_spool_consume(ps->spool, spool_n) != 0)
@@ -654,7 +663,7 @@ static void batch_done(sf_sink_batch *b)
     ps->sink.healthy = nretry == 0;
     if (ps->closing)
         return;
-    if (nretry && ps->spool && ps->head == ps->bjob[0]) {
+    if (nretry && ps->spool) {
         /* park the refused events on disk so the checkpoint and the other sinks move on */
         ps->retried += nretry;
         ps->spooling = true;
@@ -755,12 +764,8 @@ static int ensure_cap(psink_t *ps, size_t n)
 static void fail_holds(psink_t *ps)
 {
     while (ps->hold_head && !ps->closing) {
-        job_t *h = ps->hold_head;
-        ps->hold_head = h->next;
-        if (!ps->hold_head)
-            ps->hold_tail = NULL;
-        page_t *pg = h->page;
-        job_free(h);
+        size_t spool_n;
+        page_t *pg = hold_pop(ps, &spool_n);
         if (pg) {
             pg->failed = true;
             page_sink_done(ps->p, pg);
@@ -860,13 +865,12 @@ static void psink_kick(psink_t *ps)
             continue;
         }
         /* the head page, and after it whole fresh pages while they fit in batch_max */
-        size_t total = j->remaining, njobs = 1, max = ps->sink.batch_max;
+        size_t total = j->remaining, max = ps->sink.batch_max;
         job_t *last = j;
         while (max && last->next && last->next->attempts == 0 && last->next->ndead == 0 &&
                total + last->next->remaining <= max) {
             last = last->next;
             total += last->remaining;
-            njobs++;
         }
         if (fill_wait(ps, j, last, total))
             return;
@@ -876,8 +880,7 @@ static void psink_kick(psink_t *ps)
             return;
         }
         size_t k = 0;
-        job_t *jj = j;
-        for (size_t q = 0; q < njobs; q++, jj = jj->next) {
+        for (job_t *jj = j, *end = last->next; jj != end; jj = jj->next) {
             for (size_t i = 0; i < jj->page->n; i++) {
                 if (jj->done[i] != ST_PENDING)
                     continue;

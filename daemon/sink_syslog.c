@@ -342,6 +342,22 @@ static uint64_t rs_drop_head(sl_state *st, bool settle)
     return n;
 }
 
+/* Drops every entry; returns the records that settled (0 if not settle). */
+static uint64_t rs_drop_all(sl_state *st, bool settle)
+{
+    uint64_t n = 0;
+    while (st->rs_head)
+        n += rs_drop_head(st, settle);
+    return n;
+}
+
+/* The window ages (its entries settle by time) unless it waits to be re-sent or its re-send
+ * is not written yet. */
+static bool rs_aging(const sl_state *st)
+{
+    return !st->rs_pending && !st->rs_resending;
+}
+
 /* Drops the entries older than the window; returns the records that settled (the caller
  * reports them with sf_sink_settled once its own state is consistent). */
 static uint64_t rs_prune_age(sl_state *st)
@@ -359,7 +375,7 @@ static void settle_arm(sl_state *st)
 {
     if (st->timers_open != SL_NTIMERS || st->closing)
         return;
-    if (!st->rs_head || st->rs_pending || st->rs_resending) {
+    if (!st->rs_head || !rs_aging(st)) {
         uv_timer_stop(&st->settle_timer);
         return;
     }
@@ -371,7 +387,7 @@ static void settle_arm(sl_state *st)
 static void settle_timer_cb(uv_timer_t *t)
 {
     sl_state *st = t->data;
-    uint64_t n = st->rs_pending || st->rs_resending ? 0 : rs_prune_age(st);
+    uint64_t n = rs_aging(st) ? rs_prune_age(st) : 0;
     settle_arm(st);
     kick_send(st); /* a batch may have waited for room in the window */
     sf_sink_settled(st->sink, n);
@@ -411,12 +427,6 @@ static void rs_add(sl_state *st, const char *data, size_t len)
 static bool rs_has_room(const sl_state *st)
 {
     return !rs_enabled(st) || st->rs_bytes < st->c->resend_window_bytes;
-}
-
-static void rs_free(sl_state *st)
-{
-    while (st->rs_head)
-        rs_drop_head(st, false);
 }
 
 static void start_connect(sl_state *st);
@@ -598,7 +608,7 @@ static void conn_fail(conn_t *cn, const char *why)
         uv_timer_stop(&st->write_timer); /* it timed this connection's writes */
     uint64_t settled = 0;
     if (!st->closing && !st->rs_nomark && rs_enabled(st)) {
-        if (!st->rs_pending && !st->rs_resending)
+        if (rs_aging(st))
             settled = rs_prune_age(st);
         st->rs_pending = true; /* writes completed later on this connection join the window */
         st->rs_resending = false;
@@ -1143,10 +1153,8 @@ static void drained(conn_t *cn)
 {
     sl_state *st = cn->st;
     uv_timer_stop(&st->write_timer);
-    uint64_t n = 0;
     size_t count = st->rs_count;
-    while (st->rs_head)
-        n += rs_drop_head(st, true);
+    uint64_t n = rs_drop_all(st, true);
     settle_arm(st);
     cn->dead = true;
     uv_close(&cn->h.h, conn_closed_cb);
@@ -1260,7 +1268,7 @@ static void free_state(sl_state *st)
     if (st->ctx)
         SSL_CTX_free(st->ctx);
     free_addrs(st);
-    rs_free(st);
+    rs_drop_all(st, false);
     sf_buf_free(&st->frames);
     sf_buf_free(&st->msg);
     free(st->off);
@@ -1424,16 +1432,16 @@ static void syslog_close(sf_sink *s, void (*closed)(sf_sink *s))
 static void syslog_reopen(sf_sink *s)
 {
     sl_state *st = s->state;
-    if (st->conn && st->conn->ready && !st->conn->draining && !st->batch && rs_enabled(st) &&
-        st->rs_head && !st->rs_pending && !st->rs_resending) {
-        drain_start(st->conn); /* confirmed close; the next batch reconnects */
+    conn_t *cn = st->conn;
+    if (!cn || !cn->ready || cn->draining || st->batch)
+        return;
+    if (rs_enabled(st) && st->rs_head && rs_aging(st)) {
+        drain_start(cn); /* confirmed close; the next batch reconnects */
         return;
     }
-    if (st->conn && st->conn->ready && !st->conn->draining && !st->batch) {
-        st->rs_nomark = true; /* nothing unconfirmed: just reconnect */
-        conn_fail(st->conn, "reconnect requested (SIGHUP)");
-        st->rs_nomark = false;
-    }
+    st->rs_nomark = true; /* nothing unconfirmed: just reconnect */
+    conn_fail(cn, "reconnect requested (SIGHUP)");
+    st->rs_nomark = false;
 }
 
 static void syslog_destroy(sf_sink *s)
