@@ -32,7 +32,9 @@ static inline void sf_test_rmtree(const char *dir)
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
                 continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            int w = snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (w < 0 || (size_t)w >= sizeof p)
+                continue; /* cannot name it: left behind */
             struct stat st;
             if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
                 sf_test_rmtree(p);
