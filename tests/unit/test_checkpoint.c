@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -490,6 +493,78 @@ START_TEST(test_save_relative_path)
 }
 END_TEST
 
+/* A save that fails part-way (the file size limit cuts its write short) must leave the
+ * previous checkpoint complete and loadable: the new content goes to a temp file first. */
+START_TEST(test_save_cut_short_keeps_old)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    sf_checkpoint a, b;
+    fill(&a);
+    a.watermark_ns = 111;
+    ck_assert_msg(sf_checkpoint_save(path, &a, err, sizeof err) == 0, "%s", err);
+    sf_buf enc = {0};
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &enc), 0);
+    ck_assert_uint_gt(enc.len, 64);
+    /* the child process saves under RLIMIT_FSIZE = 32 bytes with SIGXFSZ ignored: write()
+     * fails with EFBIG after a partial write */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {.rlim_cur = 32, .rlim_max = 32};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(10);
+        a.watermark_ns = 222;
+        char cerr[512] = "";
+        int rc = sf_checkpoint_save(path, &a, cerr, sizeof cerr);
+        _exit(rc == -EFBIG && strstr(cerr, path) ? 0 : rc == 0 ? 11 : 12);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the cut-short save did not fail with EFBIG (child status %d)", status);
+    ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+    ck_assert(b.watermark_ns == 111);
+    assert_same(&a, &b, false);
+    sf_checkpoint_free(&b);
+    ck_assert_uint_eq(count_entries(), 1); /* the partial temp file was removed */
+    sf_buf_free(&enc);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
+/* The checkpoint is replaced, never rewritten in place: a hard link to the old file (e.g. a
+ * backup taken with `ln`) still holds the old content after a save. */
+START_TEST(test_save_replaces_not_rewrites)
+{
+    char path[512], link_path[600], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp.json", tmpdir);
+    snprintf(link_path, sizeof link_path, "%s/cp.backup", tmpdir);
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    a.watermark_ns = 1000;
+    ck_assert_int_eq(sf_checkpoint_save(path, &a, err, sizeof err), 0);
+    struct stat before;
+    ck_assert_int_eq(stat(path, &before), 0);
+    ck_assert_int_eq(link(path, link_path), 0);
+    a.watermark_ns = 2000;
+    ck_assert_int_eq(sf_checkpoint_save(path, &a, err, sizeof err), 0);
+    ck_assert_int_eq(sf_checkpoint_load(link_path, &b, err, sizeof err), 0);
+    ck_assert_msg(b.watermark_ns == 1000, "the old checkpoint was rewritten in place");
+    sf_checkpoint_free(&b);
+    ck_assert_int_eq(sf_checkpoint_load(path, &b, err, sizeof err), 0);
+    ck_assert(b.watermark_ns == 2000);
+    sf_checkpoint_free(&b);
+    struct stat after;
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert(after.st_ino != before.st_ino);
+    ck_assert_int_eq(after.st_nlink, 1);
+    unlink(link_path);
+    sf_checkpoint_free(&a);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -510,6 +585,8 @@ static Suite *suite(void)
     tcase_add_test(io, test_save_load);
     tcase_add_test(io, test_save_replaces_atomically);
     tcase_add_test(io, test_save_failure_keeps_old);
+    tcase_add_test(io, test_save_cut_short_keeps_old);
+    tcase_add_test(io, test_save_replaces_not_rewrites);
     tcase_add_test(io, test_stale_temp_ignored);
     tcase_add_test(io, test_save_relative_path);
     suite_add_tcase(s, io);
