@@ -11,16 +11,15 @@ catches up and is stopped with SIGTERM (exit 0). Per sink: every id the API serv
 present (lost = 0); duplicates are counted; no dead letters may have been written.
 
 Environment: SF_BIN (daemon), SF_SRC, SF_SANITIZE=1 (slower build: scaled down),
-SF_CHAOS_SEED (replay a seed), SF_CHAOS_DURATION (seconds of chaos, default 75 / 50 ASan).
+SF_CHAOS_SEED (replay a seed), SF_CHAOS_DURATION (seconds of chaos, default 75 / 50 ASan),
+SF_KEEP_TMP=1 (keep the work directory, passed or failed, and print where).
 """
 
 import http.server
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -30,7 +29,8 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TESTS, "integration"))
 sys.path.insert(0, os.path.join(TESTS, "fakekafka"))
 
-from helpers import CANARY, Daemon, FakeSysdig, daemon_env, main, need_bin, wait_for  # noqa: E402
+from helpers import (CANARY, Daemon, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
+                     scratch_dir, wait_for)
 from kafka_rest import FakeKafkaRest  # noqa: E402
 from test_sink_syslog import RSYSLOGD, Rsyslog, free_port  # noqa: E402
 
@@ -303,7 +303,7 @@ class ChaosTest(unittest.TestCase):
         rate = 10.0 if SANITIZE else 20.0
         t0 = time.time()
 
-        self.dir = d = tempfile.mkdtemp(prefix="sf-chaos-")
+        self.dir = d = scratch_dir(self, "sf-chaos-")
         fake = FakeSysdig(token=CANARY, seed=seed)
         fake.generate(150 if SANITIZE else 300, span_s=1800)
         fake.start()
@@ -419,9 +419,6 @@ sinks:
                             daemon.stderr()[-4000:])
             rc, hung = daemon.term(30)
             term_rc = rc
-        except BaseException:
-            print("work directory kept: " + d, flush=True)
-            raise
         finally:
             fake.stop()
             for s in sinks:
@@ -492,8 +489,6 @@ sinks:
                 dl = f.read()
             self.assertEqual(dl, b"", "unexpected dead letters:\n" +
                              dl[:2000].decode("utf-8", "replace"))
-        if not os.environ.get("SF_KEEP"):
-            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

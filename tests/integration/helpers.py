@@ -1,8 +1,10 @@
 """Shared helpers for the integration tests (not a test itself)."""
 
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from sysdig_api import (EVENTS_PATH, LEGACY_PATH, NS, STATUS_PATH,  # noqa: E402
 
 SF_BIN = os.environ.get("SF_BIN")
 CANARY = "CANARY-tok-8f3e2a"
+KEEP_TMP = os.environ.get("SF_KEEP_TMP") == "1"
 
 
 def need_bin(testcase_cls):
@@ -31,6 +34,34 @@ def need_bin(testcase_cls):
         return unittest.skip("SF_BIN is not set: the daemon binary is needed for e2e tests")(
             testcase_cls)
     return testcase_cls
+
+
+# ---------------------------------------------------------------- scratch directories
+def _remove(path, first_daemon=0):
+    """Removes a scratch directory (or keeps it: SF_KEEP_TMP=1), after stopping the daemons
+    started since it was made that are still running (a test that failed before stopping
+    one): they would write into it again."""
+    _kill_daemons(first_daemon)
+    if KEEP_TMP:
+        print("SF_KEEP_TMP=1: kept %s" % path, file=sys.stderr, flush=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_dir(testcase, prefix):
+    """A fresh directory under $TMPDIR, removed when the test ends, passed or failed (by
+    testcase.addCleanup, which runs after tearDown). With SF_KEEP_TMP=1 it is kept and its
+    path printed on stderr."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    testcase.addCleanup(_remove, d, len(_daemons))
+    return d
+
+
+def class_scratch_dir(cls, prefix):
+    """scratch_dir for setUpClass: removed after the class's last test (addClassCleanup)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    cls.addClassCleanup(_remove, d, len(_daemons))
+    return d
 
 
 # ---------------------------------------------------------------- HTTP (urllib)
@@ -112,11 +143,36 @@ def run(args, env=None, timeout=60, cwd=None):
     return cp
 
 
+_daemons = []  # every Daemon started by this process, in order
+_exit_dirs = []  # log directories of Daemons given no logdir: removed when the process exits
+
+
+def _kill_daemons(first=0):
+    """Stops the daemons started since _daemons[first] that are still running (SIGTERM, so
+    that they remove their own temporary files; SIGKILL if one hangs)."""
+    for d in _daemons[first:]:
+        if d.alive():
+            d.term(10)
+        d._close()
+
+
+@atexit.register
+def _at_exit():
+    for d in _exit_dirs:
+        _remove(d)
+    _kill_daemons()
+
+
 class Daemon:
-    """A background daemon with stderr/stdout captured to files."""
+    """A background daemon with stderr/stdout captured to files in logdir, a directory the
+    caller removes (e.g. a scratch_dir: the logs stay readable after term()). Without one it
+    makes its own, removed when the test process exits."""
 
     def __init__(self, args, env=None, logdir=None, tag="daemon"):
-        self.logdir = logdir or tempfile.mkdtemp()
+        if not logdir:
+            logdir = tempfile.mkdtemp(prefix="sf-daemon-")
+            _exit_dirs.append(logdir)
+        self.logdir = logdir
         self.errpath = os.path.join(self.logdir, tag + ".stderr")
         self.outpath = os.path.join(self.logdir, tag + ".stdout")
         self._err = open(self.errpath, "ab")
@@ -124,6 +180,7 @@ class Daemon:
         self._err_start = self._err.tell()  # the log may hold earlier daemons' output
         self.p = subprocess.Popen([SF_BIN] + list(args), stdout=self._out, stderr=self._err,
                                   env=env or daemon_env())
+        _daemons.append(self)
 
     def alive(self):
         return self.p.poll() is None

@@ -19,11 +19,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import SF_BIN, SRC, main  # noqa: E402
+from helpers import SF_BIN, SRC, main, scratch_dir  # noqa: E402
 
 DOCKERFILE = os.path.join(SRC, "docker", "Dockerfile")
 
@@ -194,7 +193,7 @@ class DockerfileStructure(unittest.TestCase):
                     k, _, v = kv.partition("=")
                     env[k] = v
         self.assertIn("SYSDIG_TOKEN_FILE", env)
-        d = tempfile.mkdtemp(prefix="sf-docker-")
+        d = scratch_dir(self, "sf-docker-")
         tok = os.path.join(d, "token")
         with open(tok, "w") as f:
             f.write("docker-test-token\n")

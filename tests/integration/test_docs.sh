@@ -3,8 +3,11 @@
 # that the example configs in conf/ and docker/ still validate.
 set -euo pipefail
 : "${SF_BIN:?}" "${SF_SRC:?}"
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+tmp=$(mktemp "${TMPDIR:-/tmp}/sf-docs-XXXXXX")
+cleanup() {
+  if [ "${SF_KEEP_TMP:-0}" = 1 ]; then echo "SF_KEEP_TMP=1: kept $tmp" >&2; else rm -f "$tmp"; fi
+}
+trap cleanup EXIT
 "$SF_BIN" --print-config-reference >"$tmp"
 if ! diff -u "$SF_SRC/docs/configuration.md" "$tmp"; then
   echo "docs/configuration.md is stale: run build/sysdig-forwarder --print-config-reference > docs/configuration.md"

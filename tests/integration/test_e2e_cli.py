@@ -11,13 +11,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, NS, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
-                     read_output, rfc3339_ns, run, write_config)
+                     read_output, rfc3339_ns, run, scratch_dir, write_config)
 
 
 @need_bin
 class CliTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-e2e-cli-")
+        self.dir = scratch_dir(self, "sf-e2e-cli-")
         self.fake = None
 
     def tearDown(self):

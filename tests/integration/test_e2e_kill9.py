@@ -7,13 +7,12 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, Daemon, FakeSysdig, dup_count, main, need_bin,  # noqa: E402
-                     read_output, run, write_config)
+                     read_output, run, scratch_dir, write_config)
 
 KILLS = 20
 PAGE = 50
@@ -24,7 +23,7 @@ MAX_INFLIGHT_PAGES = 4
 class Kill9Test(unittest.TestCase):
     def _run(self, api, seed):
         rng = random.Random(seed)
-        tmp = tempfile.mkdtemp(prefix="sf-e2e-kill9-")
+        tmp = scratch_dir(self, "sf-e2e-kill9-")
         fake = FakeSysdig(token=CANARY, seed=seed)
         fake.generate(3000, span_s=1800)
         fake.start()

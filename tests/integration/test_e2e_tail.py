@@ -11,7 +11,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, NS, Daemon, FakeSysdig, daemon_env, dup_count, main,  # noqa: E402
-                     need_bin, read_output, run, wait_for, wait_output_covers, write_config)
+                     need_bin, read_output, run, scratch_dir, wait_for, wait_output_covers,
+                     write_config)
 
 N_EVENTS = 10000
 PAGE = 40  # 10000 / 40 = 250 pages for the backlog alone
@@ -28,7 +29,7 @@ def add_faults(fake):
 @need_bin
 class TailTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-e2e-tail-")
+        self.dir = scratch_dir(self, "sf-e2e-tail-")
         self.fake = None
 
     def tearDown(self):

@@ -7,14 +7,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (EVENTS_PATH, LEGACY_PATH, NS, STATUS_PATH, FakeSysdig,  # noqa: E402
-                     http_control, http_get, main)
+                     http_control, http_get, main, scratch_dir)
 
 TOK = "fake-test-token-123"
 RFC3339_9 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
@@ -390,7 +389,7 @@ class FakeApiTest(unittest.TestCase):
 
 class CliTest(unittest.TestCase):
     def test_cli(self):
-        d = tempfile.mkdtemp()
+        d = scratch_dir(self, "sf-fakeapi-")
         pf = os.path.join(d, "port")
         script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "fakeapi", "sysdig_api.py")

@@ -13,7 +13,6 @@ the API holds (no loss).
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -21,7 +20,7 @@ import http.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, Daemon, FakeSysdig, NS, daemon_env, main,  # noqa: E402
-                     need_bin, read_output, wait_for, write_config)
+                     need_bin, read_output, scratch_dir, wait_for, write_config)
 
 SANITIZE = os.environ.get("SF_SANITIZE") == "1"
 RSS_LIMIT_KB = 200 * 1024
@@ -228,7 +227,7 @@ MODES = [("garbage", 2), ("endless", 2), ("huge", 1), ("badutf8", 1), ("redirect
 @need_bin
 class HostileApiTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-hostile-")
+        self.dir = scratch_dir(self, "sf-hostile-")
         self.fake = FakeSysdig(token=CANARY, seed=5)
         self.fake.generate(120, span_s=1800)
         self.fake.start()

@@ -11,11 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import SF_BIN, SRC, main  # noqa: E402
+from helpers import SF_BIN, SRC, main, scratch_dir  # noqa: E402
 
 try:
     import yaml
@@ -49,10 +48,10 @@ def by_kind(docs, kind):
     return [d for d in docs if d.get("kind") == kind]
 
 
-def check_config_text(text, extra_env=None):
+def check_config_text(testcase, text, extra_env=None):
     """Runs SF_BIN --check-config on a daemon config, with the token file and state paths
-    pointed into a temporary directory. Returns (ok, output)."""
-    d = tempfile.mkdtemp(prefix="sf-k8s-")
+    pointed into a scratch directory of testcase. Returns (ok, output)."""
+    d = scratch_dir(testcase, "sf-k8s-")
     tok = os.path.join(d, "token")
     with open(tok, "w") as f:
         f.write("k8s-test-token-value\n")
@@ -172,7 +171,7 @@ class Structure(unittest.TestCase):
     def test_embedded_configs_pass_check_config(self):
         for name in FILES:
             for cm in by_kind(load(name), "ConfigMap"):
-                ok, out = check_config_text(cm["data"]["config.yaml"])
+                ok, out = check_config_text(self, cm["data"]["config.yaml"])
                 self.assertTrue(ok, "%s ConfigMap %s: %s" % (name, cm["metadata"]["name"], out))
 
     def test_secret_is_never_inline(self):

@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -25,7 +24,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (SRC, Daemon, FakeSysdig, SF_BIN, daemon_env, main, need_bin,  # noqa: E402
-                     read_output, run, wait_for)
+                     read_output, run, scratch_dir, wait_for)
 
 sys.path.insert(0, os.path.join(SRC, "tests", "fakekafka"))
 from kafka_rest import FakeKafkaRest  # noqa: E402
@@ -119,7 +118,7 @@ class SecretsTest(unittest.TestCase):
         cls.kafka.stop()
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-secrets-")
+        self.dir = scratch_dir(self, "sf-secrets-")
         self.outputs = []  # (label, text) to scan
 
     def config(self, token_line="token: ${SYSDIG_SECURE_API_TOKEN}", url=None, extra="",

@@ -10,14 +10,13 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, Daemon, FakeSysdig, daemon_env, http_control, http_get,  # noqa: E402
-                     main, need_bin, wait_for, write_config)
+                     main, need_bin, scratch_dir, wait_for, write_config)
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -67,8 +66,8 @@ def val(samples, name, **labels):
                  "python3-prometheus-client is not installed (needed to parse /metrics)")
 class ServerTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-server-")
-        self.logdir = tempfile.mkdtemp(prefix="sf-server-logs-")
+        self.dir = scratch_dir(self, "sf-server-")
+        self.logdir = scratch_dir(self, "sf-server-logs-")
         self.fake = FakeSysdig(token=CANARY, seed=7)
         self.fake.generate(2000, span_s=1800)
         self.fake.start()
@@ -285,7 +284,7 @@ class LogsTest(unittest.TestCase):
     """Catch-up progress lines and the periodic health summary."""
 
     def test_progress_and_health_lines(self):
-        d = tempfile.mkdtemp(prefix="sf-progress-")
+        d = scratch_dir(self, "sf-progress-")
         fake = FakeSysdig(token=CANARY, seed=3)
         fake.generate(3000, span_s=3000)
         fake.start()
@@ -315,7 +314,7 @@ class LogsTest(unittest.TestCase):
         self.assertEqual((rc, hung), (0, False), dm.stderr()[-2000:])
 
     def run_with_health_interval(self, value, seconds):
-        d = tempfile.mkdtemp(prefix="sf-health-")
+        d = scratch_dir(self, "sf-health-")
         fake = FakeSysdig(token=CANARY, seed=4)
         fake.generate(10, span_s=600)
         fake.start()
@@ -351,7 +350,7 @@ class NotifyTest(unittest.TestCase):
     """sd_notify protocol: READY=1, STATUS=, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1."""
 
     def test_notify_messages(self):
-        d = tempfile.mkdtemp(prefix="sf-notify-")
+        d = scratch_dir(self, "sf-notify-")
         sock_path = os.path.join(d, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(sock_path)

@@ -7,13 +7,12 @@ import collections
 import json
 import os
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fakekafka"))
-from helpers import CANARY, FakeSysdig, main, need_bin, run  # noqa: E402
+from helpers import CANARY, FakeSysdig, main, need_bin, run, scratch_dir  # noqa: E402
 from kafka_rest import FakeKafkaRest  # noqa: E402
 from test_sink_webhook import sink_config  # noqa: E402
 
@@ -23,7 +22,7 @@ PASSWORD = "kafka-pw-93c1a7"
 @need_bin
 class KafkaRestTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-kafka-")
+        self.dir = scratch_dir(self, "sf-kafka-")
         self.fake = FakeSysdig(token=CANARY, seed=43)
         self.fake.generate(80, span_s=1200)
         self.fake.start()

@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, Daemon, FakeSysdig, http_get, main, need_bin, run,  # noqa: E402
-                     wait_for)
+                     scratch_dir, wait_for)
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 SEP = "\x1f"  # field separator in rsyslog's parsed view
@@ -176,7 +175,7 @@ class SyslogSinkTest(unittest.TestCase):
     N = 60
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-syslog-")
+        self.dir = scratch_dir(self, "sf-syslog-")
         self.fake = FakeSysdig(token=CANARY, seed=7)
         self.fake.generate(self.N, span_s=900)
         self.fake.start()

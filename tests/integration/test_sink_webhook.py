@@ -11,13 +11,12 @@ import http.server
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import CANARY, FakeSysdig, main, need_bin, run  # noqa: E402
+from helpers import CANARY, FakeSysdig, main, need_bin, run, scratch_dir  # noqa: E402
 
 SECRET = "hmac-secret-5b1f9c"
 PASSWORD = "pw-7d2e9a1c"
@@ -175,7 +174,7 @@ log: {{ level: info, format: text }}
 @need_bin
 class WebhookTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-webhook-")
+        self.dir = scratch_dir(self, "sf-webhook-")
         self.fake = FakeSysdig(token=CANARY, seed=41)
         self.fake.generate(60, span_s=1200)
         self.fake.start()

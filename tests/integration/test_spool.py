@@ -5,15 +5,13 @@ import glob
 import http.server
 import json
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import unittest
 
-from helpers import (Daemon, FakeSysdig, CANARY, main, need_bin, read_output, wait_for,
-                     write_config)
+from helpers import (Daemon, FakeSysdig, CANARY, main, need_bin, read_output, scratch_dir,
+                     wait_for, write_config)
 
 
 def _watermark(path):
@@ -61,7 +59,7 @@ class Receiver:
 @need_bin
 class SpoolTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sf-spool-")
+        self.dir = scratch_dir(self, "sf-spool-")
         self.fake = FakeSysdig(token=CANARY, seed=7)
         self.fake.generate(1500, span_s=1800)
         self.fake.start()
@@ -70,7 +68,6 @@ class SpoolTest(unittest.TestCase):
     def tearDown(self):
         self.fake.stop()
         self.rx.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def config(self):
         spool = os.path.join(self.dir, "spool-hook")

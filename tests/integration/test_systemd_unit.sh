@@ -7,6 +7,12 @@ SRC=${SF_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 UNIT="$SRC/systemd/sysdig-forwarder.service"
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
 fail=0
+# scratch directory: removed on any exit (kept with SF_KEEP_TMP=1)
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/sf-systemd-XXXXXX")
+cleanup() {
+  if [ "${SF_KEEP_TMP:-0}" = 1 ]; then echo "SF_KEEP_TMP=1: kept $scratch" >&2; else rm -rf "$scratch"; fi
+}
+trap cleanup EXIT
 ok() { echo "ok   - $*"; }
 bad() { echo "FAIL - $*"; fail=1; }
 
@@ -47,8 +53,8 @@ else
 fi
 if [ -n "${SF_BIN:-}" ] && [ -x "${SF_BIN}" ]; then
   # the example config must pass the daemon's own validation (with a stand-in credential dir)
-  cred=$(mktemp -d)
-  trap 'rm -rf "$cred" "${tmp:-}"' EXIT
+  cred=$scratch/cred
+  mkdir "$cred"
   echo "test-token-value" > "$cred/sysdig-token"
   if out=$(CREDENTIALS_DIRECTORY=$cred "$SF_BIN" -c "$SRC/systemd/config.yaml" --check-config 2>&1); then
     ok "systemd/config.yaml passes --check-config"
@@ -64,8 +70,8 @@ fi
 
 # ---- systemd-analyze verify: ExecStart must name an existing executable, so check a copy
 # pointing at the built binary (or at /bin/true when SF_BIN is not set)
-tmp=$(mktemp -d)
-trap 'rm -rf "${cred:-}" "$tmp"' EXIT
+tmp=$scratch/unit
+mkdir "$tmp"
 bin=${SF_BIN:-/bin/true}
 sed "s#/usr/local/bin/sysdig-forwarder#$bin#g" "$UNIT" >"$tmp/sysdig-forwarder.service"
 if out=$(systemd-analyze verify "$tmp/sysdig-forwarder.service" 2>&1); then

@@ -39,11 +39,12 @@ def main():
     out, err, rc = sc.translate("leef", data=f'{{"data":[{g}, {{"id":'.encode(), check=False)
     check(rc == 1 and len(out) == 1 and "data 1" in err, f"truncated page: {rc} {out} {err}")
     # file argument
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(f"[{g}]")
-    out, _, rc = sc.translate("stix21", f.name, check=False)
+    with tempfile.TemporaryDirectory(prefix="sf-translate-") as d:  # removed on any exit
+        path = os.path.join(d, "in.json")
+        with open(path, "w") as f:
+            f.write(f"[{g}]")
+        out, _, rc = sc.translate("stix21", path, check=False)
     check(rc == 0 and len(out) == 1 and json.loads(out[0])["type"] == "bundle", "file input")
-    os.unlink(f.name)
     # usage errors: exit 2
     for args in (["--format", "nope"], [], ["--format"], ["--bogus"], ["--format", "raw", "a", "b"],
                  ["--format", "raw", "/nonexistent/file"]):

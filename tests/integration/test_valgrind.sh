@@ -6,9 +6,13 @@ set -euo pipefail
 if [ "${SF_SANITIZE:-0}" = 1 ]; then echo "skipped: valgrind does not run ASan binaries"; exit 0; fi
 command -v valgrind >/dev/null || { echo "valgrind missing (scripts/install-deps.sh installs it)"; exit 1; }
 : "${SF_BIN:?SF_BIN must point at the daemon}" "${SF_SRC:?}"
-dir=$(mktemp -d /tmp/sf-valgrind-XXXXXX)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sf-valgrind-XXXXXX")
 api_pid=""
-cleanup() { [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null; rm -rf "$dir"; }
+cleanup() {
+  # (set -e applies here too: no failing command may end the cleanup before the rm)
+  if [ -n "$api_pid" ]; then kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; fi
+  if [ "${SF_KEEP_TMP:-0}" = 1 ]; then echo "SF_KEEP_TMP=1: kept $dir" >&2; else rm -rf "$dir"; fi
+}
 trap cleanup EXIT
 VG=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --track-fds=no)

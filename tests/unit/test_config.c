@@ -11,6 +11,7 @@
 #include "log.h"
 #include "sink.h"
 #include "util.h"
+#include "testutil.h"
 
 #define SECRET "SuperSecretToken-9f8e7d"
 
@@ -22,8 +23,7 @@ static void setup(void)
 {
     memset(&cfg, 0, sizeof cfg);
     memset(&errs, 0, sizeof errs);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sf-test-cfg-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    sf_test_mkdtemp(tmpdir, sizeof tmpdir, "cfg");
     sf_log_set_level(SF_LOG_ERROR); /* keep test output quiet; counters still count */
 }
 
@@ -31,9 +31,7 @@ static void teardown(void)
 {
     sf_config_free(&cfg);
     sf_cfg_errors_free(&errs);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    sf_test_rmtree(tmpdir);
 }
 
 static int load(const char *text)

@@ -10,20 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 #include <uv.h>
 
 #define SF_TEST_HANG_GUARD_MS 20000 /* a hang guard only, not a timing target */
 
-/* Creates a fresh directory /tmp/sf-test-<tag>-XXXXXX; its path goes to buf. */
-static inline void sf_test_mkdtemp(char *buf, size_t len, const char *tag)
+/* Scratch directories. Every directory sf_test_mkdtemp makes is inside one root directory,
+ * $TMPDIR/sf-unit-XXXXXX (/tmp without TMPDIR), made when the test program starts and removed
+ * with everything in it when it exits. That parent process outlives Check's forked children, so
+ * what a failed test (whose teardown Check skips), a crash or a timeout left is removed too.
+ * With SF_KEEP_TMP=1 nothing is removed and the root's path is printed on stderr. */
+static char sf_test_root[512];
+static pid_t sf_test_root_owner;
+
+static inline bool sf_test_keep_tmp(void)
 {
-    snprintf(buf, len, "/tmp/sf-test-%s-XXXXXX", tag);
-    ck_assert_ptr_nonnull(mkdtemp(buf));
+    const char *k = getenv("SF_KEEP_TMP");
+    return k && strcmp(k, "1") == 0;
 }
 
-/* Removes dir and everything below it (best effort: a test's scratch directory). */
-static inline void sf_test_rmtree(const char *dir)
+static inline void sf_test_rmtree_all(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d) {
@@ -37,13 +44,51 @@ static inline void sf_test_rmtree(const char *dir)
                 continue; /* cannot name it: left behind */
             struct stat st;
             if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-                sf_test_rmtree(p);
+                sf_test_rmtree_all(p);
             else
                 unlink(p);
         }
         closedir(d);
     }
     rmdir(dir);
+}
+
+__attribute__((constructor)) static void sf_test_root_make(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    int w = snprintf(sf_test_root, sizeof sf_test_root, "%s/sf-unit-XXXXXX",
+                     tmp && *tmp ? tmp : "/tmp");
+    if (w < 0 || (size_t)w >= sizeof sf_test_root || !mkdtemp(sf_test_root))
+        sf_test_root[0] = '\0'; /* sf_test_mkdtemp fails the test that needs it */
+    sf_test_root_owner = getpid();
+}
+
+/* at exit of the program, not of a forked child (a passing test exits through exit()) */
+__attribute__((destructor)) static void sf_test_root_remove(void)
+{
+    if (!sf_test_root[0] || getpid() != sf_test_root_owner)
+        return;
+    if (!sf_test_keep_tmp())
+        sf_test_rmtree_all(sf_test_root);
+    else if (rmdir(sf_test_root) != 0)
+        fprintf(stderr, "SF_KEEP_TMP=1: kept %s\n", sf_test_root);
+}
+
+/* Creates a fresh directory <root>/<tag>-XXXXXX; its path goes to buf. */
+static inline void sf_test_mkdtemp(char *buf, size_t len, const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    ck_assert_msg(sf_test_root[0], "no scratch root directory (TMPDIR=%s)", tmp ? tmp : "");
+    int w = snprintf(buf, len, "%s/%s-XXXXXX", sf_test_root, tag);
+    ck_assert_msg(w > 0 && (size_t)w < len, "scratch directory path too long");
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+/* Removes a scratch directory and everything below it (best effort); kept with SF_KEEP_TMP=1. */
+static inline void sf_test_rmtree(const char *dir)
+{
+    if (!sf_test_keep_tmp())
+        sf_test_rmtree_all(dir);
 }
 
 typedef struct sf_test_guard {
