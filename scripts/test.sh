@@ -5,6 +5,7 @@
 #  3. ASan + UBSan build + the test suite again
 #  4. libFuzzer targets, a few seconds each over the checked-in corpus
 #  5. formatting check (clang-format, .clang-format)
+#  6. mutant check: every planted bug in tests/mutants/ must be caught (scripts/mutants.sh)
 # Set SF_QUICK=1 to run only step 1. Set SF_KEEP_TMP=1 to keep the tests' scratch files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,4 +55,8 @@ files=$(git ls-files 'daemon/*.c' 'daemon/*.h' 'tests/*.c' 'tests/*.h' 2>/dev/nu
 if [ -n "$files" ]; then
   clang-format --dry-run --Werror $files
 fi
+echo "== mutants (tests/mutants/: each planted bug must be caught by the tests it names)"
+scripts/mutants.sh
+check_tmp
+
 echo "all checks passed"

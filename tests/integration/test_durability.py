@@ -256,8 +256,14 @@ class FsyncFailureTest(unittest.TestCase):
         env = daemon_env(LD_PRELOAD=SHIM, SF_FAIL_FSYNC=match, SF_FAIL_FSYNC_LOG=self.faillog)
         d = Daemon(["-c", cfg], env=env, logdir=self.dir, tag="failing")
         try:
-            ok = wait_for(lambda: expect_log in d.stderr() and self.failures() >= 2, 30)
-            self.assertTrue(ok, "no fsync failure reported:\n" + d.stderr()[-3000:])
+            # (a checkpoint that moves ends the wait early: the test fails below)
+            wait_for(lambda: (expect_log in d.stderr() and self.failures() >= 2)
+                     or delivered_by_checkpoint(cp) > 0, 30)
+            self.assertEqual(delivered_by_checkpoint(cp), 0,
+                             "the checkpoint moved past events whose fsync failed: %s\n%s"
+                             % (checkpoint(cp), d.stderr()[-3000:]))
+            self.assertTrue(expect_log in d.stderr() and self.failures() >= 2,
+                            "no fsync failure reported:\n" + d.stderr()[-3000:])
             time.sleep(1.5)  # room for a wrong commit to happen
             rc, hung = d.term()
             self.assertFalse(hung, d.stderr()[-3000:])
@@ -320,6 +326,44 @@ class FsyncFailureTest(unittest.TestCase):
         with open(dl) as f:
             dead = {json.loads(ln)["id"] for ln in f if ln.strip()}
         self.assertEqual(dead, set(self.fake.all_ids()))
+
+    def test_checkpoint_written_at_sigterm_after_failed_saves(self):
+        """A checkpoint that could not be saved while running (fsync EIO) is saved at SIGTERM,
+        once the disk works again. The checkpoint's directory is a symlink, first to a
+        directory whose fsyncs fail, then (after the last commit, long before the next poll)
+        to a working one: only the final save at shutdown can write it there."""
+        failing = os.path.join(self.dir, "cp-failing")
+        working = os.path.join(self.dir, "cp-working")
+        os.mkdir(failing)
+        os.mkdir(working)
+        state = os.path.join(self.dir, "state")
+        os.symlink(failing, state)
+        cfg, out, cp = write_config(self.dir, self.fake.url, page_size=40, poll_interval="60s")
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace(cp, os.path.join(state, "checkpoint.json"), 1))
+        env = daemon_env(LD_PRELOAD=SHIM, SF_FAIL_FSYNC=failing, SF_FAIL_FSYNC_LOG=self.faillog)
+        d = Daemon(["-c", cfg], env=env, logdir=self.dir, tag="cpfail")
+        try:
+            ids = set(self.fake.all_ids())
+            ok = wait_for(lambda: ids <= set(read_output(out)[0]) and self.failures() >= 1
+                          and "cannot write checkpoint" in d.stderr(), 30)
+            self.assertTrue(ok, "events not delivered or no checkpoint save failed:\n"
+                            + d.stderr()[-3000:])
+            time.sleep(1)  # the last page's commit (and its failing save) is done
+            self.assertFalse(os.listdir(working))
+            tmp = os.path.join(self.dir, "state.new")
+            os.symlink(working, tmp)
+            os.replace(tmp, state)
+            rc, hung = d.term()
+        finally:
+            if d.alive():
+                d.kill9()
+        self.assertEqual((rc, hung), (0, False), d.stderr()[-3000:])
+        saved = checkpoint(os.path.join(working, "checkpoint.json"))
+        self.assertIsNotNone(saved, "no checkpoint written at SIGTERM:\n" + d.stderr()[-3000:])
+        self.assertEqual(int(saved.get("events_total", 0)), len(ids), saved)
 
 
 class ScriptedHook(Hook):

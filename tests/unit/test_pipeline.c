@@ -1081,6 +1081,60 @@ START_TEST(test_deferred_spool_consumed_after_settlement)
 }
 END_TEST
 
+/* call 0 (page 1) and the first three spool replays: everything refused; the fourth replay:
+ * the sink takes the first 3 records and refuses the rest; then everything OK */
+static void decide_replay_refusals(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    size_t from = call <= 3 ? 0 : call == 4 ? 3 : b->n;
+    for (size_t k = from; k < b->n; k++)
+        b->status[k] = SF_DELIV_RETRY;
+}
+
+static uint64_t spool_events(size_t sink)
+{
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, sink, &ss);
+    return ss.spool_events;
+}
+
+/* A spool replay the sink refuses, wholly or in part, resumes at the first refused record:
+ * every spooled event reaches the sink exactly once, in order, and the spool drains. */
+START_TEST(test_spool_replay_resumes_at_first_refused)
+{
+    ctx_init(1, 8);
+    char spool[300];
+    snprintf(spool, sizeof spool, "%s/spool", T.tmpdir);
+    T.scfg[0].common.spool_path = spool;
+    T.scfg[0].common.spool_max_size = 1 << 20;
+    T.scfg[0].common.spool_segment_size = 1 << 16;
+    T.scfg[0].common.retry_initial_ms = 1;
+    T.scfg[0].common.retry_max_ms = 2;
+    T.fakes[0].decide = decide_replay_refusals;
+    ctx_start();
+    for (intptr_t t = 1; t <= 3; t++)
+        submit_page(t, 2);
+    /* page 1 refused: pages 1-3 go to the spool and commit */
+    RUN_UNTIL(T.ncommits == 3, 2000);
+    assert_commits_in_order(3, true);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.spool_events, 6);
+    RUN_UNTIL(T.fakes[0].oks == 6 || spool_events(0) == 0, 3000); /* everything, or drained */
+    ck_assert_str_eq(T.fakes[0].delivered.data, "p1-e0,p1-e1,p2-e0,p2-e1,p3-e0,p3-e1,");
+    ck_assert_uint_eq(T.fakes[0].calls, 6);
+    for (unsigned c = 1; c <= 4; c++)
+        ck_assert_str_eq(T.fakes[0].ids[c], "p1-e0,p1-e1,p2-e0,p2-e1,p3-e0,p3-e1,");
+    ck_assert_str_eq(T.fakes[0].ids[5], "p2-e1,p3-e0,p3-e1,");
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.spooled, 6);
+    ck_assert_uint_eq(ss.spool_events, 0);
+    ck_assert_uint_eq(ss.delivered, 6);
+    ck_assert_uint_eq(ss.rejected, 0);
+    ctx_finish();
+}
+END_TEST
+
 START_TEST(test_close_idle)
 {
     ctx_init(1, 8);
@@ -1124,6 +1178,7 @@ int main(void)
     tcase_add_test(tc, test_deferred_bounded_flush_deadline);
     tcase_add_test(tc, test_deferred_close_fails_held_pages);
     tcase_add_test(tc, test_deferred_spool_consumed_after_settlement);
+    tcase_add_test(tc, test_spool_replay_resumes_at_first_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
