@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "kafka_rest_parse.h"
+#include "net/http.h"
+#include "sinks/kafka_rest_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "core/checkpoint.h"
 #include "testutil.h"
 
 static char tmpdir[256];

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "format.h"
-#include "log.h"
-#include "sink.h"
-#include "util.h"
+#include "config/config.h"
+#include "formats/format.h"
+#include "core/log.h"
+#include "sinks/sink.h"
+#include "core/util.h"
 #include "testutil.h"
 
 #define SECRET "SuperSecretToken-9f8e7d"

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/deadletter.c: path, mode, NDJSON content, the max_size bound. */
+/* Unit tests for daemon/pipeline/deadletter.c: path, mode, NDJSON content, the max_size bound. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deadletter.h"
-#include "event.h"
-#include "util.h"
+#include "pipeline/deadletter.h"
+#include "core/event.h"
+#include "core/util.h"
 #include "testutil.h"
 
 static char tmpdir[256];

@@ -7,9 +7,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "demo.h"
-#include "http.h"
-#include "util.h"
+#include "source/demo.h"
+#include "net/http.h"
+#include "core/util.h"
 #include "testutil.h"
 
 static int int_reached(void *arg)

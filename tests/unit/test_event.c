@@ -1,4 +1,4 @@
-/* Unit tests for daemon/event.c: API page parsing with exact byte spans, timestamps, ids,
+/* Unit tests for daemon/core/event.c: API page parsing with exact byte spans, timestamps, ids,
  * errors and limits, and the 0..7 severity mapping. */
 #include <check.h>
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
-#include "util.h"
+#include "core/event.h"
+#include "core/util.h"
 
 static int parse(const char *body, const sf_parse_limits *lim, sf_page *pg, char *err,
                  size_t errlen)

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format.h"
-#include "stix_common.h"
-#include "uuid.h"
+#include "formats/format.h"
+#include "formats/stix_common.h"
+#include "core/uuid.h"
 
 START_TEST(uuid_v5_vectors)
 {

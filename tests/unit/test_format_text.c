@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format.h"
+#include "formats/format.h"
 
 static char *encode(const char *fmt, const void *cfg, const char *json)
 {

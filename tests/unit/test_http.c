@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
-#include "httpd.h"
+#include "net/http.h"
+#include "net/httpd.h"
 #include "testutil.h"
 
 typedef struct result {

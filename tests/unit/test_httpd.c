@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "httpd.h"
+#include "net/httpd.h"
 #include "testutil.h"
 
 /* ---- raw client: connects, writes req, reads until EOF ---- */

@@ -1,12 +1,12 @@
-/* Unit tests for daemon/idset.c: the bounded id set used for dedup across windows. */
+/* Unit tests for daemon/core/idset.c: the bounded id set used for dedup across windows. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "idset.h"
-#include "util.h"
+#include "core/idset.h"
+#include "core/util.h"
 
 static void count_cb(void *ud, const char *id, int64_t ts)
 {

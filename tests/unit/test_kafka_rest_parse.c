@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "kafka_rest_parse.h"
+#include "net/http.h"
+#include "sinks/kafka_rest_parse.h"
 
 typedef struct {
     int api, flavor;

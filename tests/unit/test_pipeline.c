@@ -1,4 +1,4 @@
-/* Unit tests for daemon/pipeline.c: fan-out to every sink, per-sink retries of exactly the
+/* Unit tests for daemon/pipeline/pipeline.c: fan-out to every sink, per-sink retries of exactly the
  * records asked, in-order commits, dead letters, backpressure, bounded mode and close.
  *
  * The sinks are fakes defined here (sf_sink_ops with open/submit/close) that answer
@@ -14,13 +14,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "config.h"
-#include "event.h"
-#include "format.h"
-#include "log.h"
-#include "pipeline.h"
-#include "sink.h"
-#include "util.h"
+#include "config/config.h"
+#include "core/event.h"
+#include "formats/format.h"
+#include "core/log.h"
+#include "pipeline/pipeline.h"
+#include "sinks/sink.h"
+#include "core/util.h"
 #include "testutil.h"
 
 #define MAXCALLS 64

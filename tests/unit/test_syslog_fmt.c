@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "syslog_fmt.h"
-#include "util.h"
+#include "sinks/syslog_fmt.h"
+#include "core/util.h"
 
 /* 2023-11-01T17:15:04.635115435Z */
 #define TS INT64_C(1698858904635115435)

@@ -4,10 +4,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "event.h"
-#include "hmac.h"
-#include "http.h"
-#include "sink_webhook.h"
+#include "core/event.h"
+#include "core/hmac.h"
+#include "net/http.h"
+#include "sinks/sink_webhook.h"
 
 /* RFC 4231 test cases 1, 2 and 6 (HMAC-SHA-256) */
 START_TEST(hmac_rfc4231)

@@ -1,0 +1,506 @@
+/* checkpoint: JSON (cJSON) encode/decode with exact int64 strings; atomic durable save. */
+#include "core/checkpoint.h"
+#include "core/fsutil.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_FILE_SIZE (256u * 1024 * 1024)
+
+void sf_checkpoint_init(sf_checkpoint *cp)
+{
+    memset(cp, 0, sizeof *cp);
+    cp->watermark_ns = SF_TIME_UNSET;
+    cp->win_low_ns = SF_TIME_UNSET;
+}
+
+void sf_checkpoint_free(sf_checkpoint *cp)
+{
+    if (!cp)
+        return;
+    free(cp->cursor);
+    for (size_t i = 0; i < cp->nids; i++)
+        free(cp->ids[i].id);
+    free(cp->ids);
+    sf_checkpoint_init(cp);
+}
+
+int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src)
+{
+    sf_checkpoint c = *src;
+    c.cursor = NULL;
+    c.ids = NULL;
+    c.nids = 0;
+    if (src->cursor && !(c.cursor = sf_strdup(src->cursor)))
+        goto oom;
+    if (src->nids) {
+        if (!(c.ids = calloc(src->nids, sizeof *c.ids)))
+            goto oom;
+        for (; c.nids < src->nids; c.nids++) {
+            c.ids[c.nids].ts_ns = src->ids[c.nids].ts_ns;
+            if (!(c.ids[c.nids].id = sf_strdup(src->ids[c.nids].id)))
+                goto oom;
+        }
+    }
+    *dst = c;
+    return 0;
+oom:
+    sf_checkpoint_free(&c);
+    return -ENOMEM;
+}
+
+/* ---- encode ---- */
+
+static cJSON *ns_json(int64_t v)
+{
+    if (v == SF_TIME_UNSET)
+        return cJSON_CreateNull();
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return cJSON_CreateString(buf);
+}
+
+/* Adds item to obj under key; takes item (freed on failure). */
+static int add(cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item)
+        return -ENOMEM;
+    if (!cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out)
+{
+    int rc = -ENOMEM;
+    char *text = NULL;
+    char buf[32];
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        goto out;
+    if (add(root, "version", cJSON_CreateNumber(SF_CHECKPOINT_VERSION)) ||
+        add(root, "watermark_ns", ns_json(cp->watermark_ns)))
+        goto out;
+    if (cp->in_window) {
+        cJSON *w = cJSON_CreateObject();
+        if (add(root, "window", w))
+            goto out;
+        snprintf(buf, sizeof buf, "%lld", (long long)cp->win_from_ns);
+        if (add(w, "from_ns", cJSON_CreateString(buf)))
+            goto out;
+        snprintf(buf, sizeof buf, "%lld", (long long)cp->win_to_ns);
+        if (add(w, "to_ns", cJSON_CreateString(buf)) ||
+            add(w, "cursor", cp->cursor ? cJSON_CreateString(cp->cursor) : cJSON_CreateNull()) ||
+            add(w, "low_ns", ns_json(cp->win_low_ns)))
+            goto out;
+    } else if (add(root, "window", cJSON_CreateNull())) {
+        goto out;
+    }
+    cJSON *ids = cJSON_CreateArray();
+    if (add(root, "recent_ids", ids))
+        goto out;
+    for (size_t i = 0; i < cp->nids; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(ids, o)) {
+            cJSON_Delete(o);
+            goto out;
+        }
+        snprintf(buf, sizeof buf, "%lld", (long long)cp->ids[i].ts_ns);
+        if (add(o, "id", cJSON_CreateString(cp->ids[i].id ? cp->ids[i].id : "")) ||
+            add(o, "ts_ns", cJSON_CreateString(buf)))
+            goto out;
+    }
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)cp->events_total);
+    if (add(root, "events_total", cJSON_CreateString(buf)))
+        goto out;
+    snprintf(buf, sizeof buf, "%lld", (long long)cp->updated_ns);
+    if (add(root, "updated_ns", cJSON_CreateString(buf)))
+        goto out;
+    if (!(text = cJSON_PrintUnformatted(root)))
+        goto out;
+    rc = sf_buf_puts(out, text);
+    if (!rc)
+        rc = sf_buf_putc(out, '\n');
+out:
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- decode ---- */
+
+static int SF_PRINTF(3, 4) fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+/* A required int64 string (or null -> SF_TIME_UNSET when allow_null). */
+static int get_ns(const cJSON *obj, const char *key, const char *path, bool allow_null,
+                  int64_t *out, char *err, size_t errlen)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it)
+        return fail(err, errlen, "%s: missing", path);
+    if (cJSON_IsNull(it) && allow_null) {
+        *out = SF_TIME_UNSET;
+        return 0;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return fail(err, errlen,
+                    allow_null ? "%s: expected a string holding an integer, or null"
+                               : "%s: expected a string holding an integer",
+                    path);
+    int rc = sf_parse_int64(it->valuestring, strlen(it->valuestring), out);
+    if (rc == -ERANGE)
+        return fail(err, errlen, "%s: integer out of range", path);
+    if (rc)
+        return fail(err, errlen, "%s: not an integer", path);
+    return 0;
+}
+
+static int parse_u64str(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static void line_col(const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char *err, size_t errlen)
+{
+    sf_checkpoint cp;
+    sf_checkpoint_init(&cp);
+    int rc = -EINVAL;
+    const char *end = NULL;
+    cJSON *root = NULL;
+    if (len == 0) {
+        rc = fail(err, errlen, "%s", "empty file");
+        goto out;
+    }
+    root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) {
+        int line, col;
+        const char *at = end ? end : cJSON_GetErrorPtr();
+        if (!at || at < text || at > text + len)
+            at = text + len;
+        line_col(text, at, &line, &col);
+        if (err && errlen)
+            snprintf(err, errlen, "invalid JSON at line %d, column %d%s", line, col,
+                     at == text + len ? " (truncated?)" : "");
+        rc = -EINVAL;
+        goto out;
+    }
+    for (const char *p = end; p && p < text + len; p++) {
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
+            int line, col;
+            line_col(text, p, &line, &col);
+            if (err && errlen)
+                snprintf(err, errlen, "trailing data after the JSON object at line %d, column %d",
+                         line, col);
+            goto out;
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = fail(err, errlen, "%s", "expected a JSON object");
+        goto out;
+    }
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
+    if (!ver) {
+        rc = fail(err, errlen, "%s: missing", "version");
+        goto out;
+    }
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != (double)SF_CHECKPOINT_VERSION) {
+        if (err && errlen) {
+            if (cJSON_IsNumber(ver))
+                snprintf(err, errlen, "version: unsupported version %g (expected %d)",
+                         ver->valuedouble, SF_CHECKPOINT_VERSION);
+            else
+                snprintf(err, errlen, "version: expected a number");
+        }
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = get_ns(root, "watermark_ns", "watermark_ns", true, &cp.watermark_ns, err, errlen)))
+        goto out;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "window");
+    if (!w) {
+        rc = fail(err, errlen, "%s: missing", "window");
+        goto out;
+    }
+    if (cJSON_IsObject(w)) {
+        cp.in_window = true;
+        if ((rc = get_ns(w, "from_ns", "window.from_ns", false, &cp.win_from_ns, err, errlen)) ||
+            (rc = get_ns(w, "to_ns", "window.to_ns", false, &cp.win_to_ns, err, errlen)))
+            goto out;
+        if (cp.win_from_ns > cp.win_to_ns) {
+            rc = fail(err, errlen, "%s: from_ns is after to_ns", "window");
+            goto out;
+        }
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "cursor");
+        if (c && !cJSON_IsNull(c)) {
+            if (!cJSON_IsString(c) || !c->valuestring) {
+                rc = fail(err, errlen, "%s: expected a string or null", "window.cursor");
+                goto out;
+            }
+            if (!(cp.cursor = sf_strdup(c->valuestring))) {
+                rc = -ENOMEM;
+                goto out;
+            }
+        }
+        if (cJSON_GetObjectItemCaseSensitive(w, "low_ns") &&
+            (rc = get_ns(w, "low_ns", "window.low_ns", true, &cp.win_low_ns, err, errlen)))
+            goto out;
+    } else if (!cJSON_IsNull(w)) {
+        rc = fail(err, errlen, "%s: expected an object or null", "window");
+        goto out;
+    }
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "recent_ids");
+    if (!ids) {
+        rc = fail(err, errlen, "%s: missing", "recent_ids");
+        goto out;
+    }
+    if (!cJSON_IsArray(ids)) {
+        rc = fail(err, errlen, "%s: expected an array", "recent_ids");
+        goto out;
+    }
+    int n = cJSON_GetArraySize(ids);
+    if (n > 0 && !(cp.ids = calloc((size_t)n, sizeof *cp.ids))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    const cJSON *it;
+    size_t i = 0;
+    cJSON_ArrayForEach(it, ids)
+    {
+        char path[48];
+        snprintf(path, sizeof path, "recent_ids[%zu]", i);
+        if (!cJSON_IsObject(it)) {
+            rc = fail(err, errlen, "%s: expected an object", path);
+            goto out;
+        }
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        if (!cJSON_IsString(id) || !id->valuestring || !*id->valuestring) {
+            snprintf(path, sizeof path, "recent_ids[%zu].id", i);
+            rc = fail(err, errlen, "%s: expected a non-empty string", path);
+            goto out;
+        }
+        snprintf(path, sizeof path, "recent_ids[%zu].ts_ns", i);
+        if ((rc = get_ns(it, "ts_ns", path, false, &cp.ids[i].ts_ns, err, errlen)))
+            goto out;
+        if (!(cp.ids[i].id = sf_strdup(id->valuestring))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        cp.nids = ++i;
+    }
+    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(root, "events_total");
+    if (tot && !cJSON_IsNull(tot)) {
+        int prc = -EINVAL;
+        if (cJSON_IsString(tot) && tot->valuestring)
+            prc = parse_u64str(tot->valuestring, &cp.events_total);
+        if (prc) {
+            rc = fail(err, errlen, "%s: expected a string holding a non-negative integer",
+                      "events_total");
+            goto out;
+        }
+    }
+    if (cJSON_GetObjectItemCaseSensitive(root, "updated_ns") &&
+        (rc = get_ns(root, "updated_ns", "updated_ns", true, &cp.updated_ns, err, errlen)))
+        goto out;
+    if (cp.updated_ns == SF_TIME_UNSET)
+        cp.updated_ns = 0;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    if (rc) {
+        if (rc == -ENOMEM && err && errlen)
+            snprintf(err, errlen, "out of memory");
+        sf_checkpoint_free(&cp);
+        return rc;
+    }
+    *out = cp;
+    return 0;
+}
+
+/* ---- load / save ---- */
+
+int sf_checkpoint_load(const char *path, sf_checkpoint *out, char *err, size_t errlen)
+{
+    sf_buf b = {0};
+    char derr[200];
+    int rc;
+    sf_checkpoint_init(out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc == -ENOENT)
+            return 1;
+        snprintf(err, errlen, "checkpoint %s: cannot open: %s", path, strerror(-rc));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "checkpoint %s: not a regular file", path);
+        goto out;
+    }
+    for (;;) {
+        if (b.len > MAX_FILE_SIZE) {
+            rc = -EFBIG;
+            snprintf(err, errlen, "checkpoint %s: file too large", path);
+            goto out;
+        }
+        if ((rc = sf_buf_reserve(&b, 65536))) {
+            snprintf(err, errlen, "checkpoint %s: out of memory", path);
+            goto out;
+        }
+        ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "checkpoint %s: read error: %s", path, strerror(-rc));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+        b.data[b.len] = '\0';
+    }
+    rc = sf_checkpoint_decode(b.data ? b.data : "", b.len, out, derr, sizeof derr);
+    if (rc)
+        snprintf(err, errlen, "checkpoint %s is corrupt: %s (fix or remove it to start fresh)",
+                 path, derr);
+out:
+    close(fd);
+    sf_buf_free(&b);
+    return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, size_t errlen)
+{
+    sf_buf data = {0}, tmp = {0};
+    char *dir = NULL;
+    int fd = -1, rc;
+    bool created = false;
+    sf_checkpoint c = *cp; /* shallow: only updated_ns differs */
+    c.updated_ns = sf_now_ns();
+    if ((rc = sf_checkpoint_encode(&c, &data))) {
+        snprintf(err, errlen, "checkpoint %s: cannot encode: out of memory", path);
+        goto out;
+    }
+    const char *slash = strrchr(path, '/');
+    dir = slash ? sf_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : sf_strdup(".");
+    if (!dir) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "checkpoint %s: out of memory", path);
+        goto out;
+    }
+    for (int attempt = 0;; attempt++) {
+        sf_buf_reset(&tmp);
+        if ((rc = sf_buf_appendf(&tmp, "%s.tmp.%ld.%016llx", path, (long)getpid(),
+                                 (unsigned long long)sf_random_u64()))) {
+            snprintf(err, errlen, "checkpoint %s: out of memory", path);
+            goto out;
+        }
+        fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            break;
+        rc = -errno;
+        if (rc != -EEXIST || attempt >= 10) {
+            snprintf(err, errlen, "checkpoint %s: cannot create %s: %s", path, tmp.data,
+                     strerror(-rc));
+            goto out;
+        }
+    }
+    created = true;
+    if ((rc = write_all(fd, data.data, data.len))) {
+        snprintf(err, errlen, "checkpoint %s: write %s: %s", path, tmp.data, strerror(-rc));
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "checkpoint %s: fsync %s: %s", path, tmp.data, strerror(-rc));
+        goto out;
+    }
+    int cfd = fd;
+    fd = -1;
+    if (close(cfd) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "checkpoint %s: close %s: %s", path, tmp.data, strerror(-rc));
+        goto out;
+    }
+    if (rename(tmp.data, path) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "checkpoint %s: rename from %s: %s", path, tmp.data, strerror(-rc));
+        goto out;
+    }
+    created = false; /* the temp file is now the checkpoint */
+    if ((rc = sf_fsync_dir(dir)) != 0) {
+        snprintf(err, errlen, "checkpoint %s: fsync directory %s: %s", path, dir, strerror(-rc));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (created)
+        unlink(tmp.data);
+    sf_buf_free(&data);
+    sf_buf_free(&tmp);
+    free(dir);
+    return rc;
+}

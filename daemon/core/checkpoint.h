@@ -1,0 +1,52 @@
+/* checkpoint: the durable position of the forwarder.
+ *
+ * JSON file {"version":1, "watermark_ns":"...", "window":{...}|null, "recent_ids":[...]}; ns
+ * values are strings (exact int64). Written atomically: temp file in the same directory
+ * (mode 0600), write, fsync, rename over the old one, fsync the directory. A corrupt file is
+ * an error, never silently replaced. */
+#ifndef SF_CHECKPOINT_H
+#define SF_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/util.h"
+
+typedef struct sf_seen_id {
+    char *id;
+    int64_t ts_ns;
+} sf_seen_id;
+
+typedef struct sf_checkpoint {
+    int64_t watermark_ns; /* end of the last fully delivered window; SF_TIME_UNSET = none */
+    /* window in progress (in_window false: none) */
+    bool in_window;
+    int64_t win_from_ns, win_to_ns;
+    char *cursor;       /* next page inside the window; NULL = window's first page */
+    int64_t win_low_ns; /* oldest event time delivered in this window; SF_TIME_UNSET = none yet */
+    /* ids delivered recently (dedup across overlapping windows and resumed windows) */
+    sf_seen_id *ids;
+    size_t nids;
+    uint64_t events_total; /* informational: events delivered since the file was created */
+    int64_t updated_ns;    /* informational: wall clock of the save */
+} sf_checkpoint;
+
+#define SF_CHECKPOINT_VERSION 1
+
+void sf_checkpoint_init(sf_checkpoint *cp);
+void sf_checkpoint_free(sf_checkpoint *cp);
+int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src); /* deep; 0 or -ENOMEM */
+
+int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out);
+/* Returns 0, or -EINVAL with err naming what is wrong (e.g. "line 3: watermark_ns: not an
+ * integer"), -ENOMEM. */
+int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char *err,
+                         size_t errlen);
+
+/* Returns 0 (loaded), 1 (no file: fresh start; *out initialised), or negative (unreadable or
+ * corrupt; err says why, naming the path). */
+int sf_checkpoint_load(const char *path, sf_checkpoint *out, char *err, size_t errlen);
+/* Atomic durable replace. Blocking (call from a worker thread). 0 or negative errno. */
+int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, size_t errlen);
+
+#endif

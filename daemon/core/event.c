@@ -1,0 +1,490 @@
+/* event: API page parsing with exact byte spans.
+ *
+ * cJSON keeps numbers as doubles and re-serialises with its own spacing, so it cannot give us
+ * byte-faithful raw events or exact int64 nanosecond timestamps. We therefore walk the page's
+ * top level ourselves, let cJSON parse each element of "data" (cJSON_ParseWithLengthOpts
+ * returns where the element ended: that is the exact span), and read the timestamp's own text
+ * when it is a number. */
+#include "core/event.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static const char *string_end(const char *p, const char *end)
+{
+    /* p at opening quote */
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+        if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+const char *sf_json_value_end(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return string_end(p, end);
+    if (*p == '{' || *p == '[') {
+        size_t depth = 0;
+        while (p < end) {
+            char c = *p;
+            if (c == '"') {
+                p = string_end(p, end);
+                if (!p)
+                    return NULL;
+                continue;
+            }
+            if (c == '{' || c == '[')
+                depth++;
+            else if (c == '}' || c == ']') {
+                if (--depth == 0)
+                    return p + 1;
+            }
+            p++;
+        }
+        return NULL;
+    }
+    const char *s = p;
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+           *p != '\r' && *p != '\t')
+        p++;
+    return p > s ? p : NULL;
+}
+
+/* Finds the raw text of top-level key 'key' in the object span [p, end). */
+static int object_member_span(const char *p, const char *end, const char *key, const char **vs,
+                              const char **ve)
+{
+    size_t klen = strlen(key);
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -EINVAL;
+    p++;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (p < end && *p == '}')
+            return -ENOENT;
+        if (p >= end || *p != '"')
+            return -EINVAL;
+        const char *ks = p + 1;
+        const char *ke = string_end(p, end);
+        if (!ke)
+            return -EINVAL;
+        bool match = (size_t)(ke - 1 - ks) == klen && memcmp(ks, key, klen) == 0;
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':')
+            return -EINVAL;
+        p = skip_ws(p + 1, end);
+        const char *e = sf_json_value_end(p, end);
+        if (!e)
+            return -EINVAL;
+        if (match) {
+            *vs = p;
+            *ve = e;
+            return 0;
+        }
+        p = skip_ws(e, end);
+        if (p < end && *p == ',')
+            p++;
+    }
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) SF_PRINTF(3, 4);
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Fills id/ts of ev from its tree and raw span. */
+static int event_fill(sf_event *ev, char *err, size_t errlen)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev->json, "id");
+    if (cJSON_IsString(id) && id->valuestring[0]) {
+        ev->id = sf_strdup(id->valuestring);
+    } else if (cJSON_IsNumber(id)) {
+        const char *vs, *ve;
+        if (object_member_span(ev->raw, ev->raw + ev->raw_len, "id", &vs, &ve) == 0)
+            ev->id = sf_strndup(vs, (size_t)(ve - vs));
+    } else {
+        set_err(err, errlen, "event has no id");
+        return -EINVAL;
+    }
+    if (!ev->id)
+        return -ENOMEM;
+    ev->ts_ns = SF_TIME_UNSET;
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(ev->json, "timestamp");
+    if (cJSON_IsString(ts)) {
+        int64_t v;
+        const char *s = ts->valuestring;
+        if (sf_parse_rfc3339_ns(s, strlen(s), &v) == 0 || sf_parse_int64(s, strlen(s), &v) == 0)
+            ev->ts_ns = v;
+    } else if (cJSON_IsNumber(ts)) {
+        const char *vs, *ve;
+        int64_t v;
+        if (object_member_span(ev->raw, ev->raw + ev->raw_len, "timestamp", &vs, &ve) == 0 &&
+            sf_parse_int64(vs, (size_t)(ve - vs), &v) == 0)
+            ev->ts_ns = v;
+    }
+    return 0;
+}
+
+void sf_event_free(sf_event *ev)
+{
+    if (!ev)
+        return;
+    free(ev->id);
+    free(ev->raw);
+    cJSON_Delete(ev->json);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* Parses one value at p (no leading ws) into an event; *endp = end of the value. */
+static int parse_event_at(const char *p, const char *end, size_t max_size, sf_event *ev,
+                          const char **endp, char *err, size_t errlen)
+{
+    memset(ev, 0, sizeof *ev);
+    const char *pe = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &pe, 0);
+    if (!obj) {
+        set_err(err, errlen, "invalid JSON at byte %td", pe ? pe - p : 0);
+        return -EINVAL;
+    }
+    int rc = 0;
+    if (!cJSON_IsObject(obj)) {
+        set_err(err, errlen, "event is not a JSON object");
+        rc = -EINVAL;
+        goto fail;
+    }
+    size_t len = (size_t)(pe - p);
+    if (max_size && len > max_size) {
+        set_err(err, errlen, "event of %zu bytes exceeds the %zu-byte limit", len, max_size);
+        rc = -E2BIG;
+        goto fail;
+    }
+    ev->json = obj;
+    obj = NULL;
+    if (!(ev->raw = sf_strndup(p, len))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    ev->raw_len = len;
+    if ((rc = event_fill(ev, err, errlen)) != 0)
+        goto fail;
+    *endp = pe;
+    return 0;
+fail:
+    cJSON_Delete(obj);
+    sf_event_free(ev);
+    return rc;
+}
+
+int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_t errlen)
+{
+    const char *end = text + len;
+    const char *p = skip_ws(text, end);
+    const char *e;
+    int rc = parse_event_at(p, end, 0, out, &e, err, errlen);
+    if (rc)
+        return rc;
+    if (skip_ws(e, end) != end) {
+        set_err(err, errlen, "trailing data after the event object");
+        sf_event_free(out);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        set_err(err, errlen, "event is not a JSON object");
+        return -EINVAL;
+    }
+    out->json = obj;
+    if (!(out->raw = cJSON_PrintUnformatted(obj))) {
+        sf_event_free(out);
+        return -ENOMEM;
+    }
+    out->raw_len = strlen(out->raw);
+    int rc = event_fill(out, err, errlen);
+    if (rc)
+        sf_event_free(out);
+    return rc;
+}
+
+void sf_page_free(sf_page *pg)
+{
+    if (!pg)
+        return;
+    for (size_t i = 0; i < pg->n; i++)
+        sf_event_free(&pg->events[i]);
+    free(pg->events);
+    free(pg->prev);
+    free(pg->next);
+    memset(pg, 0, sizeof *pg);
+    pg->total = -1;
+}
+
+static int parse_data_array(const char *p, const char *end, const char **endp,
+                            const sf_parse_limits *lim, sf_page *pg, char *err, size_t errlen)
+{
+    size_t cap = 0;
+    p = skip_ws(p + 1, end); /* past '[' */
+    if (p < end && *p == ']') {
+        *endp = p + 1;
+        return 0;
+    }
+    for (;;) {
+        if (lim && lim->max_events && pg->n >= lim->max_events) {
+            set_err(err, errlen, "page holds more than %zu events", lim->max_events);
+            return -E2BIG;
+        }
+        if (pg->n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            sf_event *v = realloc(pg->events, ncap * sizeof *v);
+            if (!v)
+                return -ENOMEM;
+            pg->events = v;
+            cap = ncap;
+        }
+        const char *e;
+        char sub[160];
+        int rc = parse_event_at(p, end, lim ? lim->max_event_size : 0, &pg->events[pg->n], &e, sub,
+                                sizeof sub);
+        if (rc) {
+            set_err(err, errlen, "data[%zu]: %s", pg->n, sub);
+            return rc;
+        }
+        pg->n++;
+        p = skip_ws(e, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == ']') {
+            *endp = p + 1;
+            return 0;
+        }
+        set_err(err, errlen, "data: expected ',' or ']' after element %zu", pg->n - 1);
+        return -EINVAL;
+    }
+}
+
+static int parse_page_obj(const char *p, const char *end, sf_page *pg, char *err, size_t errlen)
+{
+    cJSON *o = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), NULL, 0);
+    if (!o || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        set_err(err, errlen, "\"page\" is not a JSON object");
+        return -EINVAL;
+    }
+    int rc = 0;
+    const cJSON *prev = cJSON_GetObjectItemCaseSensitive(o, "prev");
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(o, "next");
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(o, "total");
+    if (cJSON_IsString(prev) && prev->valuestring[0] && !(pg->prev = sf_strdup(prev->valuestring)))
+        rc = -ENOMEM;
+    if (cJSON_IsString(next) && next->valuestring[0] && !(pg->next = sf_strdup(next->valuestring)))
+        rc = -ENOMEM;
+    if (cJSON_IsNumber(total) && total->valuedouble >= 0 && total->valuedouble < 9e15)
+        pg->total = (int64_t)total->valuedouble;
+    cJSON_Delete(o);
+    return rc;
+}
+
+int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
+                  size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->total = -1;
+    const char *end = body + len;
+    const char *p = skip_ws(body, end);
+    int rc = -EINVAL;
+    bool have_data = false, have_page = false;
+    if (p < end && *p == '[') {
+        const char *e;
+        if ((rc = parse_data_array(p, end, &e, lim, out, err, errlen)) != 0)
+            goto fail;
+        if (skip_ws(e, end) != end) {
+            set_err(err, errlen, "trailing data after the array");
+            rc = -EINVAL;
+            goto fail;
+        }
+        return 0;
+    }
+    if (p >= end || *p != '{') {
+        set_err(err, errlen, "response is not a JSON object");
+        goto fail;
+    }
+    p = skip_ws(p + 1, end);
+    while (p < end && *p != '}') {
+        if (*p != '"') {
+            set_err(err, errlen, "expected a key at byte %td", p - body);
+            rc = -EINVAL;
+            goto fail;
+        }
+        const char *ke = string_end(p, end);
+        if (!ke) {
+            set_err(err, errlen, "unterminated key at byte %td", p - body);
+            rc = -EINVAL;
+            goto fail;
+        }
+        const char *ks = p + 1;
+        size_t kl = (size_t)(ke - 1 - ks);
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':') {
+            set_err(err, errlen, "expected ':' at byte %td", p - body);
+            rc = -EINVAL;
+            goto fail;
+        }
+        p = skip_ws(p + 1, end);
+        const char *ve;
+        if (kl == 4 && memcmp(ks, "data", 4) == 0) {
+            if (p >= end || *p != '[' || have_data) {
+                set_err(err, errlen, have_data ? "duplicate \"data\"" : "\"data\" is not an array");
+                rc = -EINVAL;
+                goto fail;
+            }
+            have_data = true;
+            if ((rc = parse_data_array(p, end, &ve, lim, out, err, errlen)) != 0)
+                goto fail;
+        } else {
+            ve = sf_json_value_end(p, end);
+            if (!ve) {
+                set_err(err, errlen, "truncated value at byte %td", p - body);
+                rc = -EINVAL;
+                goto fail;
+            }
+            if (kl == 4 && memcmp(ks, "page", 4) == 0) {
+                /* two "page" objects: which cursor is meant is ambiguous, like two "data" */
+                if (have_page) {
+                    set_err(err, errlen, "duplicate \"page\"");
+                    rc = -EINVAL;
+                    goto fail;
+                }
+                have_page = true;
+                if ((rc = parse_page_obj(p, ve, out, err, errlen)) != 0)
+                    goto fail;
+            }
+        }
+        p = skip_ws(ve, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == '}') {
+                set_err(err, errlen, "trailing ',' before '}' at byte %td", p - body);
+                rc = -EINVAL;
+                goto fail;
+            }
+        } else if (p < end && *p != '}') {
+            set_err(err, errlen, "expected ',' or '}' at byte %td", p - body);
+            rc = -EINVAL;
+            goto fail;
+        }
+    }
+    if (p >= end) {
+        set_err(err, errlen, "truncated response (no closing '}')");
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (skip_ws(p + 1, end) != end) {
+        set_err(err, errlen, "trailing data after the response object");
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (!have_data) {
+        set_err(err, errlen, "response has no \"data\" array");
+        rc = -EINVAL;
+        goto fail;
+    }
+    return 0;
+fail:
+    sf_page_free(out);
+    return rc;
+}
+
+const cJSON *sf_event_get(const sf_event *ev, const char *key)
+{
+    return ev && ev->json ? cJSON_GetObjectItemCaseSensitive(ev->json, key) : NULL;
+}
+
+const char *sf_event_str(const sf_event *ev, const char *key)
+{
+    const cJSON *v = sf_event_get(ev, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *sf_event_field(const sf_event *ev, const char *falco_field)
+{
+    const cJSON *c = sf_event_get(ev, "content");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "fields");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, falco_field);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *sf_event_label(const sf_event *ev, const char *label)
+{
+    const cJSON *l = sf_event_get(ev, "labels");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, label);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int sf_event_severity07(const sf_event *ev)
+{
+    const cJSON *v = sf_event_get(ev, "severity");
+    int64_t s;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!(d > -1e15 && d < 1e15) || d != (double)(int64_t)d)
+            return -1; /* NaN, huge (the cast would be undefined) or not an integer */
+        s = (int64_t)d;
+    } else if (cJSON_IsString(v)) {
+        if (sf_parse_int64(v->valuestring, strlen(v->valuestring), &s))
+            return -1;
+    } else {
+        return -1;
+    }
+    if (s >= 0 && s <= 7)
+        return (int)s;
+    if (s < 0)
+        return -1;
+    /* 0..100 scale (stix-shifter's query mapping, inverted) */
+    if (s >= 91)
+        return 0;
+    if (s >= 81)
+        return 1;
+    if (s >= 71)
+        return 2;
+    if (s >= 61)
+        return 3;
+    if (s >= 51)
+        return 4;
+    if (s >= 41)
+        return 5;
+    if (s >= 31)
+        return 6;
+    return 7;
+}

@@ -1,0 +1,85 @@
+/* json: see json.h. */
+#include "core/json.h"
+
+#include <string.h>
+
+int sf_json_str_append(sf_buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = sf_buf_reserve(out, n + 2);
+    if (rc)
+        return rc;
+    if ((rc = sf_buf_putc(out, '"')))
+        return rc;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if ((rc = sf_buf_append(out, s + run, i - run)))
+            return rc;
+        run = i + 1;
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if ((rc = sf_buf_append(out, esc, elen)))
+            return rc;
+    }
+    if ((rc = sf_buf_append(out, s + run, n - run)))
+        return rc;
+    return sf_buf_putc(out, '"');
+}
+
+static bool looks_json(const char *rec, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (rec[i] == ' ' || rec[i] == '\t'))
+        i++;
+    return i < len && (rec[i] == '{' || rec[i] == '[');
+}
+
+int sf_json_record_append(sf_buf *out, const char *rec, size_t len, bool embed_json,
+                          bool single_line)
+{
+    if (!rec) {
+        rec = "";
+        len = 0;
+    }
+    if (embed_json && looks_json(rec, len) && !(single_line && memchr(rec, '\n', len)))
+        return sf_buf_append(out, rec, len);
+    return sf_json_str_append(out, rec, len);
+}
+
+int sf_json_cstr_append(sf_buf *out, const char *s)
+{
+    return sf_json_str_append(out, s ? s : "", s ? strlen(s) : 0);
+}

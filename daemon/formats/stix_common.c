@@ -1,0 +1,733 @@
+/* stix_common: Sysdig event -> STIX object graph (see stix_common.h and docs/formats.md). */
+#include "formats/stix_common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+/* ---- configuration ---- */
+
+static const sf_cfg_option identity_options[] = {
+    {.name = "id",
+     .type = SF_OPT_STR,
+     .def = "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff",
+     .desc = "STIX id of the identity that creates the observed-data (identity--<uuid>).",
+     .offset = offsetof(sx_stix_cfg, id)},
+    {.name = "name",
+     .type = SF_OPT_STR,
+     .def = "sysdig",
+     .desc = "Identity name.",
+     .offset = offsetof(sx_stix_cfg, name)},
+    {.name = "identity_class",
+     .type = SF_OPT_STR,
+     .def = "events",
+     .desc = "Identity class.",
+     .offset = offsetof(sx_stix_cfg, identity_class)},
+    {.name = "created",
+     .type = SF_OPT_STR,
+     .def = "2023-08-01T06:06:52.305Z",
+     .desc = "Identity creation time (RFC 3339, UTC).",
+     .offset = offsetof(sx_stix_cfg, created)},
+    {.name = "modified",
+     .type = SF_OPT_STR,
+     .def = "2023-08-02T06:06:52.305Z",
+     .desc = "Identity modification time (RFC 3339, UTC).",
+     .offset = offsetof(sx_stix_cfg, modified)},
+    {.name = NULL},
+};
+
+const sf_cfg_option sx_stix_options[] = {
+    {.name = "identity",
+     .type = SF_OPT_SECTION,
+     .desc = "The STIX identity object put first in every bundle (defaults: stix-shifter's).",
+     .sub = identity_options},
+    {.name = NULL},
+};
+
+/* Forwarder namespace for ids derived from event ids (bundle, observed-data, objects the STIX
+ * 2.1 spec gives no ID-contributing properties). */
+static const sf_uuid forwarder_ns = {{0x6f, 0x3e, 0x3c, 0x1e, 0x5b, 0x2a, 0x4c, 0x77, 0x9a, 0x53,
+                                      0x1d, 0x2f, 0x6b, 0x3c, 0x8e, 0x41}};
+
+static const char *slot_names[SX_NSLOTS] = {
+    [SX_FINDING] = "finding",
+    [SX_POLICY] = "policy",
+    [SX_ASSET] = "asset",
+    [SX_PROC] = "process",
+    [SX_DIR] = "directory",
+    [SX_FILE] = "file",
+    [SX_PPROC] = "parent-process",
+    [SX_PFILE] = "parent-file",
+    [SX_USER] = "user-account",
+    [SX_CLOUD_PROVIDER] = "cloud-provider",
+    [SX_CLOUD_RESOURCE] = "cloud-resource",
+    [SX_MAC] = "mac-addr",
+    [SX_CLUSTER] = "cluster",
+    [SX_DEPLOYMENT] = "deployment",
+    [SX_NODE_IP] = "node-ip",
+    [SX_SRC_IP] = "src-ip",
+    [SX_DST_IP] = "dst-ip",
+    [SX_NETWORK] = "network-traffic",
+};
+
+const char *sx_slot_name(sx_slot s)
+{
+    return (unsigned)s < SX_NSLOTS ? slot_names[s] : "?";
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+}
+
+static bool valid_stix_time(const char *s)
+{
+    int64_t ns;
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && s[n - 1] == 'Z' && sf_parse_rfc3339_ns(s, n, &ns) == 0;
+}
+
+int sx_state_init(const void *cfg, const char *spec_version, void **state, char *err, size_t errlen)
+{
+    static const sx_stix_cfg defaults = {
+        .id = "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff",
+        .name = "sysdig",
+        .identity_class = "events",
+        .created = "2023-08-01T06:06:52.305Z",
+        .modified = "2023-08-02T06:06:52.305Z",
+    };
+    const sx_stix_cfg *c = cfg ? cfg : &defaults;
+    sf_uuid u;
+    const char *id = c->id ? c->id : defaults.id;
+    const char *created = c->created ? c->created : defaults.created;
+    const char *modified = c->modified ? c->modified : defaults.modified;
+    if (strncmp(id, "identity--", 10) != 0 || sf_uuid_parse(id + 10, &u) != 0) {
+        set_err(err, errlen, "stix.identity.id must be identity--<uuid>");
+        return -EINVAL;
+    }
+    if (!valid_stix_time(created) || !valid_stix_time(modified)) {
+        set_err(err, errlen, "stix.identity.created/modified must be RFC 3339 UTC times ('Z')");
+        return -EINVAL;
+    }
+    sx_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    st->spec_version = spec_version;
+    st->ident.id = sf_strdup(id);
+    st->ident.name = sf_strdup(c->name && c->name[0] ? c->name : defaults.name);
+    st->ident.identity_class = sf_strdup(
+        c->identity_class && c->identity_class[0] ? c->identity_class : defaults.identity_class);
+    st->ident.created = sf_strdup(created);
+    st->ident.modified = sf_strdup(modified);
+    if (!st->ident.id || !st->ident.name || !st->ident.identity_class || !st->ident.created ||
+        !st->ident.modified) {
+        sx_state_destroy(st);
+        return -ENOMEM;
+    }
+    *state = st;
+    return 0;
+}
+
+void sx_state_destroy(void *state)
+{
+    sx_state *st = state;
+    if (!st)
+        return;
+    free(st->ident.id);
+    free(st->ident.name);
+    free(st->ident.identity_class);
+    free(st->ident.created);
+    free(st->ident.modified);
+    free(st);
+}
+
+int sx_add_str(cJSON *obj, const char *name, const char *s)
+{
+    return cJSON_AddStringToObject(obj, name, s) ? 0 : -ENOMEM;
+}
+
+cJSON *sx_identity_json(const sx_state *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool v21 = strcmp(st->spec_version, "2.1") == 0;
+    if (!o || sx_add_str(o, "type", "identity") ||
+        (v21 && sx_add_str(o, "spec_version", st->spec_version)) ||
+        sx_add_str(o, "id", st->ident.id) || sx_add_str(o, "name", st->ident.name) ||
+        sx_add_str(o, "identity_class", st->ident.identity_class) ||
+        sx_add_str(o, "created", st->ident.created) ||
+        sx_add_str(o, "modified", st->ident.modified)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+int sx_derived_id(const sx_state *st, const char *type, const char *purpose, const sf_event *ev,
+                  char *out, size_t outlen)
+{
+    sf_buf name = {0};
+    sf_uuid u;
+    char us[SF_UUID_STR_LEN + 1];
+    int rc = sf_buf_appendf(&name, "stix%s/%s/", st->spec_version, purpose);
+    if (!rc)
+        rc = sf_buf_append(&name, ev->id, strlen(ev->id));
+    if (!rc)
+        rc = sf_uuid_v5(&forwarder_ns, name.data, name.len, &u);
+    sf_buf_free(&name);
+    if (rc)
+        return rc;
+    sf_uuid_format(&u, us);
+    snprintf(out, outlen, "%s--%s", type, us);
+    return 0;
+}
+
+int sx_emit(cJSON *obj, sf_buf *out)
+{
+    char *s = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (!s)
+        return -ENOMEM;
+    int rc = sf_buf_puts(out, s);
+    cJSON_free(s);
+    return rc;
+}
+
+/* ---- severity ---- */
+
+static bool json_integer(const cJSON *v, int64_t *out)
+{
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!isfinite(d) || d != floor(d) || d < -9e18 || d > 9e18)
+            return false;
+        *out = (int64_t)d;
+        return true;
+    }
+    if (cJSON_IsString(v))
+        return sf_parse_int64(v->valuestring, strlen(v->valuestring), out) == 0;
+    return false;
+}
+
+int sx_severity100(const sf_event *ev)
+{
+    int64_t s;
+    if (!json_integer(sf_event_get(ev, "severity"), &s))
+        return -1;
+    if (s >= 0 && s <= 7)
+        return (int)((10 - s) * 10);
+    return s < 0 ? 0 : s > 100 ? 100 : (int)s;
+}
+
+/* ---- graph building ---- */
+
+typedef struct builder {
+    const sf_event *ev;
+    sx_graph *g;
+    int rc; /* first error (-ENOMEM) */
+} builder;
+
+/* fields: "" and "<NA>" are empty (pre-processing step 1) */
+static const char *fld(const builder *b, const char *key)
+{
+    const char *s = sf_event_field(b->ev, key);
+    return s && s[0] && strcmp(s, "<NA>") != 0 ? s : NULL;
+}
+
+static const char *lbl(const builder *b, const char *key)
+{
+    const char *s = sf_event_label(b->ev, key);
+    return s && s[0] ? s : NULL;
+}
+
+static const cJSON *content_item(const builder *b, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(sf_event_get(b->ev, "content"), key);
+}
+
+static cJSON *slot(builder *b, sx_slot s, const char *type)
+{
+    sx_obj *o = &b->g->o[s];
+    if (!o->props) {
+        o->props = cJSON_CreateObject();
+        if (!o->props || !cJSON_AddStringToObject(o->props, "type", type)) {
+            cJSON_Delete(o->props);
+            o->props = NULL;
+            b->rc = -ENOMEM;
+        }
+    }
+    return o->props;
+}
+
+static void put_str(builder *b, cJSON *o, const char *name, const char *s)
+{
+    if (o && s && s[0] && !cJSON_AddStringToObject(o, name, s))
+        b->rc = -ENOMEM;
+}
+
+static void put_int(builder *b, cJSON *o, const char *name, int64_t v)
+{
+    if (o && !cJSON_AddNumberToObject(o, name, (double)v))
+        b->rc = -ENOMEM;
+}
+
+/* A scalar from the event: non-empty string, or finite number (numbers stay numbers). */
+static void put_scalar(builder *b, cJSON *o, const char *name, const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        put_str(b, o, name, v->valuestring);
+    else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && o &&
+             !cJSON_AddNumberToObject(o, name, v->valuedouble))
+        b->rc = -ENOMEM;
+}
+
+/* Integer from a field: "12345", "12.7" -> 12; anything else -> false. */
+static bool field_int(const char *s, int64_t *out)
+{
+    if (!s)
+        return false;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(d) || d < -9e15 || d > 9e15)
+        return false;
+    *out = (int64_t)d; /* truncates toward zero */
+    return true;
+}
+
+static void put_field_int(builder *b, cJSON *o, const char *name, const char *s)
+{
+    int64_t v;
+    if (field_int(s, &v))
+        put_int(b, o, name, v);
+}
+
+static void ref(builder *b, sx_slot from, const char *prop, sx_slot to, bool list)
+{
+    sx_obj *o = &b->g->o[from];
+    if (o->nrefs < SX_MAX_REFS)
+        o->refs[o->nrefs++] = (sx_ref){.prop = prop, .target = to, .list = list};
+}
+
+static void sx_attach(builder *b, cJSON *parent, const char *name, cJSON *child)
+{
+    if (!cJSON_AddItemToObject(parent, name, child)) {
+        cJSON_Delete(child);
+        b->rc = -ENOMEM;
+    }
+}
+
+static cJSON *sub_object(builder *b)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        b->rc = -ENOMEM;
+    return o;
+}
+
+/* Adds child to parent under name if it got any property, else frees it. */
+static void attach_nonempty(builder *b, cJSON *parent, const char *name, cJSON *child)
+{
+    if (child && child->child && parent)
+        sx_attach(b, parent, name, child);
+    else
+        cJSON_Delete(child);
+}
+
+/* First "d-d-d-d" (or "d.d.d.d") in s as an IPv4 address. */
+static bool ipv4_in_name(const char *s, char *out, size_t outlen)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || (p > s && p[-1] >= '0' && p[-1] <= '9'))
+            continue;
+        unsigned oct[4];
+        const char *q = p;
+        int i;
+        char sep = 0;
+        for (i = 0; i < 4; i++) {
+            unsigned v = 0;
+            int nd = 0;
+            while (*q >= '0' && *q <= '9' && nd < 4)
+                v = v * 10 + (unsigned)(*q++ - '0'), nd++;
+            if (nd == 0 || nd > 3 || v > 255)
+                break;
+            oct[i] = v;
+            if (i == 3) {
+                i = 4; /* all four octets parsed */
+                break;
+            }
+            if (!sep && (*q == '-' || *q == '.'))
+                sep = *q;
+            if (*q != sep)
+                break;
+            q++;
+        }
+        if (i == 4 && !(*q >= '0' && *q <= '9')) {
+            snprintf(out, outlen, "%u.%u.%u.%u", oct[0], oct[1], oct[2], oct[3]);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "1.2.3.4:80", "[::1]:443" or "::1:443" (last colon separates the port). */
+static sx_endpoint parse_endpoint(const char *s, size_t n)
+{
+    sx_endpoint e = {0};
+    char buf[128], host[INET6_ADDRSTRLEN + 2];
+    unsigned char bin[16];
+    if (n == 0 || n >= sizeof buf)
+        return e;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *colon = strrchr(buf, ':');
+    if (!colon || colon == buf)
+        return e;
+    *colon = '\0';
+    int64_t port;
+    if (sf_parse_int64(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535 ||
+        colon[1] == '-' || colon[1] == '+')
+        return e;
+    const char *h = buf;
+    size_t hl = strlen(buf);
+    if (buf[0] == '[') {
+        if (hl < 3 || buf[hl - 1] != ']')
+            return e;
+        h = buf + 1;
+        hl -= 2;
+    }
+    if (hl >= sizeof host)
+        return e;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (inet_pton(AF_INET, host, bin) == 1) {
+        if (buf[0] == '[')
+            return e;
+    } else if (inet_pton(AF_INET6, host, bin) == 1) {
+        e.v6 = true;
+    } else {
+        return e;
+    }
+    /* canonical text form */
+    if (!inet_ntop(e.v6 ? AF_INET6 : AF_INET, bin, e.ip, sizeof e.ip))
+        return e;
+    e.port = (int)port;
+    e.ok = true;
+    return e;
+}
+
+bool sx_fd_endpoints(const char *fd, sx_endpoint *src, sx_endpoint *dst)
+{
+    memset(src, 0, sizeof *src);
+    memset(dst, 0, sizeof *dst);
+    const char *arrow = fd ? strstr(fd, "->") : NULL;
+    bool inbound = false;
+    if (fd && !arrow) {
+        arrow = strstr(fd, "<-");
+        inbound = true;
+    }
+    if (!arrow)
+        return false;
+    sx_endpoint left = parse_endpoint(fd, (size_t)(arrow - fd));
+    sx_endpoint right = parse_endpoint(arrow + 2, strlen(arrow + 2));
+    *src = inbound ? right : left;
+    *dst = inbound ? left : right;
+    return true;
+}
+
+/* An ipv4-addr/ipv6-addr object for ip; reuses an earlier address slot with the same value. */
+static sx_slot add_ip(builder *b, sx_slot s, const char *type, const char *ip)
+{
+    for (sx_slot p = SX_NODE_IP; p < s; p++) {
+        cJSON *o = b->g->o[p].props;
+        if (!o)
+            continue;
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "value"));
+        if (sf_streq(t, type) && sf_streq(v, ip))
+            return p;
+    }
+    put_str(b, slot(b, s, type), "value", ip);
+    return s;
+}
+
+static void map_network(builder *b)
+{
+    if (!sf_streq(fld(b, "evt.type"), "connect"))
+        return;
+    const char *fd = fld(b, "fd.name");
+    if (!fd)
+        return;
+    sx_endpoint sv, dv, *src = &sv, *dst = &dv;
+    if (!sx_fd_endpoints(fd, src, dst))
+        return;
+    if (!src->ok && !dst->ok)
+        return;
+    cJSON *nt = slot(b, SX_NETWORK, "network-traffic");
+    if (src->ok) {
+        sx_slot t = add_ip(b, SX_SRC_IP, src->v6 ? "ipv6-addr" : "ipv4-addr", src->ip);
+        ref(b, SX_NETWORK, "src_ref", t, false);
+        put_int(b, nt, "src_port", src->port);
+    }
+    if (dst->ok) {
+        sx_slot t = add_ip(b, SX_DST_IP, dst->v6 ? "ipv6-addr" : "ipv4-addr", dst->ip);
+        ref(b, SX_NETWORK, "dst_ref", t, false);
+        put_int(b, nt, "dst_port", dst->port);
+    }
+    const char *proto = fld(b, "fd.l4proto");
+    char lower[32];
+    size_t i = 0;
+    for (const char *p = proto ? proto : "tcp"; *p && i < sizeof lower - 1; p++)
+        lower[i++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    lower[i] = '\0';
+    cJSON *arr = cJSON_CreateArray();
+    cJSON *item = cJSON_CreateString(lower);
+    if (!arr || !item || !nt) {
+        cJSON_Delete(arr);
+        cJSON_Delete(item);
+        b->rc = -ENOMEM;
+        return;
+    }
+    if (!cJSON_AddItemToArray(arr, item)) {
+        cJSON_Delete(item);
+        cJSON_Delete(arr);
+        b->rc = -ENOMEM;
+        return;
+    }
+    sx_attach(b, nt, "protocols", arr);
+}
+
+static void add_name(builder *b, cJSON *arr, const char *v)
+{
+    if (!v[0] || strcmp(v, "<NA>") == 0)
+        return;
+    cJSON *s = cJSON_CreateString(v);
+    if (!s || !cJSON_AddItemToArray(arr, s)) {
+        cJSON_Delete(s);
+        b->rc = -ENOMEM;
+    }
+}
+
+/* Pre-processing step 4: proc.aname[2], [3], ... (non-empty, in order); when none is present
+ * an already computed fields["proc.anames"] (list or string) is used. Never nested. */
+static void map_anames(builder *b, cJSON *pp)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) {
+        b->rc = -ENOMEM;
+        return;
+    }
+    char key[32];
+    for (int k = 2; k < 64; k++) {
+        snprintf(key, sizeof key, "proc.aname[%d]", k);
+        const char *v = fld(b, key);
+        if (v)
+            add_name(b, arr, v);
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(content_item(b, "fields"), "proc.anames");
+        const cJSON *it;
+        if (cJSON_IsString(f))
+            add_name(b, arr, f->valuestring);
+        const cJSON *list = cJSON_IsArray(f) ? f : NULL;
+        cJSON_ArrayForEach(it, list)
+        {
+            if (cJSON_IsString(it))
+                add_name(b, arr, it->valuestring);
+        }
+    }
+    attach_nonempty(b, pp, "x_parent_names", arr);
+}
+
+static void map_finding(builder *b)
+{
+    cJSON *f = slot(b, SX_FINDING, "x-ibm-finding");
+    put_scalar(b, f, "x_threat_originator", sf_event_get(b->ev, "originator"));
+    put_scalar(b, f, "x_category", sf_event_get(b->ev, "category"));
+    put_scalar(b, f, "x_threat_source", sf_event_get(b->ev, "source"));
+    int sev = sx_severity100(b->ev);
+    if (sev >= 0)
+        put_int(b, f, "severity", sev);
+    put_scalar(b, f, "x_agent_id", sf_event_get(b->ev, "agentId"));
+    put_str(b, f, "name", fld(b, "falco.rule"));
+    put_str(b, f, "x_workload_name", lbl(b, "kubernetes.workload.name"));
+    put_str(b, f, "x_workload_type", lbl(b, "kubernetes.workload.type"));
+    put_str(b, f, "finding_type", "threat");
+    ref(b, SX_FINDING, "x_policy_ref", SX_POLICY, false);
+    ref(b, SX_FINDING, "x_cluster_ref", SX_CLUSTER, false);
+    ref(b, SX_FINDING, "x_deployment_ref", SX_DEPLOYMENT, false);
+
+    cJSON *p = slot(b, SX_POLICY, "x-sysdig-policy");
+    put_scalar(b, p, "description", sf_event_get(b->ev, "description"));
+    put_scalar(b, p, "policy_id", content_item(b, "policyId"));
+    put_scalar(b, p, "rule_name", content_item(b, "ruleName"));
+    put_scalar(b, p, "rule_subtype", content_item(b, "ruleSubType"));
+    put_scalar(b, p, "rule_type", content_item(b, "ruleType"));
+}
+
+static void map_asset(builder *b)
+{
+    cJSON *a = slot(b, SX_ASSET, "x-oca-asset");
+    cJSON *ext = sub_object(b), *c = sub_object(b), *pod = sub_object(b);
+    put_scalar(b, c, "container_id", sf_event_get(b->ev, "containerId"));
+    put_str(b, c, "x_digest", lbl(b, "container.image.digest"));
+    put_str(b, c, "image_id", lbl(b, "container.image.id"));
+    put_str(b, c, "x_repo", lbl(b, "container.image.repo"));
+    put_str(b, c, "x_tag", lbl(b, "container.image.tag"));
+    put_str(b, c, "name", lbl(b, "container.name"));
+    put_str(b, pod, "pod_name", lbl(b, "container.label.io.kubernetes.pod.name"));
+    put_str(b, pod, "x_namespace", lbl(b, "container.label.io.kubernetes.pod.namespace"));
+    attach_nonempty(b, ext, "x-oca-container-ext", c);
+    attach_nonempty(b, ext, "x-oca-pod-ext", pod);
+    attach_nonempty(b, a, "extensions", ext);
+    put_str(b, a, "hostname", lbl(b, "host.hostName"));
+
+    put_str(b, slot(b, SX_MAC, "mac-addr"), "value", lbl(b, "host.mac"));
+    ref(b, SX_ASSET, "mac_refs", SX_MAC, true);
+    const char *node = lbl(b, "kubernetes.node.name");
+    char ip[16];
+    if (node && ipv4_in_name(node, ip, sizeof ip)) {
+        put_str(b, slot(b, SX_NODE_IP, "ipv4-addr"), "value", ip);
+        ref(b, SX_ASSET, "ip_refs", SX_NODE_IP, true);
+    }
+
+    cJSON *cl = slot(b, SX_CLUSTER, "x-sysdig-cluster");
+    put_str(b, cl, "name", lbl(b, "kubernetes.cluster.name"));
+    put_str(b, cl, "daemonset", lbl(b, "kubernetes.daemonSet.name"));
+    put_str(b, cl, "namespace", lbl(b, "kubernetes.namespace.name"));
+    ref(b, SX_CLUSTER, "x_node_ref", SX_ASSET, false);
+    put_str(b, slot(b, SX_DEPLOYMENT, "x-sysdig-deployment"), "name",
+            lbl(b, "kubernetes.deployment.name"));
+
+    cJSON *cp = slot(b, SX_CLOUD_PROVIDER, "x-cloud-provider");
+    const char *acct = lbl(b, "cloudProvider.account.id");
+    const char *region = lbl(b, "cloudProvider.region");
+    put_str(b, cp, "account_id", acct ? acct : lbl(b, "aws.accountId"));
+    put_str(b, cp, "region", region ? region : lbl(b, "aws.region"));
+    put_str(b, cp, "name", lbl(b, "cloudProvider.name"));
+    put_str(b, slot(b, SX_CLOUD_RESOURCE, "x-cloud-resource"), "aws_instance_id",
+            lbl(b, "aws.instanceId"));
+}
+
+static void map_process(builder *b)
+{
+    cJSON *p = slot(b, SX_PROC, "process");
+    put_str(b, p, "command_line", fld(b, "proc.cmdline"));
+    put_str(b, p, "cwd", fld(b, "proc.cwd"));
+    put_str(b, p, "name", fld(b, "proc.name"));
+    put_field_int(b, p, "pid", fld(b, "proc.pid"));
+    put_str(b, p, "x_sid", fld(b, "proc.sid"));
+    ref(b, SX_PROC, "binary_ref", SX_FILE, false);
+    ref(b, SX_PROC, "parent_ref", SX_PPROC, false);
+    ref(b, SX_PROC, "creator_user_ref", SX_USER, false);
+    put_str(b, slot(b, SX_DIR, "directory"), "path", fld(b, "proc.exepath"));
+    put_str(b, slot(b, SX_FILE, "file"), "name", fld(b, "proc.name"));
+    ref(b, SX_FILE, "parent_directory_ref", SX_DIR, false);
+
+    cJSON *pp = slot(b, SX_PPROC, "process");
+    put_str(b, pp, "command_line", fld(b, "proc.pcmdline"));
+    put_str(b, pp, "name", fld(b, "proc.pname"));
+    put_field_int(b, pp, "pid", fld(b, "proc.ppid"));
+    map_anames(b, pp);
+    ref(b, SX_PPROC, "binary_ref", SX_PFILE, false);
+    put_str(b, slot(b, SX_PFILE, "file"), "name", fld(b, "proc.pname"));
+
+    cJSON *u = slot(b, SX_USER, "user-account");
+    put_str(b, u, "x_loginuid", fld(b, "user.loginuid"));
+    put_str(b, u, "display_name", fld(b, "user.name"));
+    put_str(b, u, "user_id", fld(b, "user.uid"));
+    put_str(b, u, "account_login", fld(b, "user.loginname"));
+}
+
+void sx_graph_free(sx_graph *g)
+{
+    for (size_t i = 0; i < SX_NSLOTS; i++)
+        cJSON_Delete(g->o[i].props);
+    memset(g, 0, sizeof *g);
+}
+
+int sx_graph_build(const sf_event *ev, sx_graph *g, char *err, size_t errlen)
+{
+    memset(g, 0, sizeof *g);
+    if (ev->ts_ns == SF_TIME_UNSET) {
+        set_err(err, errlen, "event has no usable timestamp (STIX needs first_observed)");
+        return -EINVAL;
+    }
+    sf_format_rfc3339(ev->ts_ns, 9, g->observed, sizeof g->observed);
+    sf_format_rfc3339(ev->ts_ns, 3, g->created, sizeof g->created);
+    builder b = {.ev = ev, .g = g};
+    map_finding(&b);
+    map_asset(&b);
+    map_process(&b);
+    map_network(&b);
+    if (b.rc) {
+        sx_graph_free(g);
+        return b.rc;
+    }
+    /* An object with nothing but its type (and references) is dropped; references to dropped
+     * objects are not emitted (serialisers check sx_present()). */
+    for (size_t i = 0; i < SX_NSLOTS; i++) {
+        cJSON *p = g->o[i].props;
+        if (p && cJSON_GetArraySize(p) <= 1) {
+            cJSON_Delete(p);
+            g->o[i].props = NULL;
+        }
+    }
+    return 0;
+}
+
+void sx_summarize(const sf_event *ev, sx_summary *s)
+{
+    builder b = {.ev = ev};
+    memset(s, 0, sizeof *s);
+    const cJSON *pol = content_item(&b, "policyId");
+    const cJSON *rn = content_item(&b, "ruleName");
+    s->rule = cJSON_IsString(rn) && rn->valuestring[0] ? rn->valuestring : fld(&b, "falco.rule");
+    if (!s->rule) {
+        const char *n = sf_event_str(ev, "name");
+        s->rule = n && n[0] ? n : NULL;
+    }
+    int64_t id;
+    if (json_integer(pol, &id)) {
+        snprintf(s->sigbuf, sizeof s->sigbuf, "%lld", (long long)id);
+        s->signature = s->sigbuf;
+    } else {
+        s->signature = s->rule;
+    }
+    s->category = sf_event_str(ev, "category");
+    const cJSON *out = content_item(&b, "output");
+    s->msg = cJSON_IsString(out) && out->valuestring[0] ? out->valuestring
+                                                        : sf_event_str(ev, "description");
+    s->user = fld(&b, "user.name");
+    s->uid = fld(&b, "user.uid");
+    s->proc = fld(&b, "proc.name");
+    s->pid = fld(&b, "proc.pid");
+    s->container_id = sf_event_str(ev, "containerId");
+    if (!s->container_id || !s->container_id[0])
+        s->container_id = fld(&b, "container.id");
+    s->container_name = lbl(&b, "container.name");
+    s->image_repo = lbl(&b, "container.image.repo");
+    s->image_tag = lbl(&b, "container.image.tag");
+    s->cluster = lbl(&b, "kubernetes.cluster.name");
+    s->ns = lbl(&b, "kubernetes.namespace.name");
+    s->pod = lbl(&b, "kubernetes.pod.name");
+    if (!s->pod)
+        s->pod = lbl(&b, "container.label.io.kubernetes.pod.name");
+    s->workload = lbl(&b, "kubernetes.workload.name");
+    s->host = lbl(&b, "host.hostName");
+    if (sx_fd_endpoints(fld(&b, "fd.name"), &s->src, &s->dst) && (s->src.ok || s->dst.ok)) {
+        s->proto = fld(&b, "fd.l4proto");
+        if (!s->proto)
+            s->proto = "tcp";
+    }
+    s->severity100 = sx_severity100(ev);
+    if (s->category && !s->category[0])
+        s->category = NULL;
+    if (s->msg && !s->msg[0])
+        s->msg = NULL;
+}

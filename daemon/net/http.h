@@ -1,0 +1,85 @@
+/* http: asynchronous HTTP client, libcurl multi driven by the libuv loop (the pattern of curl's
+ * docs/examples/multi-uv.c, with its pitfalls handled: per-socket context via
+ * curl_multi_assign, uv_poll handles closed asynchronously, timer callback never re-entering
+ * curl from inside curl callbacks, completion processed after every socket action).
+ * Connections are reused (keep-alive) across requests to the same host. */
+#ifndef SF_HTTP_H
+#define SF_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "core/util.h"
+
+typedef struct sf_http sf_http;
+typedef struct sf_http_xfer sf_http_xfer;
+
+typedef struct sf_http_tls {
+    bool verify;           /* peer + host verification (default true) */
+    const char *ca_file;   /* NULL: system store */
+    const char *cert_file; /* client certificate (mTLS), PEM */
+    const char *key_file;
+    const char *key_password; /* secret */
+} sf_http_tls;
+
+typedef struct sf_http_request {
+    const char *method; /* "GET" (default if NULL), "POST", ... */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines; may hold secrets: never logged */
+    size_t nheaders;
+    const char *body; /* copied by sf_http_send */
+    size_t body_len;
+    int64_t timeout_ms;         /* whole request; 0 = none */
+    int64_t connect_timeout_ms; /* 0 = curl default */
+    int64_t low_speed_bytes;    /* abort if slower than this many bytes/s ... */
+    int64_t low_speed_time_s;   /* ... for this many seconds (0 = off) */
+    size_t max_response;        /* body bytes; exceeded -> SF_HTTP_ETOOBIG; 0 = unlimited */
+    size_t max_header_bytes;    /* total response header bytes; 0 = 64 KiB */
+    long max_redirects;         /* 0 = do not follow */
+    sf_http_tls tls;
+    const char *proxy; /* NULL: environment (curl default) */
+    const char *user_agent;
+} sf_http_request;
+
+enum {
+    SF_HTTP_OK = 0,
+    SF_HTTP_ETIMEOUT = -1001, /* timeout or low-speed abort */
+    SF_HTTP_ECONNECT = -1002, /* DNS, refused, reset */
+    SF_HTTP_ETLS = -1003,     /* handshake/verification */
+    SF_HTTP_ETOOBIG = -1004,  /* response body or headers exceeded the limit */
+    SF_HTTP_ECANCELED = -1005,
+    SF_HTTP_EOTHER = -1006,
+};
+
+typedef struct sf_http_response {
+    long status;      /* HTTP status, 0 when error != 0 */
+    int error;        /* SF_HTTP_* */
+    char errmsg[256]; /* human text for error (curl's), never contains header values */
+    sf_buf body;
+    int64_t retry_after_ms; /* Retry-After (delta-seconds or HTTP-date); -1 if absent */
+    char content_type[128];
+    long ratelimit_limit; /* X-RateLimit-Limit, -1 if absent */
+    double total_seconds;
+    void *ud;
+} sf_http_response;
+
+/* Called exactly once per successful sf_http_send, on the loop thread. resp (and its body) is
+ * valid only during the call; steal resp->body with sf_buf_steal if needed. */
+typedef void (*sf_http_cb)(sf_http_response *resp, void *ud);
+
+sf_http *sf_http_new(uv_loop_t *loop); /* NULL on failure */
+/* Starts a request. Returns 0 (cb will be called) or negative (cb will not be called). */
+int sf_http_send(sf_http *h, const sf_http_request *req, sf_http_cb cb, void *ud,
+                 sf_http_xfer **out);
+/* Cancels an in-flight transfer: its callback runs (soon, from the loop) with
+ * SF_HTTP_ECANCELED. Safe to call at most once per xfer, before its callback ran. */
+void sf_http_cancel(sf_http_xfer *x);
+/* Cancels every transfer (callbacks run with ECANCELED), closes all handles; 'closed' is
+ * called when nothing of h remains open, after which h is freed. */
+void sf_http_close(sf_http *h, void (*closed)(void *arg), void *arg);
+size_t sf_http_active(const sf_http *h);
+
+/* Short stable names for metrics/logs: "timeout", "connect", "tls", "too_big", ... */
+const char *sf_http_strerror(int err);
+
+#endif

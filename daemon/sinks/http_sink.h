@@ -1,0 +1,195 @@
+/* http_sink: what the HTTP sinks (webhook/splunk_hec in sink_webhook.c, kafka_rest in
+ * sink_kafka_rest.c) share: the cfg struct and option entries for url/auth/tls/batch/timeouts,
+ * the header list (with authentication, secrets registered with the log redactor), the request
+ * setup, the response bookkeeping and the submit/pump/finish/close lifecycle of one batch.
+ * Each sink keeps its own body building and response classification. */
+#ifndef SF_HTTP_SINK_H
+#define SF_HTTP_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+#include "net/http.h"
+#include "sinks/sink.h"
+#include "core/util.h"
+
+/* auth.type; a sink's enum_values list a prefix of "none", "basic", "bearer", "hmac" */
+enum { SF_HTTP_AUTH_NONE = 0, SF_HTTP_AUTH_BASIC, SF_HTTP_AUTH_BEARER, SF_HTTP_AUTH_HMAC };
+
+typedef struct sf_http_auth_cfg {
+    int type;
+    char *username, *password, *token;
+    char *secret, *sig_header, *ts_header; /* hmac */
+} sf_http_auth_cfg;
+
+typedef struct sf_http_tls_cfg {
+    bool verify;
+    char *ca_file, *cert_file, *key_file, *key_password;
+} sf_http_tls_cfg;
+
+/* The part of an HTTP sink's cfg the option entries below fill. It must be the first member
+ * of the sink's cfg struct (option offsets are taken from it). */
+typedef struct sf_http_sink_cfg {
+    char *url;
+    sf_http_auth_cfg auth;
+    sf_http_tls_cfg tls;
+    int64_t max_events;
+    uint64_t max_bytes;
+    int64_t timeout_ms, connect_timeout_ms;
+    uint64_t max_response;
+} sf_http_sink_cfg;
+
+#define SF_HTTP_OFF(f) offsetof(sf_http_sink_cfg, f)
+
+/* Option entries (the descriptions, which differ per sink, are parameters). */
+#define SF_HTTP_OPT_URL(d)                                                                         \
+    {                                                                                              \
+        .name = "url", .type = SF_OPT_STR, .flags = SF_OPT_REQUIRED, .desc = d,                    \
+        .offset = SF_HTTP_OFF(url)                                                                 \
+    }
+#define SF_HTTP_OPTS_AUTH(values, type_d, password_d, token_d)                                     \
+    {.name = "type",                                                                               \
+     .type = SF_OPT_ENUM,                                                                          \
+     .def = "none",                                                                                \
+     .enum_values = values,                                                                        \
+     .desc = type_d,                                                                               \
+     .offset = SF_HTTP_OFF(auth.type)},                                                            \
+        {.name = "username",                                                                       \
+         .type = SF_OPT_STR,                                                                       \
+         .desc = "basic: user name",                                                               \
+         .offset = SF_HTTP_OFF(auth.username)},                                                    \
+        {.name = "password",                                                                       \
+         .type = SF_OPT_STR,                                                                       \
+         .flags = SF_OPT_SECRET,                                                                   \
+         .desc = password_d,                                                                       \
+         .offset = SF_HTTP_OFF(auth.password)},                                                    \
+    {                                                                                              \
+        .name = "token", .type = SF_OPT_STR, .flags = SF_OPT_SECRET, .desc = token_d,              \
+        .offset = SF_HTTP_OFF(auth.token)                                                          \
+    }
+#define SF_HTTP_OPTS_TLS(verify_d, ca_d, cert_d, key_d)                                            \
+    {.name = "verify",                                                                             \
+     .type = SF_OPT_BOOL,                                                                          \
+     .def = "true",                                                                                \
+     .desc = verify_d,                                                                             \
+     .offset = SF_HTTP_OFF(tls.verify)},                                                           \
+        {.name = "ca_file",                                                                        \
+         .type = SF_OPT_STR,                                                                       \
+         .flags = SF_OPT_PATH,                                                                     \
+         .desc = ca_d,                                                                             \
+         .offset = SF_HTTP_OFF(tls.ca_file)},                                                      \
+        {.name = "cert_file",                                                                      \
+         .type = SF_OPT_STR,                                                                       \
+         .flags = SF_OPT_PATH,                                                                     \
+         .desc = cert_d,                                                                           \
+         .offset = SF_HTTP_OFF(tls.cert_file)},                                                    \
+        {.name = "key_file",                                                                       \
+         .type = SF_OPT_STR,                                                                       \
+         .flags = SF_OPT_PATH,                                                                     \
+         .desc = key_d,                                                                            \
+         .offset = SF_HTTP_OFF(tls.key_file)},                                                     \
+    {                                                                                              \
+        .name = "key_password", .type = SF_OPT_STR, .flags = SF_OPT_SECRET,                        \
+        .desc = "Passphrase of key_file", .offset = SF_HTTP_OFF(tls.key_password)                  \
+    }
+#define SF_HTTP_OPTS_BATCH(events_d, bytes_d)                                                      \
+    {.name = "max_events",                                                                         \
+     .type = SF_OPT_INT,                                                                           \
+     .def = "500",                                                                                 \
+     .min = 1,                                                                                     \
+     .max = 100000,                                                                                \
+     .desc = events_d,                                                                             \
+     .offset = SF_HTTP_OFF(max_events)},                                                           \
+    {                                                                                              \
+        .name = "max_bytes", .type = SF_OPT_SIZE, .def = "1MiB", .min = 1024,                      \
+        .max = INT64_C(1) << 30, .desc = bytes_d, .offset = SF_HTTP_OFF(max_bytes)                 \
+    }
+#define SF_HTTP_OPTS_TIMEOUTS(timeout_d)                                                           \
+    {.name = "timeout",                                                                            \
+     .type = SF_OPT_DURATION,                                                                      \
+     .def = "10s",                                                                                 \
+     .min = 100,                                                                                   \
+     .max = 3600000,                                                                               \
+     .desc = timeout_d,                                                                            \
+     .offset = SF_HTTP_OFF(timeout_ms)},                                                           \
+    {                                                                                              \
+        .name = "connect_timeout", .type = SF_OPT_DURATION, .def = "5s", .min = 100,               \
+        .max = 3600000, .desc = "Connection timeout", .offset = SF_HTTP_OFF(connect_timeout_ms)    \
+    }
+#define SF_HTTP_OPT_MAX_RESPONSE(def_, d)                                                          \
+    {                                                                                              \
+        .name = "max_response", .type = SF_OPT_SIZE, .def = def_, .min = 1024,                     \
+        .max = INT64_C(1) << 30, .desc = d, .offset = SF_HTTP_OFF(max_response)                    \
+    }
+
+/* Validation shared by the HTTP sinks (errors at the key's line/col, else the sink's). */
+void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *node,
+                               sf_cfg_errors *errs);
+/* none_hint is appended to "auth: credentials given but auth.type is none". */
+void sf_http_sink_validate_auth(const sf_http_auth_cfg *a, const sf_cfg_node *node,
+                                sf_cfg_errors *errs, const char *none_hint);
+
+/* Records that look like JSON may be embedded as JSON unless the format is cef or leef. */
+bool sf_http_sink_json_records(const sf_sink *s);
+
+/* A list of static request headers ("Name: value"); they may hold secrets. */
+typedef struct sf_http_headers {
+    char **v;
+    size_t n;
+} sf_http_headers;
+
+int sf_http_headers_add(sf_http_headers *h, const char *fmt, ...) SF_PRINTF(2, 3);
+/* Adds the Authorization header of basic or bearer auth (nothing for none/hmac); the basic
+ * credentials' base64 is registered with sf_log_add_secret. 0 or -ENOMEM. */
+int sf_http_headers_add_auth(sf_http_headers *h, const sf_http_auth_cfg *a);
+/* Wipes and frees the headers. */
+void sf_http_headers_free(sf_http_headers *h);
+
+/* Fills req with the shared settings of c (timeouts, response limit, TLS, user agent). */
+void sf_http_sink_request(sf_http_request *req, const sf_http_sink_cfg *c);
+
+/* One batch being delivered by up to max_inflight requests at a time. */
+typedef struct sf_http_batch sf_http_batch;
+struct sf_http_batch {
+    sf_sink *s;
+    size_t max_inflight;
+    /* Starts one request for the records from 'next' on and advances 'next' past them.
+     * 0: sent; < 0: not sent (the records stay RETRY); > 0: cannot send now. */
+    int (*send)(sf_http_batch *hb);
+    sf_sink_batch *b;
+    size_t next; /* first record not yet sent */
+    size_t inflight;
+    bool closing;
+    void (*closed)(sf_sink *);
+};
+
+/* Fills body with records from 'first' on: add(ud, body, i, first_in_body) per record, at most
+ * max_events, and stops before a record (not the first) that would make body.len + reserve
+ * exceed max_bytes. *count: records in body. */
+int sf_http_batch_fill(const sf_http_batch *hb, size_t first, const sf_http_sink_cfg *c,
+                       size_t reserve, sf_buf *body,
+                       int (*add)(void *ud, sf_buf *out, size_t i, bool first), void *ud,
+                       size_t *count);
+/* The 'next' after a request for records first..first+*count (0: the record at 'first' is
+ * retried, *count becomes 1). */
+void sf_http_batch_advance(sf_http_batch *hb, size_t first, size_t *count);
+
+/* After the sink classified an answer for records first..first+count (bad of them not
+ * accepted): appends the transport error to reason; when bad, sets the sink's error, takes the
+ * answer's Retry-After into the batch (any status, or only 408/429/503) and gives rejected
+ * records the reason. Also counts the request as answered. */
+void sf_http_batch_answered(sf_http_batch *hb, const sf_http_response *resp, size_t first,
+                            size_t count, size_t bad, bool retry_after_any_status, char *reason,
+                            size_t reasonlen);
+
+/* Starts requests while there are records to send and fewer than max_inflight in flight; then
+ * completes the batch (and a pending close) once everything has answered. */
+void sf_http_batch_pump(sf_http_batch *hb);
+
+/* sf_sink_ops.submit and .close of an HTTP sink whose state starts with an sf_http_batch. */
+int sf_http_sink_submit(sf_sink *s, sf_sink_batch *b);
+void sf_http_sink_close(sf_sink *s, void (*closed)(sf_sink *s));
+
+#endif
