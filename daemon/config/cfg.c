@@ -793,6 +793,26 @@ static int apply_option(const sf_cfg_option *o, const sf_cfg_node *node, int kli
         free(sub);
         return n < 0 ? n : n > 0 ? -1 : 0;
     }
+    const char *env = o->env && o->type <= SF_OPT_ENUM ? getenv(o->env) : NULL;
+    if (env && *env) {
+        char *epath = sf_cfg_join_path(path, o->name);
+        if (!epath)
+            return -ENOMEM;
+        char *where = NULL;
+        sf_buf w = {0};
+        if (sf_buf_appendf(&w, "%s (from the environment variable %s)", epath, o->env) == 0)
+            where = sf_buf_steal(&w);
+        sf_buf_free(&w);
+        free(epath);
+        if (!where)
+            return -ENOMEM;
+        vctx ec = {errs, NULL, where, o, node ? node->line : kline, node ? node->col : kcol};
+        if (o->flags & SF_OPT_ISSET)
+            *(bool *)((char *)st + o->isset_offset) = true;
+        rc = set_scalar(&ec, env, st);
+        free(where);
+        return rc;
+    }
     if (sf_cfg_is_null(node) && o->type != SF_OPT_NODE) {
         /* "key:" with no value: as if absent, but report a missing value where it is */
         if (o->flags & SF_OPT_REQUIRED) {
@@ -1146,6 +1166,8 @@ static int doc_rows(const sf_cfg_option *table, const char *prefix, sf_buf *out)
             rc = doc_escape(out, o->desc);
         if (!rc && (o->flags & SF_OPT_SECRET))
             rc = sf_buf_puts(out, " (secret: never logged)");
+        if (!rc && o->env)
+            rc = sf_buf_appendf(out, " The environment variable `%s` overrides it.", o->env);
         if (!rc)
             rc = sf_buf_puts(out, " |\n");
     }

@@ -104,6 +104,10 @@ typedef struct sf_cfg_option {
     const char *const *enum_values;  /* NULL-terminated, SF_OPT_ENUM */
     const struct sf_cfg_option *sub; /* SF_OPT_SECTION; table ends with name == NULL */
     size_t isset_offset;             /* SF_OPT_ISSET */
+    /* Scalar options only: an environment variable that, when set and not empty, overrides the
+     * file's value (validated the same way; errors name the variable). Documented in the
+     * reference. Prefer ${VAR} in the file: this is for overrides that predate the file. */
+    const char *env;
 } sf_cfg_option;
 
 /* Applies ntables tables (each filling its own struct, structs[i]) to one YAML map.

@@ -213,8 +213,8 @@ const sf_cfg_option sf_log_options[] = {
     {.name = "health_interval",
      .type = SF_OPT_DURATION,
      .def = "5m",
-     .desc = "Period of the one-line health summary (component health); 0 turns it off. The "
-             "environment variable SF_HEALTH_LOG_INTERVAL overrides it.",
+     .desc = "Period of the one-line health summary (component health); 0 turns it off.",
+     .env = "SF_HEALTH_LOG_INTERVAL",
      .offset = OFF(sf_log_cfg, health_interval_ms),
      .max = DUR_MAX},
     {0},

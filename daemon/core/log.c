@@ -124,8 +124,12 @@ void sf_vlog(sf_log_level lvl, const char *component, const char *fmt, va_list a
         sf_buf_appendf(&line, "%s %-5s [%s] %s\n", ts, level_names[lvl],
                        component ? component : "main", red.data);
     }
-    if (line.data)
+    if (line.data && !sf_buf_error(&line)) {
         (void)!write(STDERR_FILENO, line.data, line.len);
+    } else {
+        static const char oom[] = "sysdig-forwarder: out of memory while logging\n";
+        (void)!write(STDERR_FILENO, oom, sizeof oom - 1);
+    }
 out:
     sf_buf_free(&msg);
     sf_buf_free(&red);

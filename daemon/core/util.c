@@ -9,10 +9,26 @@
 #include <sys/random.h>
 #include <time.h>
 
+void sf_buf_init_max(sf_buf *b, size_t max)
+{
+    *b = (sf_buf){.max = max};
+}
+
+static int buf_fail(sf_buf *b, int err)
+{
+    if (!b->err)
+        b->err = err;
+    return b->err;
+}
+
 int sf_buf_reserve(sf_buf *b, size_t extra)
 {
+    if (b->err)
+        return b->err;
     if (extra > SIZE_MAX - b->len - 1)
-        return -ENOMEM;
+        return buf_fail(b, -ENOMEM);
+    if (b->max && b->len + extra > b->max)
+        return buf_fail(b, -E2BIG);
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
@@ -24,9 +40,11 @@ int sf_buf_reserve(sf_buf *b, size_t extra)
         }
         cap *= 2;
     }
+    if (b->max && cap > b->max + 1)
+        cap = b->max + 1 > need ? b->max + 1 : need;
     char *p = realloc(b->data, cap);
     if (!p)
-        return -ENOMEM;
+        return buf_fail(b, -ENOMEM);
     b->data = p;
     b->cap = cap;
     b->data[b->len] = '\0';
@@ -57,13 +75,15 @@ int sf_buf_putc(sf_buf *b, char c)
 
 int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap)
 {
+    if (b->err)
+        return b->err;
     va_list ap2;
     va_copy(ap2, ap);
     char small[256];
     int n = vsnprintf(small, sizeof small, fmt, ap2);
     va_end(ap2);
     if (n < 0)
-        return -EINVAL;
+        return buf_fail(b, -EINVAL);
     if ((size_t)n < sizeof small)
         return sf_buf_append(b, small, (size_t)n);
     int rc = sf_buf_reserve(b, (size_t)n);
@@ -86,6 +106,7 @@ int sf_buf_appendf(sf_buf *b, const char *fmt, ...)
 void sf_buf_reset(sf_buf *b)
 {
     b->len = 0;
+    b->err = 0;
     if (b->data)
         b->data[0] = '\0';
 }
@@ -95,13 +116,20 @@ void sf_buf_free(sf_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = 0;
 }
 
 char *sf_buf_steal(sf_buf *b)
 {
+    if (b->err) {
+        sf_buf_free(b);
+        return NULL;
+    }
     if (!b->data) {
-        if (sf_buf_reserve(b, 0))
+        if (sf_buf_reserve(b, 0)) {
+            sf_buf_free(b);
             return NULL;
+        }
         b->data[0] = '\0';
     }
     char *p = b->data;
@@ -500,7 +528,7 @@ int sf_utf8_sanitize(sf_buf *b, size_t from)
     }
     if (!bad)
         return 0;
-    sf_buf o = {0};
+    sf_buf o = {0}; /* unbounded: the result replaces b, whose bound is restored below */
     if (sf_buf_reserve(&o, b->len + bad * 2 + 1))
         return -ENOMEM;
     sf_buf_append(&o, b->data, from); /* cannot fail: reserved */
@@ -514,6 +542,11 @@ int sf_utf8_sanitize(sf_buf *b, size_t from)
             i++;
         }
     }
+    if (b->max && o.len > b->max) { /* the replacements would pass b's bound */
+        sf_buf_free(&o);
+        return -E2BIG;
+    }
+    o.max = b->max;
     sf_buf_free(b);
     *b = o;
     return (int)(bad > INT32_MAX ? INT32_MAX : bad);

@@ -1,4 +1,5 @@
-/* util: growable buffers, duration/size/time parsing, backoff. No I/O, no globals. */
+/* util: growable buffers, duration/size/time parsing, backoff, a random source. No I/O. The
+ * one global is the random generator's state (sf_random_u64, seeded once). */
 #ifndef SF_UTIL_H
 #define SF_UTIL_H
 
@@ -18,23 +19,37 @@
 #define SF_PRINTF(a, b)
 #endif
 
-/* Growable byte buffer. Always NUL-terminated when data != NULL (the NUL is not counted in len).
- * All functions return 0 or a negative errno (-ENOMEM). */
+/* Growable byte buffer (after curl's dynbuf). Always NUL-terminated when data != NULL (the NUL
+ * is not counted in len). A zeroed sf_buf is empty and unbounded; sf_buf_init_max() bounds it.
+ * Failures are sticky: once an append fails (-ENOMEM, or -E2BIG past the bound) every later
+ * append fails the same way without changing the buffer, so a renderer can append freely and
+ * check once at the end (sf_buf_error, or sf_buf_steal returning NULL). data keeps what was
+ * appended before the failure. sf_buf_reset and sf_buf_free clear the failure.
+ * All functions return 0 or a negative errno. */
 typedef struct sf_buf {
     char *data;
     size_t len;
     size_t cap;
+    size_t max; /* bound on len; 0 = none */
+    int err;    /* first failure (negative errno), sticky; 0 = none */
 } sf_buf;
 
+void sf_buf_init_max(sf_buf *b, size_t max); /* empty buffer holding at most max bytes */
 int sf_buf_reserve(sf_buf *b, size_t extra);
 int sf_buf_append(sf_buf *b, const void *p, size_t n);
 int sf_buf_puts(sf_buf *b, const char *s);
 int sf_buf_putc(sf_buf *b, char c);
 int sf_buf_appendf(sf_buf *b, const char *fmt, ...) SF_PRINTF(2, 3);
 int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap) SF_PRINTF(2, 0);
-void sf_buf_reset(sf_buf *b); /* len = 0, keeps memory */
-void sf_buf_free(sf_buf *b);
-char *sf_buf_steal(sf_buf *b); /* returns data (never NULL on success), buffer becomes empty */
+static inline int sf_buf_error(const sf_buf *b) /* 0, or the failure every append since saw */
+{
+    return b->err;
+}
+void sf_buf_reset(sf_buf *b); /* len = 0 and no failure, keeps memory and bound */
+void sf_buf_free(sf_buf *b);  /* frees memory, keeps the bound */
+/* Returns data (never NULL on success) and empties the buffer; a failed buffer is freed and
+ * NULL returned. */
+char *sf_buf_steal(sf_buf *b);
 /* Replaces every byte of b->data[from..len) that does not belong to a well-formed UTF-8
  * sequence (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF) with U+FFFD.
  * Returns how many bytes were replaced, or -ENOMEM (b unchanged). */

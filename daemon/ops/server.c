@@ -21,6 +21,7 @@
 #define DEF_PROGRESS_MS INT64_C(10000)
 #define DEF_HEALTH_MS INT64_C(300000)
 #define METRICS_CT "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_MAX_BYTES ((size_t)16 << 20) /* far above any real page: a runaway is a bug */
 #define NLAT SF_ARRAY_LEN(sf_source_latency_bounds)
 
 struct sf_server {
@@ -696,7 +697,7 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
                  (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6);
     }
-    return b->data ? 0 : -ENOMEM;
+    return b->data ? sf_buf_error(b) : -ENOMEM;
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -724,11 +725,13 @@ static int handler(sf_httpd_req *req, sf_httpd_resp *resp, void *ud)
     }
     if (strcmp(path, "/readyz") == 0) {
         resp->status = sf_server_render_ready(s, &resp->body);
-        return resp->body.data ? 0 : -1;
+        return sf_buf_error(&resp->body) ? -1 : 0;
     }
     resp->status = 200;
     resp->content_type = METRICS_CT;
-    return sf_server_render_metrics(s, &resp->body);
+    /* rendered in one go and checked once: a failure serves 500, never a partial page */
+    resp->body.max = METRICS_MAX_BYTES;
+    return sf_server_render_metrics(s, &resp->body) ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -751,10 +754,6 @@ int sf_server_start(uv_loop_t *loop, const sf_config *cfg, const sf_source *src,
         s->o.progress_interval_ms = DEF_PROGRESS_MS;
     if (s->o.health_interval_ms == 0)
         s->o.health_interval_ms = DEF_HEALTH_MS;
-    const char *env = getenv("SF_HEALTH_LOG_INTERVAL");
-    int64_t ms;
-    if (env && *env && sf_parse_duration_ms(env, &ms) == 0)
-        s->o.health_interval_ms = ms > 0 ? ms : -1;
     s->start_ms = s->last_health_ms = mono_ms();
     sf_source_stats st;
     sf_source_stats_get(src, &st);

@@ -29,7 +29,7 @@ typedef struct sf_server_opts {
     const char *mode;             /* "follow", "once", "range" (for logs) */
     bool checkpoint_used;         /* false in range mode (the checkpoint is not touched) */
     int64_t progress_interval_ms; /* 0: 10 s */
-    int64_t health_interval_ms;   /* 0: 5 min (env SF_HEALTH_LOG_INTERVAL overrides); <0 off */
+    int64_t health_interval_ms;   /* 0: 5 min; <0 off (log.health_interval) */
 } sf_server_opts;
 
 /* Starts the tick timer (logs, STATUS=) and, when cfg->server.listen is set, the HTTP

@@ -86,9 +86,11 @@ int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *cons
         }
         sf_buf_puts(&b, "}\n");
     }
-    if (!b.data) /* every append failed */
-        return -ENOMEM;
-    int rc = 0;
+    int rc = sf_buf_error(&b); /* a record cut short by a failed append is never written */
+    if (rc || !b.data) {
+        rc = rc ? rc : -ENOMEM;
+        goto out;
+    }
     if (d->size + b.len > d->max_size) {
         rc = -ENOSPC;
         goto out;

@@ -356,6 +356,13 @@ static const char *api_path(const sf_source_cfg *sc)
     return sc->api == SF_API_EVENTS ? "/secure/events/v1/events" : "/api/v1/secureEvents";
 }
 
+/* Appends one name=value pair (no characters needing encoding) to the query. */
+static int add_query(CURLU *u, const char *q)
+{
+    CURLUcode uc = curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);
+    return uc == CURLUE_OK ? 0 : uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
 static int build_url(const sf_source_cfg *sc, const char *path, const window_t *w, long limit,
                      char **out)
 {
@@ -390,12 +397,15 @@ static int build_url(const sf_source_cfg *sc, const char *path, const window_t *
             goto out;
     } else if (w) {
         snprintf(q, sizeof q, "from=%lld", (long long)w->from);
-        curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);
+        if ((rc = add_query(u, q)) != 0)
+            goto out;
         snprintf(q, sizeof q, "to=%lld", (long long)w->to);
-        curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);
+        if ((rc = add_query(u, q)) != 0)
+            goto out;
     }
     snprintf(q, sizeof q, "limit=%ld", limit);
-    curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);
+    if ((rc = add_query(u, q)) != 0)
+        goto out;
     if (sc->filter && sc->filter[0]) {
         sf_buf f = {0};
         if (sf_buf_puts(&f, "filter=") || sf_buf_puts(&f, sc->filter)) {
@@ -411,8 +421,10 @@ static int build_url(const sf_source_cfg *sc, const char *path, const window_t *
     }
     for (size_t i = 0; i < sc->zones.n; i++) {
         snprintf(q, sizeof q, "zones=%lld", (long long)sc->zones.v[i]);
-        curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);
+        if ((rc = add_query(u, q)) != 0)
+            goto out;
     }
+    rc = -EINVAL;
     char *url = NULL;
     if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
         goto out;

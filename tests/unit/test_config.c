@@ -671,7 +671,7 @@ START_TEST(test_secret_never_in_errors)
         int64_t n;
     } st = {0};
     const sf_cfg_option tab[] = {
-        {"pin", SF_OPT_INT, NULL, "secret pin", 0, SF_OPT_SECRET, 0, 0, NULL, NULL, 0},
+        {.name = "pin", .type = SF_OPT_INT, .desc = "secret pin", .flags = SF_OPT_SECRET},
         {0},
     };
     sf_cfg_errors e = {.file = "s.yaml"};
@@ -821,18 +821,33 @@ typedef struct gen {
 } gen;
 
 static const sf_cfg_option gen_sub[] = {
-    {"n", SF_OPT_INT, "3", "number", offsetof(gen, n), 0, -5, 5, NULL, NULL, 0},
+    {.name = "n",
+     .type = SF_OPT_INT,
+     .def = "3",
+     .desc = "number",
+     .offset = offsetof(gen, n),
+     .min = -5,
+     .max = 5},
     {0},
 };
 
 static const sf_cfg_option gen_table[] = {
-    {"tags", SF_OPT_STRLIST, NULL, "tags", offsetof(gen, tags), 0, 0, 0, NULL, NULL, 0},
-    {"headers", SF_OPT_KVLIST, NULL, "headers", offsetof(gen, headers), 0, 0, 0, NULL, NULL, 0},
-    {"extra", SF_OPT_NODE, NULL, "free-form", offsetof(gen, extra), 0, 0, 0, NULL, NULL, 0},
-    {"size", SF_OPT_SIZE, "1KiB", "size", offsetof(gen, size), 0, 0, 0, NULL, NULL, 0},
-    {"name", SF_OPT_STR, "dflt", "name", offsetof(gen, name), SF_OPT_ISSET, 0, 0, NULL, NULL,
-     offsetof(gen, name_set)},
-    {"sub", SF_OPT_SECTION, NULL, "sub", 0, 0, 0, 0, NULL, gen_sub, 0},
+    {.name = "tags", .type = SF_OPT_STRLIST, .desc = "tags", .offset = offsetof(gen, tags)},
+    {.name = "headers", .type = SF_OPT_KVLIST, .desc = "headers", .offset = offsetof(gen, headers)},
+    {.name = "extra", .type = SF_OPT_NODE, .desc = "free-form", .offset = offsetof(gen, extra)},
+    {.name = "size",
+     .type = SF_OPT_SIZE,
+     .def = "1KiB",
+     .desc = "size",
+     .offset = offsetof(gen, size)},
+    {.name = "name",
+     .type = SF_OPT_STR,
+     .def = "dflt",
+     .desc = "name",
+     .offset = offsetof(gen, name),
+     .flags = SF_OPT_ISSET,
+     .isset_offset = offsetof(gen, name_set)},
+    {.name = "sub", .type = SF_OPT_SECTION, .desc = "sub", .sub = gen_sub},
     {0},
 };
 
@@ -963,7 +978,8 @@ START_TEST(test_reference)
     sf_buf_free(&b);
 
     /* doc table escapes pipes */
-    const sf_cfg_option t[] = {{"a", SF_OPT_BOOL, "true", "x | y", 0, 0, 0, 0, NULL, NULL, 0}, {0}};
+    const sf_cfg_option t[] = {{.name = "a", .type = SF_OPT_BOOL, .def = "true", .desc = "x | y"},
+                               {0}};
     ck_assert_int_eq(sf_cfg_doc_table(t, "pre", &b), 0);
     ck_assert_ptr_nonnull(strstr(b.data, "| `pre.a` | boolean | `true` | x \\| y |"));
     sf_buf_free(&b);
@@ -1030,12 +1046,50 @@ START_TEST(test_example_configs)
 }
 END_TEST
 
+/* An option's environment override (log.health_interval <- SF_HEALTH_LOG_INTERVAL): applied
+ * like the key, validated like it, errors name the variable. */
+START_TEST(test_env_override)
+{
+    const char *text = "source:\n  url: https://x.example\n  token: tok-1234\n"
+                       "log:\n  health_interval: 10m\n"
+                       "sinks:\n  - type: stdout\n";
+    sf_config c;
+    sf_cfg_errors e = {0};
+    unsetenv("SF_HEALTH_LOG_INTERVAL");
+    ck_assert_int_eq(sf_config_load_text("e.yaml", text, strlen(text), &c, &e), 0);
+    ck_assert_int_eq(c.log.health_interval_ms, 600000);
+    sf_config_free(&c);
+    setenv("SF_HEALTH_LOG_INTERVAL", "3s", 1);
+    ck_assert_int_eq(sf_config_load_text("e.yaml", text, strlen(text), &c, &e), 0);
+    ck_assert_int_eq(c.log.health_interval_ms, 3000);
+    sf_config_free(&c);
+    setenv("SF_HEALTH_LOG_INTERVAL", "", 1); /* empty: no override */
+    ck_assert_int_eq(sf_config_load_text("e.yaml", text, strlen(text), &c, &e), 0);
+    ck_assert_int_eq(c.log.health_interval_ms, 600000);
+    sf_config_free(&c);
+    setenv("SF_HEALTH_LOG_INTERVAL", "soon", 1);
+    ck_assert_int_lt(sf_config_load_text("e.yaml", text, strlen(text), &c, &e), 0);
+    ck_assert_uint_eq(e.n, 1);
+    ck_assert_msg(strstr(e.msgs[0], "e.yaml:5:20: ") && strstr(e.msgs[0], "SF_HEALTH_LOG_INTERVAL"),
+                  "%s", e.msgs[0]);
+    sf_cfg_errors_free(&e);
+    unsetenv("SF_HEALTH_LOG_INTERVAL");
+    /* the reference says so */
+    sf_buf ref = {0};
+    ck_assert_int_eq(sf_config_reference(&ref), 0);
+    ck_assert_ptr_nonnull(strstr(ref.data, "The environment variable `SF_HEALTH_LOG_INTERVAL` "
+                                           "overrides it."));
+    sf_buf_free(&ref);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_minimal_defaults);
+    tcase_add_test(tc, test_env_override);
     tcase_add_test(tc, test_full_config);
     tcase_add_test(tc, test_bool_spellings);
     tcase_add_test(tc, test_null_values_take_defaults);

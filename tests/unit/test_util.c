@@ -362,8 +362,10 @@ START_TEST(test_buf)
     ck_assert_ptr_nonnull(s);
     ck_assert_ptr_null(b.data);
     free(s);
-    /* NOTE: sf_buf_steal() on a never-used buffer returns an allocation that is not
-     * NUL-terminated (util.c: sf_buf_reserve does not write the NUL); reported, not asserted. */
+    s = sf_buf_steal(&b); /* a never-used buffer steals as "" */
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s, "");
+    free(s);
     sf_buf_free(&b);
     ck_assert(sf_streq(NULL, NULL));
     ck_assert(!sf_streq("a", NULL));
@@ -381,6 +383,49 @@ static void check_sanitize(const char *in, size_t inlen, size_t from, const char
     ck_assert_int_eq(b.data[b.len], '\0');
     sf_buf_free(&b);
 }
+
+/* A bound makes appends fail with -E2BIG, and any failure is sticky: later appends do
+ * nothing and fail the same way, so a renderer checks once at the end. */
+START_TEST(test_buf_bound_and_sticky_failure)
+{
+    sf_buf b;
+    sf_buf_init_max(&b, 10);
+    ck_assert_int_eq(sf_buf_puts(&b, "0123456789"), 0); /* exactly the bound */
+    ck_assert_int_eq(sf_buf_error(&b), 0);
+    ck_assert_int_eq(sf_buf_putc(&b, 'x'), -E2BIG);
+    ck_assert_int_eq(sf_buf_error(&b), -E2BIG);
+    ck_assert_int_eq(sf_buf_puts(&b, ""), -E2BIG); /* sticky, even for nothing */
+    ck_assert_int_eq(sf_buf_appendf(&b, "%d", 1), -E2BIG);
+    ck_assert_str_eq(b.data, "0123456789"); /* what came before is kept */
+    ck_assert_uint_le(b.cap, 11);           /* never grew past the bound */
+    ck_assert_ptr_null(sf_buf_steal(&b));   /* a failed buffer cannot be taken */
+    ck_assert_ptr_null(b.data);
+    ck_assert_int_eq(sf_buf_error(&b), 0); /* ...and is empty and usable again */
+    ck_assert_int_eq(sf_buf_puts(&b, "ok"), 0);
+    ck_assert_int_eq(sf_buf_appendf(&b, "%s", "0123456789"), -E2BIG); /* formatted too */
+    sf_buf_reset(&b);
+    ck_assert_int_eq(sf_buf_error(&b), 0);
+    ck_assert_int_eq(sf_buf_puts(&b, "again"), 0);
+    ck_assert_str_eq(b.data, "again");
+    sf_buf_free(&b);
+    /* unbounded by default */
+    sf_buf u = {0};
+    char big[5000];
+    memset(big, 'q', sizeof big);
+    ck_assert_int_eq(sf_buf_append(&u, big, sizeof big), 0);
+    ck_assert_uint_eq(u.len, sizeof big);
+    sf_buf_free(&u);
+    /* the UTF-8 repair respects the bound */
+    sf_buf_init_max(&b, 4);
+    ck_assert_int_eq(sf_buf_puts(&b, "a\xff\xff"
+                                     "b"),
+                     0);
+    ck_assert_int_eq(sf_utf8_sanitize(&b, 0), -E2BIG);
+    ck_assert_str_eq(b.data, "a\xff\xff"
+                             "b"); /* unchanged */
+    sf_buf_free(&b);
+}
+END_TEST
 
 START_TEST(test_utf8_sanitize)
 {
@@ -427,6 +472,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_backoff_bounds);
     tcase_add_test(tc, test_backoff_spread);
     tcase_add_test(tc, test_buf);
+    tcase_add_test(tc, test_buf_bound_and_sticky_failure);
     tcase_add_test(tc, test_utf8_sanitize);
     suite_add_tcase(s, tc);
     return s;

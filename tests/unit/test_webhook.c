@@ -66,7 +66,7 @@ END_TEST
 
 static sf_buf rec(const char *s)
 {
-    sf_buf b = {(char *)s, strlen(s), 0};
+    sf_buf b = {.data = (char *)s, .len = strlen(s)};
     return b;
 }
 
