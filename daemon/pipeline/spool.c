@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,33 @@ struct sf_spool {
     uint64_t *tk_seq, *tk_end;
     size_t tk_first, ntaken, tk_cap;
     uint64_t corrupt;
+    /* records found corrupt (checksum) but stepped over: (seq, offset) pairs, read past */
+    uint64_t *bad_seq, *bad_off;
+    size_t nbad;
 };
+
+static bool known_bad(const sf_spool *s, uint64_t seq, uint64_t off)
+{
+    for (size_t i = 0; i < s->nbad; i++)
+        if (s->bad_seq[i] == seq && s->bad_off[i] == off)
+            return true;
+    return false;
+}
+
+static int remember_bad(sf_spool *s, uint64_t seq, uint64_t off)
+{
+    uint64_t *a = realloc(s->bad_seq, (s->nbad + 1) * sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    s->bad_seq = a;
+    uint64_t *b = realloc(s->bad_off, (s->nbad + 1) * sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    s->bad_off = b;
+    s->bad_seq[s->nbad] = seq;
+    s->bad_off[s->nbad++] = off;
+    return 0;
+}
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -74,7 +101,9 @@ static int read_full(int fd, void *buf, size_t n, off_t off)
     return 0;
 }
 
-/* Reads one record at off: returns 0 and sets lens, or -EBADMSG if not a valid record. */
+/* Reads one record at off: returns 0 and sets lens, -EBADMSG if there is no valid record header
+ * there (or the record runs past size), or -EILSEQ if the record is complete but its CRC does
+ * not match (the lengths are then set, so a reader can step over it). */
 static int read_record(int fd, uint64_t off, uint64_t size, uint32_t *raw_len, uint32_t *rec_len,
                        char **data)
 {
@@ -87,10 +116,15 @@ static int read_record(int fd, uint64_t off, uint64_t size, uint32_t *raw_len, u
     char *buf = malloc((size_t)rl + cl + 1);
     if (!buf)
         return -ENOMEM;
-    if (read_full(fd, buf, (size_t)rl + cl, (off_t)(off + HDR)) ||
-        (uint32_t)crc32(0L, (const Bytef *)buf, rl + cl) != get32(h + 12)) {
+    if (read_full(fd, buf, (size_t)rl + cl, (off_t)(off + HDR))) {
         free(buf);
         return -EBADMSG;
+    }
+    if ((uint32_t)crc32(0L, (const Bytef *)buf, rl + cl) != get32(h + 12)) {
+        free(buf);
+        *raw_len = rl;
+        *rec_len = cl;
+        return -EILSEQ;
     }
     *raw_len = rl;
     *rec_len = cl;
@@ -173,6 +207,32 @@ static int scan(sf_spool *s)
             if (rc == -ENOMEM) {
                 close(fd);
                 return rc;
+            }
+            /* A complete record whose CRC fails, followed by a valid one, is corruption of
+             * that record alone (bit rot, a bad sector): step over it. A bad suffix with
+             * nothing valid after it is what a crash mid-append leaves: a torn tail. */
+            if (rc == -EILSEQ) {
+                uint64_t next = off + HDR + rl + cl;
+                uint32_t nrl, ncl;
+                int nrc = next < g->size ? read_record(fd, next, g->size, &nrl, &ncl, NULL) : -1;
+                if (nrc == -ENOMEM) {
+                    close(fd);
+                    return nrc;
+                }
+                if (nrc == 0) {
+                    SF_ERROR("spool",
+                             "%s: corrupt record (checksum mismatch) at offset %llu skipped "
+                             "(one event lost)",
+                             p, (unsigned long long)off);
+                    if (remember_bad(s, g->seq, off)) {
+                        close(fd);
+                        return -ENOMEM;
+                    }
+                    s->corrupt++;
+                    s->bytes += next - off; /* on disk until consumed */
+                    off = next;
+                    continue;
+                }
             }
             if (rc) {
                 if (i == s->nsegs - 1) {
@@ -359,6 +419,8 @@ int sf_spool_peek(sf_spool *s, size_t max, sf_spool_item **items, size_t *n)
     *n = 0;
     free(s->peek_seq);
     free(s->peek_end);
+    s->peek_seq = NULL; /* a peek that finds nothing leaves none behind (no double free) */
+    s->peek_end = NULL;
     s->npeek = 0;
     uint64_t unsent = s->count - s->ntaken;
     size_t want = max < unsent ? max : (size_t)unsent;
@@ -396,7 +458,23 @@ int sf_spool_peek(sf_spool *s, size_t max, sf_spool_item **items, size_t *n)
         while (off < g->valid_end && k < want) {
             uint32_t rl, cl;
             char *data = NULL;
-            if ((rc = read_record(fd, off, g->valid_end, &rl, &cl, &data)) != 0)
+            rc = read_record(fd, off, g->valid_end, &rl, &cl, &data);
+            if (rc == -EILSEQ) { /* checksum: step over it (found at open, or since) */
+                if (!known_bad(s, g->seq, off)) {
+                    SF_ERROR("spool",
+                             "%s: corrupt record (checksum mismatch) at offset %llu skipped "
+                             "(one event lost)",
+                             p, (unsigned long long)off);
+                    if ((rc = remember_bad(s, g->seq, off)) != 0)
+                        break;
+                    s->corrupt++;
+                    s->count--; /* it was counted as good at open */
+                }
+                off += HDR + rl + cl;
+                rc = 0;
+                continue;
+            }
+            if (rc)
                 break;
             char err[128];
             rc = sf_event_parse(data, rl, &v[k].ev, err, sizeof err);
@@ -542,6 +620,8 @@ void sf_spool_close(sf_spool *s)
     free(s->peek_end);
     free(s->tk_seq);
     free(s->tk_end);
+    free(s->bad_seq);
+    free(s->bad_off);
     free(s->dir);
     free(s);
 }
