@@ -21,14 +21,8 @@
 #include "sinks/sink.h"
 #include "source/source.h"
 #include "core/util.h"
-#if __has_include("demo.h")
-#include "source/demo.h"
-#define SF_HAVE_DEMO 1
-#endif
-#if __has_include("translate.h")
 #include "app/translate.h"
-#define SF_HAVE_TRANSLATE 1
-#endif
+#include "source/demo.h"
 
 enum {
     EXIT_OK = 0,
@@ -73,9 +67,7 @@ typedef struct app {
     bool stop_requested; /* SIGTERM/SIGINT arrived before the source existed */
     int exit_code;
     const char *mode_name;
-#ifdef SF_HAVE_DEMO
     sf_demo *demo;
-#endif
     char demo_dir[256];
 } app_t;
 
@@ -100,24 +92,20 @@ static void on_http_closed(void *ud)
     close_handle((uv_handle_t *)&a->drain_timer);
 }
 
-#ifdef SF_HAVE_DEMO
 static void on_demo_closed(void *ud)
 {
     app_t *a = ud;
     a->demo = NULL;
     sf_http_close(a->http, on_http_closed, a);
 }
-#endif
 
 static void on_pipeline_closed(void *ud)
 {
     app_t *a = ud;
-#ifdef SF_HAVE_DEMO
     if (a->demo) {
         sf_demo_close(a->demo, on_demo_closed, a);
         return;
     }
-#endif
     sf_http_close(a->http, on_http_closed, a);
 }
 
@@ -329,7 +317,6 @@ static void run_loop_to_end(app_t *a)
         SF_WARN("main", "event loop closed with handles still open");
 }
 
-#ifdef SF_HAVE_DEMO
 static int start_demo(app_t *a, const char *format, const char *cfg_path)
 {
     sf_demo_opts o = {.backlog = 50, .backlog_span_ms = 3600 * 1000, .interval_ms = 3000};
@@ -382,17 +369,11 @@ static void demo_cleanup(app_t *a)
     unlink(p);
     rmdir(a->demo_dir);
 }
-#endif
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
-#ifdef SF_HAVE_TRANSLATE
         return sf_translate_main(argc - 1, argv + 1);
-#else
-        fprintf(stderr, "translate is not available in this build\n");
-        return EXIT_USAGE;
-#endif
     }
     enum { OPT_CHECK = 256, OPT_ONCE, OPT_FROM, OPT_TO, OPT_PING, OPT_DEMO, OPT_FORMAT, OPT_REF };
     static const struct option longopts[] = {
@@ -499,16 +480,10 @@ int main(int argc, char **argv)
     sf_checkpoint_init(&cp);
 
     if (demo) {
-#ifdef SF_HAVE_DEMO
         if (start_demo(a, format, cfg_path) != 0) {
             exit_code = EXIT_USAGE;
             goto out_loop;
         }
-#else
-        fprintf(stderr, "--demo is not available in this build\n");
-        exit_code = EXIT_USAGE;
-        goto out_loop;
-#endif
     } else if (load_config(a, cfg_path, NULL) != 0) {
         exit_code = EXIT_USAGE;
         goto out_loop;
@@ -602,10 +577,8 @@ out_http:
         sf_http_close(a->http, on_http_closed, a);
     }
 out_loop:
-#ifdef SF_HAVE_DEMO
     if (a->demo && !a->pipe && !a->http)
         sf_demo_close(a->demo, NULL, NULL);
-#endif
     if (!a->pipe && !a->http)
         on_http_closed(a);
     run_loop_to_end(a);
@@ -614,9 +587,7 @@ out:
     sf_checkpoint_free(&cp);
     if (a->cfg_loaded)
         sf_config_free(&a->cfg);
-#ifdef SF_HAVE_DEMO
     demo_cleanup(a);
-#endif
     curl_global_cleanup();
     sf_log_clear_secrets();
     return exit_code;

@@ -2,7 +2,9 @@
 """End-to-end CLI: --version, --help, --check-config, --ping, --from/--to export, corrupt
 checkpoint; the token never appears in any output."""
 
+import json
 import os
+import signal
 import re
 import sys
 import tempfile
@@ -10,8 +12,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, NS, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
-                     read_output, rfc3339_ns, run, scratch_dir, write_config)
+from helpers import (CANARY, NS, Daemon, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
+                     read_output, rfc3339_ns, run, scratch_dir, wait_for, write_config)
 
 
 @need_bin
@@ -50,6 +52,20 @@ class CliTest(unittest.TestCase):
             self.assertIn(opt, text)
 
     # ---- check-config
+    def test_demo_prints_events_and_stops_on_sigint(self):
+        """The README's first command: the built-in demo source, events on stdout."""
+        d = Daemon(["--demo"], logdir=self.dir, tag="demo")
+        try:
+            ok = wait_for(lambda: d.stdout().count("\n") >= 3, 20)
+            self.assertTrue(ok, "the demo printed no events:\n" + d.stderr()[-2000:])
+            d.p.send_signal(signal.SIGINT)
+            self.assertEqual(d.p.wait(20), 0, d.stderr()[-2000:])
+        finally:
+            if d.alive():
+                d.kill9()
+        first = json.loads(d.stdout().splitlines()[0])
+        self.assertIn("id", first)
+
     def test_check_config_good(self):
         cfg, _, _ = write_config(self.dir, "http://127.0.0.1:9")
         r = self.sf(["-c", cfg, "--check-config"])
