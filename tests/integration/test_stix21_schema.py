@@ -26,15 +26,36 @@ def check(cond, msg):
         failures.append(msg)
 
 
-def validator():
-    store = {}
+def schema_store():
+    """$id -> schema, for every vendored schema; file "observables/process.json" is also
+    reachable by its type name through by_name."""
+    store, by_name = {}, {}
     for path in glob.glob(os.path.join(SCHEMAS, "*", "*.json")):
         with open(path) as f:
             s = json.load(f)
         store[s["$id"]] = s
-    bundle = store[[k for k in store if k.endswith("/common/bundle.json")][0]]
-    resolver = jsonschema.RefResolver(bundle["$id"], bundle, store=store)
-    return jsonschema.Draft202012Validator(bundle, resolver=resolver)
+        by_name[os.path.basename(path)[:-5]] = s
+    return store, by_name
+
+
+def make_validator(schema, store, base=None):
+    """A Draft 2020-12 validator whose $refs resolve in store only (never the network): with
+    `referencing` when this jsonschema has it, else RefResolver (Debian's jsonschema 4.10)."""
+    base = base or schema["$id"]
+    try:
+        import referencing
+        import referencing.jsonschema
+    except ImportError:
+        resolver = jsonschema.RefResolver(base, schema, store=store)
+        return jsonschema.Draft202012Validator(schema, resolver=resolver)
+    registry = referencing.Registry().with_resources(
+        (uri, referencing.jsonschema.DRAFT202012.create_resource(s)) for uri, s in store.items())
+    return jsonschema.Draft202012Validator(dict(schema, **{"$id": base}), registry=registry)
+
+
+def validator():
+    store, by_name = schema_store()
+    return make_validator(by_name["bundle"], store)
 
 
 def inputs():
