@@ -40,6 +40,18 @@ static const struct {
     {"x-ibm-finding", "severity", "x_severity"}, /* "severity" is reserved on SCOs */
 };
 
+/* STIX 2.1 requires every SCO to carry at least one property of its own type or of one of its
+ * extensions: custom x_ properties do not count, and the OASIS schemas reject such an object.
+ * When the mapping leaves a spec-defined SCO with nothing but custom properties (a process with
+ * only x_sid or x_parent_names, a user-account with only x_loginuid), the object declares the
+ * forwarder's toplevel-property-extension, which defines exactly these properties: they stay
+ * where they are and become extension properties. The definition is published in
+ * docs/stix21-extension-definition.json, not put in bundles: the OASIS bundle schema rejects
+ * every extension-definition object (not among its types, and its custom-object branch is a
+ * oneOf that such an object matches twice). */
+static const char *const toplevel_props[] = {"x_loginuid", "x_parent_names", "x_sid"};
+#define TOPLEVEL_EXT_ID "extension-definition--c92595b4-c218-5f24-a13a-213d6ca1bd3b"
+
 typedef struct enc21 {
     const sx_state *st;
     const sf_event *ev;
@@ -97,6 +109,37 @@ static int sco_id(const char *type, const cJSON *o, char *out)
     return 0;
 }
 
+static bool toplevel_prop(const char *name)
+{
+    for (size_t i = 0; i < SF_ARRAY_LEN(toplevel_props); i++)
+        if (!strcmp(toplevel_props[i], name))
+            return true;
+    return false;
+}
+
+/* A spec-defined SCO (not x-*) whose properties are all custom ones the extension defines. (A
+ * custom property the mapping gains must be added to toplevel_props, or such an object stays
+ * invalid: tests/integration/test_stix21_schema.py would say so.) */
+static bool only_custom(const char *type, const cJSON *o)
+{
+    if (!strncmp(type, "x-", 2) || !o->child)
+        return false;
+    for (const cJSON *p = o->child; p; p = p->next)
+        if (!toplevel_prop(p->string))
+            return false;
+    return true;
+}
+
+/* extensions: {"<TOPLEVEL_EXT_ID>": {"extension_type": "toplevel-property-extension"}} */
+static int declare_toplevel(cJSON *o)
+{
+    cJSON *exts = cJSON_AddObjectToObject(o, "extensions");
+    cJSON *decl = exts ? cJSON_AddObjectToObject(exts, TOPLEVEL_EXT_ID) : NULL;
+    if (!decl || sx_add_str(decl, "extension_type", "toplevel-property-extension"))
+        return -ENOMEM;
+    return 0;
+}
+
 static int build(enc21 *e, sx_slot s, int depth);
 
 static int add_ref(enc21 *e, cJSON *o, const char *type, const sx_ref *r, int depth)
@@ -145,6 +188,8 @@ static int build(enc21 *e, sx_slot s, int depth)
     for (size_t r = 0; r < src->nrefs; r++)
         if ((rc = add_ref(e, o, type, &src->refs[r], depth)) != 0)
             goto fail;
+    if (only_custom(type, o) && (rc = declare_toplevel(o)) != 0)
+        goto fail;
     rc = sco_id(type, o, e->id[s]);
     if (rc == 1)
         rc = sx_derived_id(e->st, type, sx_slot_name(s), e->ev, e->id[s], ID_LEN);

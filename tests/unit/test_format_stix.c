@@ -247,6 +247,79 @@ START_TEST(deterministic_and_order_independent)
 }
 END_TEST
 
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void encode_with(const char *format, const char *json, sf_buf *out)
+{
+    const sf_format *f = sf_format_find(format);
+    void *st = NULL;
+    char err[128];
+    sf_event ev;
+    ck_assert_int_eq(f->init(NULL, &st, err, sizeof err), 0);
+    ck_assert_int_eq(parse(json, &ev), 0);
+    ck_assert_int_eq(f->encode(st, &ev, out, err, sizeof err), 0);
+    f->destroy(st);
+    sf_event_free(&ev);
+}
+
+/* STIX 2.1: an SCO left with only custom properties declares the forwarder's
+ * toplevel-property-extension (docs/stix21-extension-definition.json); others do not; 2.0 is
+ * unchanged. */
+START_TEST(custom_only_sco_declares_extension)
+{
+#define DECL                                                                                       \
+    "\"extensions\":{\"extension-definition--c92595b4-c218-5f24-a13a-213d6ca1bd3b\":{"             \
+    "\"extension_type\":\"toplevel-property-extension\"}}}"
+    sf_buf out = {0};
+    /* user-account with only x_loginuid; the process has x_sid and a reference of its own */
+    encode_with("stix21",
+                "{\"id\":\"c\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+                "\"user.loginuid\":\"1000\",\"proc.sid\":\"7\"}}}",
+                &out);
+    ck_assert_msg(strstr(out.data, "\"x_loginuid\":\"1000\"," DECL), "%s", out.data);
+    ck_assert_int_eq(count(out.data, "extension-definition--"), 1);
+    ck_assert(!strstr(out.data, "\"type\":\"extension-definition\"")); /* published, not here */
+    sf_buf_free(&out);
+    /* process with only x_sid; the parent process with only x_parent_names */
+    encode_with("stix21",
+                "{\"id\":\"c\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+                "\"proc.sid\":\"7\"}}}",
+                &out);
+    ck_assert_msg(strstr(out.data, "\"x_sid\":\"7\"," DECL), "%s", out.data);
+    sf_buf_free(&out);
+    encode_with("stix21",
+                "{\"id\":\"c\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+                "\"proc.aname[2]\":\"sh\"}}}",
+                &out);
+    ck_assert_msg(strstr(out.data, "\"x_parent_names\":[\"sh\"]," DECL), "%s", out.data);
+    sf_buf_free(&out);
+    /* an own property: no declaration */
+    encode_with(
+        "stix21",
+        "{\"id\":\"c\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+        "\"proc.sid\":\"7\",\"proc.pid\":\"9\",\"user.loginuid\":\"1\",\"user.uid\":\"0\"}}}",
+        &out);
+    ck_assert_msg(!strstr(out.data, "extension"), "%s", out.data);
+    sf_buf_free(&out);
+    /* STIX 2.0 unchanged */
+    encode_with("stix",
+                "{\"id\":\"c\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"content\":{\"fields\":{"
+                "\"user.loginuid\":\"1000\",\"proc.sid\":\"7\"}}}",
+                &out);
+    ck_assert_msg(strstr(out.data, "{\"type\":\"user-account\",\"x_loginuid\":\"1000\"}"), "%s",
+                  out.data);
+    ck_assert(!strstr(out.data, "extension"));
+    sf_buf_free(&out);
+#undef DECL
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("format_stix");
@@ -259,6 +332,7 @@ int main(void)
     tcase_add_test(tc, malformed_never_crashes);
     tcase_add_test(tc, deterministic_and_order_independent);
     tcase_add_test(tc, invalid_utf8_replaced_except_raw);
+    tcase_add_test(tc, custom_only_sco_declares_extension);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
