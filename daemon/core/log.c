@@ -53,7 +53,7 @@ int sf_log_parse_level(const char *s, sf_log_level *out)
 
 int sf_log_add_secret(const char *secret)
 {
-    if (!secret || strlen(secret) < 4)
+    if (!secret || !*secret)
         return 0;
     for (size_t i = 0; i < g_nsecrets; i++)
         if (strcmp(g_secrets[i], secret) == 0)

@@ -13,7 +13,8 @@ void sf_log_set_format(sf_log_format fmt);
 sf_log_level sf_log_get_level(void);
 int sf_log_parse_level(const char *s, sf_log_level *out); /* "debug" "info" "warn" "error" */
 
-/* Registers a secret (copied). Strings shorter than 4 bytes are ignored (too many false hits).
+/* Registers a secret (copied), whatever its length (a short one redacts more than it must,
+ * which is the safe side); the empty string is ignored.
  * Returns 0 or -ENOMEM. */
 int sf_log_add_secret(const char *secret);
 void sf_log_clear_secrets(void);

@@ -299,16 +299,16 @@ END_TEST
 /* A format's own option checks run at load time (so --check-config reports them). */
 START_TEST(test_format_options_checked)
 {
-    expect1("source: {url: https://x, token: t}\n"
+    expect1("source: {url: https://x, token: tok-0001}\n"
             "sinks:\n  - type: stdout\n    format: leef\n    leef: {delimiter: xA6}\n",
             "t.yaml:5:11: leef.delimiter 'xA6': expected \"tab\", one ASCII character or xHH "
             "below x80 (not '=', '|', '\\\\', NUL, CR or LF)");
     ck_assert_int_eq(
-        load("source: {url: https://x, token: t}\n"
+        load("source: {url: https://x, token: tok-0001}\n"
              "sinks:\n  - type: stdout\n    format: leef\n    leef: {delimiter: x7C}\n"),
         -1); /* '|' */
     ck_assert_int_eq(
-        load("source: {url: https://x, token: t}\n"
+        load("source: {url: https://x, token: tok-0001}\n"
              "sinks:\n  - type: stdout\n    format: leef\n    leef: {delimiter: '^'}\n"),
         0);
 }
@@ -316,10 +316,10 @@ END_TEST
 
 START_TEST(test_yaml_syntax_errors)
 {
-    expect1("source:\n  url: \"https://x\n  token: abc\n",
+    expect1("source:\n  url: \"https://x\n  token: tok-abc1\n",
             "t.yaml:4:1: YAML syntax error: found unexpected end of stream (while scanning a "
             "quoted scalar at line 2, column 8)");
-    expect1("source:\n  url: https://x\n   token: abc\n",
+    expect1("source:\n  url: https://x\n   token: tok-abc1\n",
             "t.yaml:3:9: YAML syntax error: mapping values are not allowed in this context");
     expect1("source:\n  url: [a, b\nsinks: []\n",
             "t.yaml:3:6: YAML syntax error: did not find expected ',' or ']' (while parsing a "

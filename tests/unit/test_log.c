@@ -86,6 +86,23 @@ START_TEST(test_secret_prefix_and_overlap)
 }
 END_TEST
 
+static void log_short_secret(void)
+{
+    SF_WARN("sink", "login with password pw3 failed");
+}
+
+/* A secret is redacted whatever its length (a 3-character test password used to leak). */
+START_TEST(test_short_secret_redacted)
+{
+    ck_assert_int_eq(sf_log_add_secret("pw3"), 0);
+    ck_assert_int_eq(sf_log_add_secret(""), 0); /* ignored, not an error */
+    sf_log_set_format(SF_LOG_TEXT);
+    const char *out = capture(log_short_secret);
+    ck_assert_msg(strstr(out, "pw3") == NULL, "short secret in the log: %s", out);
+    ck_assert_msg(strstr(out, "login with password *** failed"), "%s", out);
+}
+END_TEST
+
 static void log_below_level(void)
 {
     SF_DEBUG("x", "hidden %s", SECRET);
@@ -110,6 +127,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_json_redacts_and_escapes);
     tcase_add_test(tc, test_secret_prefix_and_overlap);
     tcase_add_test(tc, test_level_filter);
+    tcase_add_test(tc, test_short_secret_redacted);
     suite_add_tcase(s, tc);
     return s;
 }
