@@ -46,20 +46,6 @@ static const sf_cfg_option source_retry_options[] = {
     {0},
 };
 
-static const sf_cfg_option source_tls_options[] = {
-    {.name = "verify",
-     .type = SF_OPT_BOOL,
-     .def = "true",
-     .desc = "Verify the server certificate and host name.",
-     .offset = OFF(sf_source_cfg, tls_verify)},
-    {.name = "ca_file",
-     .type = SF_OPT_STR,
-     .desc = "PEM bundle of CAs to trust instead of the system store.",
-     .offset = OFF(sf_source_cfg, tls_ca_file),
-     .flags = SF_OPT_PATH},
-    {0},
-};
-
 const sf_cfg_option sf_source_options[] = {
     {.name = "url",
      .type = SF_OPT_STR,
@@ -170,7 +156,11 @@ const sf_cfg_option sf_source_options[] = {
      .offset = OFF(sf_source_cfg, dedup_max_ids),
      .min = 1,
      .max = INT64_MAX},
-    {.name = "tls", .type = SF_OPT_SECTION, .desc = "TLS settings.", .sub = source_tls_options},
+    {.name = "tls",
+     .type = SF_OPT_SECTION,
+     .desc = "TLS settings (the shared TLS table, net/tls.h).",
+     .sub = sf_tls_options,
+     .offset = OFF(sf_source_cfg, tls)},
     {.name = "proxy",
      .type = SF_OPT_STR,
      .desc = "HTTP(S) proxy URL (default: the https_proxy / no_proxy environment variables, as "
@@ -428,6 +418,7 @@ static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, 
         sf_cfg_pos(r ? r : smap, r ? "initial" : "retry", &line, &col);
         sf_cfg_error_key(errs, line, col, "source", "retry", "initial must not exceed max");
     }
+    sf_tls_validate(&src->tls, smap, "source.tls", errs);
     return 0;
 }
 

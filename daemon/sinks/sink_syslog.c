@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
+#include "net/tls.h"
 #include "sinks/sink.h"
 #include "sinks/syslog_fmt.h"
 
@@ -55,12 +56,7 @@ typedef struct syslog_cfg {
     bool bom;
     uint64_t max_message_size;
     int oversize;
-    char *tls_ca_file;
-    char *tls_cert_file;
-    char *tls_key_file;
-    char *tls_key_password;
-    bool tls_verify;
-    char *tls_server_name;
+    sf_tls_cfg tls;
     int64_t connect_timeout_ms;
     int64_t write_timeout_ms;
     int64_t resend_window_ms;
@@ -70,39 +66,6 @@ typedef struct syslog_cfg {
 static const char *const rfc_values[] = {"5424", "3164", NULL};
 static const char *const framing_values[] = {"octet-counting", "lf", NULL};
 static const char *const oversize_values[] = {"truncate", "reject", NULL};
-
-static const sf_cfg_option tls_options[] = {
-    {.name = "ca_file",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_PATH,
-     .desc = "CA bundle (PEM) to verify the server with (default: the system store)",
-     .offset = offsetof(syslog_cfg, tls_ca_file)},
-    {.name = "cert_file",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_PATH,
-     .desc = "Client certificate chain (PEM) for mutual TLS",
-     .offset = offsetof(syslog_cfg, tls_cert_file)},
-    {.name = "key_file",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_PATH,
-     .desc = "Client private key (PEM; default: cert_file)",
-     .offset = offsetof(syslog_cfg, tls_key_file)},
-    {.name = "key_password",
-     .type = SF_OPT_STR,
-     .flags = SF_OPT_SECRET,
-     .desc = "Passphrase of an encrypted key_file (never logged)",
-     .offset = offsetof(syslog_cfg, tls_key_password)},
-    {.name = "verify",
-     .type = SF_OPT_BOOL,
-     .def = "true",
-     .desc = "Verify the server certificate and its name",
-     .offset = offsetof(syslog_cfg, tls_verify)},
-    {.name = "server_name",
-     .type = SF_OPT_STR,
-     .desc = "Name sent as SNI and checked in the certificate (default: the address host)",
-     .offset = offsetof(syslog_cfg, tls_server_name)},
-    {0},
-};
 
 static const sf_cfg_option syslog_options[] = {
     {.name = "address",
@@ -165,7 +128,11 @@ static const sf_cfg_option syslog_options[] = {
      .enum_values = oversize_values,
      .desc = "A larger message is truncated (at a UTF-8 boundary) or rejected (dead letter)",
      .offset = offsetof(syslog_cfg, oversize)},
-    {.name = "tls", .type = SF_OPT_SECTION, .sub = tls_options, .desc = "TLS (tls:// addresses)"},
+    {.name = "tls",
+     .type = SF_OPT_SECTION,
+     .sub = sf_tls_options,
+     .offset = offsetof(syslog_cfg, tls),
+     .desc = "TLS (tls:// addresses; the shared TLS table)"},
     {.name = "connect_timeout",
      .type = SF_OPT_DURATION,
      .def = "10s",
@@ -307,17 +274,6 @@ static void maybe_closed(sl_state *st);
 static const char *tname(int t)
 {
     return t == SF_SYSLOG_UDP ? "udp" : t == SF_SYSLOG_TCP ? "tcp" : "tls";
-}
-
-static void ssl_errstr(char *out, size_t outlen)
-{
-    unsigned long e = ERR_get_error();
-    if (!e) {
-        snprintf(out, outlen, "unknown TLS error");
-        return;
-    }
-    ERR_error_string_n(e, out, outlen);
-    ERR_clear_error();
 }
 
 /* ---- resend window ---- */
@@ -481,7 +437,7 @@ static void rs_resend(conn_t *cn)
             ERR_clear_error();
             if (SSL_write(cn->ssl, e->data, (int)e->len) != (int)e->len) {
                 char es[200];
-                ssl_errstr(es, sizeof es);
+                sf_tls_errstr(es, sizeof es);
                 snprintf(why, sizeof why, "TLS write: %s", es);
                 conn_fail(cn, why);
                 return;
@@ -750,7 +706,7 @@ static void tls_pump(conn_t *cn)
                      X509_verify_cert_error_string(vr));
         } else {
             char es[200];
-            ssl_errstr(es, sizeof es);
+            sf_tls_errstr(es, sizeof es);
             snprintf(why, sizeof why, "TLS handshake failed: %s", es);
         }
         conn_fail(cn, why);
@@ -769,7 +725,7 @@ static void tls_pump(conn_t *cn)
             conn_fail(cn, "peer closed the TLS session");
         } else {
             char es[200];
-            ssl_errstr(es, sizeof es);
+            sf_tls_errstr(es, sizeof es);
             snprintf(why, sizeof why, "TLS: %s", es);
             conn_fail(cn, why);
         }
@@ -815,17 +771,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     tls_pump(cn);
 }
 
-static bool is_ip_literal(const char *h)
-{
-    unsigned char tmp[16];
-    return uv_inet_pton(AF_INET, h, tmp) == 0 || uv_inet_pton(AF_INET6, h, tmp) == 0;
-}
-
 static int tls_start(conn_t *cn)
 {
     sl_state *st = cn->st;
-    const char *name =
-        st->c->tls_server_name && *st->c->tls_server_name ? st->c->tls_server_name : st->host;
     ERR_clear_error();
     if (!(cn->ssl = SSL_new(st->ctx)))
         return -ENOMEM;
@@ -839,15 +787,8 @@ static int tls_start(conn_t *cn)
     }
     SSL_set_bio(cn->ssl, cn->rbio, cn->wbio);
     SSL_set_connect_state(cn->ssl);
-    bool ip = is_ip_literal(name);
-    if (!ip && !SSL_set_tlsext_host_name(cn->ssl, name))
+    if (sf_tls_ssl_setup(cn->ssl, &st->c->tls, st->host))
         return -EINVAL;
-    if (st->c->tls_verify) {
-        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(cn->ssl), name)
-                    : SSL_set1_host(cn->ssl, name);
-        if (!ok)
-            return -EINVAL;
-    }
     tls_pump(cn);
     return 0;
 }
@@ -1025,7 +966,7 @@ static void send_batch(sl_state *st)
             int r = SSL_write(cn->ssl, p, (int)st->len[i]);
             if (r != (int)st->len[i]) {
                 char es[200], why[256];
-                ssl_errstr(es, sizeof es);
+                sf_tls_errstr(es, sizeof es);
                 snprintf(why, sizeof why, "TLS write: %s", es);
                 conn_fail(cn, why);
                 break;
@@ -1278,44 +1219,10 @@ static void free_state(sl_state *st)
 
 static int build_ctx(sl_state *st)
 {
-    const syslog_cfg *c = st->c;
-    char es[200];
-    ERR_clear_error();
-    st->ctx = SSL_CTX_new(TLS_client_method());
-    if (!st->ctx) {
-        sf_sink_set_error(st->sink, "cannot create a TLS context");
-        return -ENOMEM;
-    }
-    SSL_CTX_set_min_proto_version(st->ctx, TLS1_2_VERSION);
-    if (c->tls_verify) {
-        SSL_CTX_set_verify(st->ctx, SSL_VERIFY_PEER, NULL);
-        int ok = c->tls_ca_file ? SSL_CTX_load_verify_locations(st->ctx, c->tls_ca_file, NULL)
-                                : SSL_CTX_set_default_verify_paths(st->ctx);
-        if (!ok) {
-            ssl_errstr(es, sizeof es);
-            sf_sink_set_error(st->sink, "tls.ca_file %s: %s",
-                              c->tls_ca_file ? c->tls_ca_file : "(system)", es);
-            return -EINVAL;
-        }
-    } else {
-        SSL_CTX_set_verify(st->ctx, SSL_VERIFY_NONE, NULL);
-    }
-    if (c->tls_cert_file) {
-        const char *key = c->tls_key_file ? c->tls_key_file : c->tls_cert_file;
-        if (c->tls_key_password)
-            SSL_CTX_set_default_passwd_cb_userdata(st->ctx, c->tls_key_password);
-        if (SSL_CTX_use_certificate_chain_file(st->ctx, c->tls_cert_file) != 1) {
-            ssl_errstr(es, sizeof es);
-            sf_sink_set_error(st->sink, "tls.cert_file %s: %s", c->tls_cert_file, es);
-            return -EINVAL;
-        }
-        if (SSL_CTX_use_PrivateKey_file(st->ctx, key, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(st->ctx) != 1) {
-            ssl_errstr(es, sizeof es);
-            sf_sink_set_error(st->sink, "tls.key_file %s: %s", key, es);
-            return -EINVAL;
-        }
-        SSL_CTX_set_default_passwd_cb_userdata(st->ctx, NULL);
+    char err[400];
+    if (!(st->ctx = sf_tls_ctx_new(&st->c->tls, err, sizeof err))) {
+        sf_sink_set_error(st->sink, "%s", err);
+        return -EINVAL;
     }
     return 0;
 }
@@ -1492,10 +1399,7 @@ static void syslog_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_err
         sf_cfg_pos(node, "tls", &line, &col);
         sf_cfg_error(errs, line, col, "tls: only applies to a tls:// address");
     }
-    if (c->tls_key_file && !c->tls_cert_file) {
-        sf_cfg_pos(tls, "key_file", &line, &col);
-        sf_cfg_error(errs, line, col, "tls.key_file needs tls.cert_file");
-    }
+    sf_tls_validate(&c->tls, node, "tls", errs);
     if (sf_syslog_parse_facility(c->facility) < 0) {
         sf_cfg_pos(node, "facility", &line, &col);
         sf_cfg_error(errs, line, col,
