@@ -1,8 +1,11 @@
 /* The shared TLS table (net/tls.h): every TLS user (source, webhook, splunk_hec, kafka_rest,
  * syslog) declares its "tls" section with sf_tls_options, takes the same defaults, accepts the
- * same keys and reports the same cross-field errors at FILE:LINE:COL; and the helpers that
- * apply a configuration to OpenSSL and to libcurl. */
+ * same keys and reports the same cross-field errors at FILE:LINE:COL; the helpers that apply
+ * a configuration to OpenSSL and to libcurl; and HTTPS requests through net/http with each
+ * key at work (verification, server_name, mutual TLS with an encrypted key, min_version).
+ * The TLS configuration of raw streams is exercised in test_stream.c. */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +15,11 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "net/http.h"
 #include "net/tls.h"
 #include "sinks/sink.h"
 #include "testcert.h"
+#include "testserver.h"
 #include "testutil.h"
 
 #define SRC "source:\n  url: https://api.example.com\n  token: t\n"
@@ -335,6 +340,153 @@ START_TEST(test_curl_server_name)
 }
 END_TEST
 
+/* ---- HTTPS through net/http (the source's and the HTTP sinks' path) ---- */
+
+typedef struct https_result {
+    int done, closed;
+    long status;
+    int error;
+    char errmsg[256];
+} https_result;
+
+static void on_https(sf_http_response *r, void *ud)
+{
+    https_result *res = ud;
+    res->status = r->status;
+    res->error = r->error;
+    snprintf(res->errmsg, sizeof res->errmsg, "%s", r->errmsg);
+    res->done++;
+}
+
+static void on_http_closed(void *arg)
+{
+    ((https_result *)arg)->closed++;
+}
+
+static SSL_CTX *https_server_ctx(const char *cert, const char *key, bool need_client,
+                                 bool max_tls12)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(ctx, cert), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1);
+    if (need_client) {
+        char ca[512];
+        snprintf(ca, sizeof ca, "%s/ca.pem", tmpdir);
+        ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, ca, NULL), 1);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    if (max_tls12)
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    return ctx;
+}
+
+/* One GET of https://127.0.0.1:PORT/events with t; the server thread is joined after. */
+static void https_get(srv_t *sv, SSL_CTX *sctx, const sf_tls_cfg *t, https_result *res)
+{
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    srv_start(sv, SRV_HTTP, sctx, 0);
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/events?limit=1", sv->port);
+    sf_http *h = sf_http_new(&loop);
+    ck_assert_ptr_nonnull(h);
+    sf_http_request req = {.url = url, .timeout_ms = 10000, .tls = t};
+    memset(res, 0, sizeof *res);
+    ck_assert_int_eq(sf_http_send(h, &req, on_https, res, NULL), 0);
+    sf_test_run_until(&loop, &res->done, 1);
+    sf_http_close(h, on_http_closed, res);
+    sf_test_run_until(&loop, &res->closed, 1);
+    srv_join(sv);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+START_TEST(test_https_verify)
+{
+    tc_pki p;
+    tc_make_pki(&p, tmpdir);
+    srv_t sv;
+    https_result r;
+    sf_tls_cfg t = {.verify = true, .ca_file = p.ca};
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, false, false), &t, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.error, r.errmsg);
+    ck_assert(strstr(sv.got.data, "GET /events?limit=1 HTTP/1.1\r\n"));
+    srv_free(&sv);
+    t.ca_file = p.other_ca; /* a CA that did not sign the server's certificate */
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, false, false), &t, &r);
+    ck_assert_int_eq(r.error, SF_HTTP_ETLS);
+    srv_free(&sv);
+    t.verify = false; /* not checked */
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, false, false), &t, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.error, r.errmsg);
+    srv_free(&sv);
+}
+END_TEST
+
+START_TEST(test_https_server_name)
+{
+    tc_pki p;
+    tc_make_pki(&p, tmpdir);
+    srv_t sv;
+    https_result r;
+    /* the certificate names siem.example.com only: the URL's 127.0.0.1 does not match */
+    sf_tls_cfg t = {.verify = true, .ca_file = p.ca};
+    https_get(&sv, https_server_ctx(p.named_cert, p.named_key, false, false), &t, &r);
+    ck_assert_int_eq(r.error, SF_HTTP_ETLS);
+    srv_free(&sv);
+    /* with server_name: SNI, certificate name and Host, over a connection to 127.0.0.1 */
+    t.server_name = "siem.example.com";
+    https_get(&sv, https_server_ctx(p.named_cert, p.named_key, false, false), &t, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.error, r.errmsg);
+    ck_assert_str_eq(sv.sni, "siem.example.com");
+    char host[64];
+    snprintf(host, sizeof host, "\r\nHost: siem.example.com:%d\r\n", sv.port);
+    ck_assert_msg(strstr(sv.got.data, host), "%s", sv.got.data);
+    srv_free(&sv);
+}
+END_TEST
+
+START_TEST(test_https_mutual_tls)
+{
+    tc_pki p;
+    tc_make_pki(&p, tmpdir);
+    srv_t sv;
+    https_result r;
+    sf_tls_cfg t = {.verify = true,
+                    .ca_file = p.ca,
+                    .cert_file = p.cli_cert,
+                    .key_file = p.cli_key_enc,
+                    .key_password = TC_KEY_PASSWORD};
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, true, false), &t, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.error, r.errmsg);
+    ck_assert_str_eq(sv.client_cn, "sf-client");
+    srv_free(&sv);
+    t.cert_file = t.key_file = t.key_password = NULL; /* no client certificate: refused */
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, true, false), &t, &r);
+    ck_assert_int_ne(r.error, 0);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(sv.got.len, 0);
+    srv_free(&sv);
+}
+END_TEST
+
+START_TEST(test_https_min_version)
+{
+    tc_pki p;
+    tc_make_pki(&p, tmpdir);
+    srv_t sv;
+    https_result r;
+    sf_tls_cfg t = {.verify = true, .ca_file = p.ca, .min_version = SF_TLS_V1_3};
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, false, true), &t, &r);
+    ck_assert_int_eq(r.error, SF_HTTP_ETLS);
+    srv_free(&sv);
+    t.min_version = SF_TLS_V1_2;
+    https_get(&sv, https_server_ctx(p.srv_cert, p.srv_key, false, true), &t, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.error, r.errmsg);
+    srv_free(&sv);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tls");
@@ -352,11 +504,19 @@ static Suite *suite(void)
     tcase_add_test(tc, test_ssl_setup_names);
     tcase_add_test(tc, test_curl_server_name);
     suite_add_tcase(s, tc);
+    tc = tcase_create("https");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_https_verify);
+    tcase_add_test(tc, test_https_server_name);
+    tcase_add_test(tc, test_https_mutual_tls);
+    tcase_add_test(tc, test_https_min_version);
+    suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -1,7 +1,8 @@
 /* Throwaway PKI for TLS unit tests, made with the OpenSSL API at test time (EC P-256, valid for
  * a day): a CA, a server certificate for localhost / 127.0.0.1 signed by it, a client
- * certificate (CN sf-client) signed by it, the client key also encrypted with TC_KEY_PASSWORD,
- * and an unrelated CA (verification against it must fail). Header-only. */
+ * certificate (CN sf-client) signed by it, a server certificate naming only siem.example.com, the
+ * client key also encrypted with TC_KEY_PASSWORD, and an unrelated CA (verification against it must
+ * fail). Header-only. */
 #ifndef SF_TESTCERT_H
 #define SF_TESTCERT_H
 
@@ -19,6 +20,7 @@
 typedef struct tc_pki {
     char ca[512], other_ca[512];
     char srv_cert[512], srv_key[512];
+    char named_cert[512], named_key[512]; /* only DNS:siem.example.com */
     char cli_cert[512], cli_key[512], cli_key_enc[512];
 } tc_pki;
 
@@ -91,10 +93,13 @@ static inline void tc_make_pki(tc_pki *p, const char *dir)
     X509 *other = tc_cert(other_key, "other CA", NULL, NULL, NULL, true);
     X509 *srv = tc_cert(srv_key, "localhost", "DNS:localhost,IP:127.0.0.1", ca, ca_key, false);
     X509 *cli = tc_cert(cli_key, "sf-client", NULL, ca, ca_key, false);
+    X509 *named = tc_cert(srv_key, "siem.example.com", "DNS:siem.example.com", ca, ca_key, false);
     tc_path(p->ca, dir, "ca.pem");
     tc_path(p->other_ca, dir, "other.pem");
     tc_path(p->srv_cert, dir, "server.pem");
     tc_path(p->srv_key, dir, "server.key");
+    tc_path(p->named_cert, dir, "named.pem");
+    tc_path(p->named_key, dir, "named.key");
     tc_path(p->cli_cert, dir, "client.pem");
     tc_path(p->cli_key, dir, "client.key");
     tc_path(p->cli_key_enc, dir, "client-enc.key");
@@ -102,6 +107,8 @@ static inline void tc_make_pki(tc_pki *p, const char *dir)
     tc_write_cert(p->other_ca, other);
     tc_write_cert(p->srv_cert, srv);
     tc_write_key(p->srv_key, srv_key, NULL);
+    tc_write_cert(p->named_cert, named);
+    tc_write_key(p->named_key, srv_key, NULL);
     tc_write_cert(p->cli_cert, cli);
     tc_write_key(p->cli_key, cli_key, NULL);
     tc_write_key(p->cli_key_enc, cli_key, TC_KEY_PASSWORD);
@@ -109,6 +116,7 @@ static inline void tc_make_pki(tc_pki *p, const char *dir)
     X509_free(other);
     X509_free(srv);
     X509_free(cli);
+    X509_free(named);
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(srv_key);
     EVP_PKEY_free(cli_key);
