@@ -21,11 +21,11 @@
 #include "sinks/sink.h"
 #include "source/source.h"
 #include "core/util.h"
-#if __has_include("demo.h")
+#if __has_include("source/demo.h")
 #include "source/demo.h"
 #define SF_HAVE_DEMO 1
 #endif
-#if __has_include("translate.h")
+#if __has_include("app/translate.h")
 #include "app/translate.h"
 #define SF_HAVE_TRANSLATE 1
 #endif
