@@ -46,20 +46,6 @@ static const sf_cfg_option source_retry_options[] = {
     {0},
 };
 
-static const sf_cfg_option source_tls_options[] = {
-    {.name = "verify",
-     .type = SF_OPT_BOOL,
-     .def = "true",
-     .desc = "Verify the server certificate and host name.",
-     .offset = OFF(sf_source_cfg, tls_verify)},
-    {.name = "ca_file",
-     .type = SF_OPT_STR,
-     .desc = "PEM bundle of CAs to trust instead of the system store.",
-     .offset = OFF(sf_source_cfg, tls_ca_file),
-     .flags = SF_OPT_PATH},
-    {0},
-};
-
 const sf_cfg_option sf_source_options[] = {
     {.name = "url",
      .type = SF_OPT_STR,
@@ -170,7 +156,11 @@ const sf_cfg_option sf_source_options[] = {
      .offset = OFF(sf_source_cfg, dedup_max_ids),
      .min = 1,
      .max = INT64_MAX},
-    {.name = "tls", .type = SF_OPT_SECTION, .desc = "TLS settings.", .sub = source_tls_options},
+    {.name = "tls",
+     .type = SF_OPT_SECTION,
+     .desc = "TLS settings (the shared TLS table, net/tls.h).",
+     .sub = sf_tls_options,
+     .offset = OFF(sf_source_cfg, tls)},
     {.name = "proxy",
      .type = SF_OPT_STR,
      .desc = "HTTP(S) proxy URL (default: the https_proxy / no_proxy environment variables, as "
@@ -428,6 +418,7 @@ static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, 
         sf_cfg_pos(r ? r : smap, r ? "initial" : "retry", &line, &col);
         sf_cfg_error_key(errs, line, col, "source", "retry", "initial must not exceed max");
     }
+    sf_tls_validate(&src->tls, smap, "source.tls", errs);
     return 0;
 }
 
@@ -804,7 +795,11 @@ int sf_config_reference(sf_buf *out)
     int rc = sf_buf_puts(out, "# Configuration reference\n\n"
                               "Durations: `500ms`, `10s`, `5m`, `1h`, `7d`. Sizes: `512`, `64KiB`, "
                               "`100MiB`, `1GB`. Every value may use `${VAR}` or "
-                              "`${VAR:-default}` (environment); `$$` is a literal `$`.\n\n");
+                              "`${VAR:-default}` (environment); `$$` is a literal `$`.\n\n"
+                              "TLS: every `tls` section (`source` and the `webhook`, `splunk_hec`, "
+                              "`kafka_rest` and `syslog` sinks) is the same table, with the same "
+                              "keys, defaults and checks: `verify`, `ca_file`, `cert_file`, "
+                              "`key_file`, `key_password`, `server_name`, `min_version`.\n\n");
     for (size_t i = 0; i < SF_ARRAY_LEN(sections) && !rc; i++) {
         rc = sf_buf_appendf(out, "## `%s`\n\n%s\n\n", sections[i].key, sections[i].desc);
         if (!rc)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config/cfg.h"
+#include "net/tls.h"
 
 typedef enum { SF_API_LEGACY = 0, SF_API_EVENTS = 1 } sf_api_kind;
 
@@ -30,8 +31,7 @@ typedef struct sf_source_cfg {
     int64_t retry_initial_ms, retry_max_ms; /* backoff for retriable errors */
     int64_t auth_retry_ms;                  /* wait after 401/403/400 */
     int64_t dedup_max_ids;                  /* bound on remembered ids */
-    bool tls_verify;
-    char *tls_ca_file;
+    sf_tls_cfg tls;                         /* source.tls (net/tls.h) */
     char *proxy;
     char *user_agent;
 } sf_source_cfg;

@@ -35,6 +35,7 @@ struct sf_http_xfer {
     sf_http *h;
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *connect_to; /* tls.server_name (sf_tls_curl_setup) */
     char *body;
     sf_http_cb cb;
     void *ud;
@@ -252,6 +253,7 @@ static void xfer_free(sf_http_xfer *x)
     if (x->easy)
         curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->headers);
+    curl_slist_free_all(x->connect_to);
     free(x->body);
     sf_buf_free(&x->resp.body);
     free(x);
@@ -551,16 +553,8 @@ int sf_http_send(sf_http *h, const sf_http_request *req, sf_http_cb cb, void *ud
     } else {
         SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     }
-    SETOPT(CURLOPT_SSL_VERIFYPEER, req->tls.verify ? 1L : 0L);
-    SETOPT(CURLOPT_SSL_VERIFYHOST, req->tls.verify ? 2L : 0L);
-    if (req->tls.ca_file)
-        SETOPT(CURLOPT_CAINFO, req->tls.ca_file);
-    if (req->tls.cert_file)
-        SETOPT(CURLOPT_SSLCERT, req->tls.cert_file);
-    if (req->tls.key_file)
-        SETOPT(CURLOPT_SSLKEY, req->tls.key_file);
-    if (req->tls.key_password)
-        SETOPT(CURLOPT_KEYPASSWD, req->tls.key_password);
+    if ((rc = sf_tls_curl_setup(req->tls, e, req->url, &x->connect_to)) != 0)
+        goto fail;
     if (req->proxy)
         SETOPT(CURLOPT_PROXY, req->proxy);
     if (req->user_agent)

@@ -10,17 +10,10 @@
 #include <stdint.h>
 #include <uv.h>
 #include "core/util.h"
+#include "net/tls.h"
 
 typedef struct sf_http sf_http;
 typedef struct sf_http_xfer sf_http_xfer;
-
-typedef struct sf_http_tls {
-    bool verify;           /* peer + host verification (default true) */
-    const char *ca_file;   /* NULL: system store */
-    const char *cert_file; /* client certificate (mTLS), PEM */
-    const char *key_file;
-    const char *key_password; /* secret */
-} sf_http_tls;
 
 typedef struct sf_http_request {
     const char *method; /* "GET" (default if NULL), "POST", ... */
@@ -36,8 +29,9 @@ typedef struct sf_http_request {
     size_t max_response;        /* body bytes; exceeded -> SF_HTTP_ETOOBIG; 0 = unlimited */
     size_t max_header_bytes;    /* total response header bytes; 0 = 64 KiB */
     long max_redirects;         /* 0 = do not follow */
-    sf_http_tls tls;
-    const char *proxy; /* NULL: environment (curl default) */
+    const sf_tls_cfg *tls;      /* https: applied with sf_tls_curl_setup; NULL: the defaults
+                                 * (verification on, system CAs, TLS >= 1.2) */
+    const char *proxy;          /* NULL: environment (curl default) */
     const char *user_agent;
 } sf_http_request;
 

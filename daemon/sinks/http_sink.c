@@ -19,6 +19,12 @@ void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *nod
         sf_cfg_error(errs, line, col, "url: must start with http:// or https://");
 }
 
+void sf_http_sink_validate_tls(const sf_http_sink_cfg *c, const sf_cfg_node *node,
+                               sf_cfg_errors *errs)
+{
+    sf_tls_validate(&c->tls, node, "tls", errs);
+}
+
 void sf_http_sink_validate_auth(const sf_http_auth_cfg *a, const sf_cfg_node *node,
                                 sf_cfg_errors *errs, const char *none_hint)
 {
@@ -110,11 +116,7 @@ void sf_http_sink_request(sf_http_request *req, const sf_http_sink_cfg *c)
     req->timeout_ms = c->timeout_ms;
     req->connect_timeout_ms = c->connect_timeout_ms;
     req->max_response = (size_t)c->max_response;
-    req->tls.verify = c->tls.verify;
-    req->tls.ca_file = c->tls.ca_file;
-    req->tls.cert_file = c->tls.cert_file;
-    req->tls.key_file = c->tls.key_file;
-    req->tls.key_password = c->tls.key_password;
+    req->tls = &c->tls;
     req->user_agent = "sysdig-forwarder/" SF_VERSION;
 }
 

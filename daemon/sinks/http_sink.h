@@ -1,5 +1,6 @@
 /* http_sink: what the HTTP sinks (webhook/splunk_hec in sink_webhook.c, kafka_rest in
- * sink_kafka_rest.c) share: the cfg struct and option entries for url/auth/tls/batch/timeouts,
+ * sink_kafka_rest.c) share: the cfg struct and option entries for url/auth/tls/batch/timeouts
+ * (tls is the daemon-wide TLS table of net/tls.h),
  * the header list (with authentication, secrets registered with the log redactor), the request
  * setup, the response bookkeeping and the submit/pump/finish/close lifecycle of one batch.
  * Each sink keeps its own body building and response classification. */
@@ -12,6 +13,7 @@
 
 #include "config/cfg.h"
 #include "net/http.h"
+#include "net/tls.h"
 #include "sinks/sink.h"
 #include "core/util.h"
 
@@ -24,17 +26,12 @@ typedef struct sf_http_auth_cfg {
     char *secret, *sig_header, *ts_header; /* hmac */
 } sf_http_auth_cfg;
 
-typedef struct sf_http_tls_cfg {
-    bool verify;
-    char *ca_file, *cert_file, *key_file, *key_password;
-} sf_http_tls_cfg;
-
 /* The part of an HTTP sink's cfg the option entries below fill. It must be the first member
  * of the sink's cfg struct (option offsets are taken from it). */
 typedef struct sf_http_sink_cfg {
     char *url;
     sf_http_auth_cfg auth;
-    sf_http_tls_cfg tls;
+    sf_tls_cfg tls; /* the shared TLS table (net/tls.h) */
     int64_t max_events;
     uint64_t max_bytes;
     int64_t timeout_ms, connect_timeout_ms;
@@ -69,30 +66,11 @@ typedef struct sf_http_sink_cfg {
         .name = "token", .type = SF_OPT_STR, .flags = SF_OPT_SECRET, .desc = token_d,              \
         .offset = SF_HTTP_OFF(auth.token)                                                          \
     }
-#define SF_HTTP_OPTS_TLS(verify_d, ca_d, cert_d, key_d)                                            \
-    {.name = "verify",                                                                             \
-     .type = SF_OPT_BOOL,                                                                          \
-     .def = "true",                                                                                \
-     .desc = verify_d,                                                                             \
-     .offset = SF_HTTP_OFF(tls.verify)},                                                           \
-        {.name = "ca_file",                                                                        \
-         .type = SF_OPT_STR,                                                                       \
-         .flags = SF_OPT_PATH,                                                                     \
-         .desc = ca_d,                                                                             \
-         .offset = SF_HTTP_OFF(tls.ca_file)},                                                      \
-        {.name = "cert_file",                                                                      \
-         .type = SF_OPT_STR,                                                                       \
-         .flags = SF_OPT_PATH,                                                                     \
-         .desc = cert_d,                                                                           \
-         .offset = SF_HTTP_OFF(tls.cert_file)},                                                    \
-        {.name = "key_file",                                                                       \
-         .type = SF_OPT_STR,                                                                       \
-         .flags = SF_OPT_PATH,                                                                     \
-         .desc = key_d,                                                                            \
-         .offset = SF_HTTP_OFF(tls.key_file)},                                                     \
+/* The "tls" section: the shared TLS table (net/tls.h), checked by sf_http_sink_validate_tls. */
+#define SF_HTTP_OPT_TLS                                                                            \
     {                                                                                              \
-        .name = "key_password", .type = SF_OPT_STR, .flags = SF_OPT_SECRET,                        \
-        .desc = "Passphrase of key_file", .offset = SF_HTTP_OFF(tls.key_password)                  \
+        .name = "tls", .type = SF_OPT_SECTION, .sub = sf_tls_options, .offset = SF_HTTP_OFF(tls),  \
+        .desc = "TLS settings (the shared TLS table)"                                              \
     }
 #define SF_HTTP_OPTS_BATCH(events_d, bytes_d)                                                      \
     {.name = "max_events",                                                                         \
@@ -126,6 +104,9 @@ typedef struct sf_http_sink_cfg {
 
 /* Validation shared by the HTTP sinks (errors at the key's line/col, else the sink's). */
 void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *node,
+                               sf_cfg_errors *errs);
+/* The shared TLS checks (sf_tls_validate) of the sink's "tls" section. */
+void sf_http_sink_validate_tls(const sf_http_sink_cfg *c, const sf_cfg_node *node,
                                sf_cfg_errors *errs);
 /* none_hint is appended to "auth: credentials given but auth.type is none". */
 void sf_http_sink_validate_auth(const sf_http_auth_cfg *a, const sf_cfg_node *node,

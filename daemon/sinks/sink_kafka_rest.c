@@ -39,12 +39,6 @@ static const sf_cfg_option kauth_options[] = {
     {0},
 };
 
-static const sf_cfg_option ktls_options[] = {
-    SF_HTTP_OPTS_TLS("Verify the proxy's certificate and host name", "CA bundle (PEM)",
-                     "Client certificate (PEM, mutual TLS)", "Client private key (PEM)"),
-    {0},
-};
-
 static const sf_cfg_option kbatch_options[] = {
     SF_HTTP_OPTS_BATCH("Records per request",
                        "Request body size (a single larger record is sent alone)"),
@@ -98,7 +92,7 @@ static const sf_cfg_option kr_options[] = {
              "base64 of the record bytes",
      .offset = OFF(content)},
     {.name = "auth", .type = SF_OPT_SECTION, .sub = kauth_options, .desc = "Authentication"},
-    {.name = "tls", .type = SF_OPT_SECTION, .sub = ktls_options, .desc = "TLS settings"},
+    SF_HTTP_OPT_TLS,
     {.name = "batch", .type = SF_OPT_SECTION, .sub = kbatch_options, .desc = "Batching"},
     SF_HTTP_OPTS_TIMEOUTS("Whole-request timeout"),
     SF_HTTP_OPT_MAX_RESPONSE(
@@ -308,6 +302,7 @@ static void kr_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors 
     const kr_cfg *c = cfg;
     int line, col;
     sf_http_sink_validate_url(&c->http, node, errs);
+    sf_http_sink_validate_tls(&c->http, node, errs);
     sf_cfg_pos(node, "topic", &line, &col);
     if (c->topic && !name_ok(c->topic, 249))
         sf_cfg_error(errs, line, col,

@@ -58,14 +58,6 @@ static const sf_cfg_option auth_options[] = {
     {0},
 };
 
-static const sf_cfg_option tls_options[] = {
-    SF_HTTP_OPTS_TLS("Verify the server certificate and host name (false only for tests)",
-                     "CA bundle (PEM) instead of the system store",
-                     "Client certificate (PEM) for mutual TLS",
-                     "Client private key (PEM) for mutual TLS"),
-    {0},
-};
-
 static const sf_cfg_option batch_options[] = {
     SF_HTTP_OPTS_BATCH("Records per request (a batch is split into several requests)",
                        "Uncompressed body size per request (a single larger record is sent alone)"),
@@ -86,7 +78,7 @@ static const sf_cfg_option batch_options[] = {
      .flags = SF_OPT_SECRET,                                                                       \
      .desc = "Extra request headers (values are treated as secrets in logs)",                      \
      .offset = OFF(headers)},                                                                      \
-        {.name = "tls", .type = SF_OPT_SECTION, .sub = tls_options, .desc = "TLS settings"},       \
+        SF_HTTP_OPT_TLS,                                                                           \
         {.name = "batch", .type = SF_OPT_SECTION, .sub = batch_options, .desc = "Batching"},       \
         {.name = "gzip",                                                                           \
          .type = SF_OPT_BOOL,                                                                      \
@@ -629,10 +621,7 @@ static void wh_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors 
 {
     const wh_cfg *c = cfg;
     sf_http_sink_validate_url(&c->http, node, errs);
-    const sf_cfg_node *tls = sf_cfg_map_get(node, "tls");
-    if (c->http.tls.key_file && !c->http.tls.cert_file)
-        sf_cfg_error(errs, tls ? tls->line : node->line, tls ? tls->col : node->col,
-                     "tls.key_file needs tls.cert_file");
+    sf_http_sink_validate_tls(&c->http, node, errs);
     if (hec)
         return;
     sf_http_sink_validate_auth(&c->http.auth, node, errs, " (set type: basic, bearer or hmac)");

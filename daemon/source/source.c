@@ -452,8 +452,7 @@ static void fill_request(const sf_source_cfg *sc, sf_http_request *r, const char
     r->low_speed_bytes = 1;
     r->low_speed_time_s = sc->request_timeout_ms / 1000 > 0 ? sc->request_timeout_ms / 1000 : 1;
     r->max_response = (size_t)sc->max_response_size;
-    r->tls.verify = sc->tls_verify;
-    r->tls.ca_file = sc->tls_ca_file;
+    r->tls = &sc->tls;
     r->proxy = sc->proxy;
     r->user_agent = sc->user_agent;
 }

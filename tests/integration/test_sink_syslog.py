@@ -433,6 +433,31 @@ resend_window: 5m
                 self.assertFalse(hung)
                 self.assertEqual(rc, 0, d2.stderr()[-3000:])
 
+    def test_sighup_reconnects_after_a_confirmed_close(self):
+        """SIGHUP with messages in the window closes the connection gracefully (the receiver
+        confirms it read them, so they settle); the next batch reconnects and is delivered."""
+        self.start_rsyslog("tcp")
+        cfg = self.config("""
+address: tcp://127.0.0.1:%d
+hostname: sf-test-host
+resend_window: 10m
+""" % self.rs.port)
+        d = Daemon(["-c", cfg], logdir=self.dir)
+        try:
+            first = self.fake.all_ids()
+            self.assertFalse(set(first) - self.wait_ids(first, 30), d.stderr()[-2000:])
+            d.p.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: "receiver confirmed reading all" in d.stderr(), 15),
+                            d.stderr()[-2000:])
+            self.fake.add_events(10)
+            expected = self.fake.all_ids()
+            self.assertFalse(set(expected) - self.wait_ids(expected, 30), d.stderr()[-2000:])
+            self.assertEqual(d.stderr().count("connected to tcp://"), 2, d.stderr()[-2000:])
+        finally:
+            rc, hung = d.term(20)
+        self.assertFalse(hung)
+        self.assertEqual(rc, 0, d.stderr()[-3000:])
+
     def test_tcp_lf_3164(self):
         self.run_once("""
 address: tcp://127.0.0.1:PORT

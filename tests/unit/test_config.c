@@ -126,8 +126,8 @@ START_TEST(test_minimal_defaults)
     ck_assert_int_eq(s->retry_max_ms, 300000);
     ck_assert_int_eq(s->auth_retry_ms, 300000);
     ck_assert_int_eq(s->dedup_max_ids, 100000);
-    ck_assert(s->tls_verify);
-    ck_assert_ptr_null(s->tls_ca_file);
+    ck_assert(s->tls.verify);
+    ck_assert_ptr_null(s->tls.ca_file);
     ck_assert_ptr_null(s->proxy);
     ck_assert_ptr_nonnull(s->user_agent);
     ck_assert_ptr_nonnull(strstr(s->user_agent, "sysdig-forwarder"));
@@ -235,8 +235,8 @@ START_TEST(test_full_config)
     ck_assert_int_eq(s->retry_max_ms, 60000);
     ck_assert_int_eq(s->auth_retry_ms, 600000);
     ck_assert_int_eq(s->dedup_max_ids, 5000);
-    ck_assert(!s->tls_verify);
-    ck_assert_str_eq(s->tls_ca_file, "/etc/ca.pem");
+    ck_assert(!s->tls.verify);
+    ck_assert_str_eq(s->tls.ca_file, "/etc/ca.pem");
     ck_assert_str_eq(s->proxy, "http://proxy:3128");
     ck_assert_str_eq(s->user_agent, "test-agent/1");
     ck_assert_str_eq(cfg.checkpoint.path, "/tmp/cp.json");
@@ -276,7 +276,7 @@ START_TEST(test_bool_spellings)
         char y[512];
         snprintf(y, sizeof y, SRC "  tls: {verify: %s}\n" SINK, cases[i].v);
         ck_assert_int_eq(load(y), 0);
-        ck_assert_msg(cfg.source.tls_verify == cases[i].want, "%s", cases[i].v);
+        ck_assert_msg(cfg.source.tls.verify == cases[i].want, "%s", cases[i].v);
     }
 }
 END_TEST
