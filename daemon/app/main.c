@@ -495,7 +495,7 @@ int main(int argc, char **argv)
     }
     sf_log_set_level((sf_log_level)a->cfg.log.level);
     sf_log_set_format((sf_log_format)a->cfg.log.format);
-    if (!a->cfg.source.tls_verify)
+    if (!a->cfg.source.tls.verify)
         SF_WARN("main", "source.tls.verify is false: the API's certificate is NOT checked");
 
     if (!(a->http = sf_http_new(&a->loop))) {

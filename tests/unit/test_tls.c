@@ -22,7 +22,7 @@
 #include "testserver.h"
 #include "testutil.h"
 
-#define SRC "source:\n  url: https://api.example.com\n  token: t\n"
+#define SRC "source:\n  url: https://api.example.com\n  token: tok-test-1\n"
 
 /* One TLS user: YAML up to its "tls:" line, the indentation of the keys under it, and what
  * follows; path is how its errors name the section. */
@@ -35,8 +35,9 @@ static const tls_user users[] = {
     {"webhook", SRC "sinks:\n  - type: webhook\n    url: https://h.example.com/in\n    tls:\n",
      "      ", "", "tls"},
     {"splunk_hec",
-     SRC "sinks:\n  - type: splunk_hec\n    url: https://h.example.com:8088\n    token: hec\n"
-         "    tls:\n",
+     SRC
+     "sinks:\n  - type: splunk_hec\n    url: https://h.example.com:8088\n    token: hec-token-1\n"
+     "    tls:\n",
      "      ", "", "tls"},
     {"kafka_rest",
      SRC "sinks:\n  - type: kafka_rest\n    url: https://k.example.com:8082\n    topic: events\n"
@@ -205,7 +206,7 @@ START_TEST(test_validation_errors)
         expect_error(u, "key_file: /etc/k.pem\n", "key_file", msg);
         snprintf(msg, sizeof msg, "%s.key_password needs %s.cert_file (it unlocks the client key)",
                  p, p);
-        expect_error(u, "key_password: pw\n", "key_password", msg);
+        expect_error(u, "key_password: pw-0123456\n", "key_password", msg);
         snprintf(msg, sizeof msg,
                  "%s.server_name: \"bad name/x\" is not a host name or an IP address", p);
         expect_error(u, "server_name: bad name/x\n", "server_name", msg);
@@ -216,8 +217,9 @@ START_TEST(test_validation_errors)
         ck_assert_int_eq(load_user(u, "verfy: true\n"), -1);
         ck_assert_msg(strstr(errs.msgs[0], "did you mean 'verify'"), "%s", errs.msgs[0]);
         /* fine: an IP address as the name, the key in cert_file, verify off with a CA */
-        ck_assert_int_eq(load_user(u, "server_name: \"::1\"\ncert_file: /c.pem\n"
-                                      "key_password: x\nverify: false\nca_file: /ca.pem\n"),
+        ck_assert_int_eq(load_user(u,
+                                   "server_name: \"::1\"\ncert_file: /c.pem\n"
+                                   "key_password: kp-0123456\nverify: false\nca_file: /ca.pem\n"),
                          0);
     }
 }
