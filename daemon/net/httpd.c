@@ -19,7 +19,7 @@
 #define DEF_MAX_HEADER (16u * 1024u)
 #define DEF_MAX_BODY (1024u * 1024u)
 #define DEF_MAX_CONNS 64u
-#define DEF_IDLE_MS INT64_C(30000)
+#define DEF_IDLE_MS INT64_C(10000)
 #define READ_CHUNK 65536u
 
 typedef struct conn conn;
@@ -81,6 +81,7 @@ typedef struct wreq {
 
 static void conn_close(conn *c);
 static void conn_process(conn *c);
+static void arm_deadline(conn *c);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
@@ -398,7 +399,7 @@ static void after_write(uv_write_t *w, int status)
         return;
     }
     c->busy = false;
-    uv_timer_again(&c->idle);
+    arm_deadline(c); /* the next request has its own full time */
     conn_process(c); /* pipelined input, or close after EOF */
 }
 
@@ -606,7 +607,8 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     c->in.data[c->in.len] = '\0';
-    uv_timer_again(&c->idle);
+    /* (bytes do not extend the deadline: a client trickling a request byte by byte is closed
+     * when its time is up, like one that sends nothing) */
     conn_process(c);
 }
 
@@ -614,8 +616,26 @@ static void idle_cb(uv_timer_t *t)
 {
     conn *c = t->data;
     if (c->busy)
-        return; /* the repeat re-arms it */
+        return; /* answering: the deadline starts again once the answer is written */
     conn_close(c);
+}
+
+/* A connection has idle_timeout_ms from the moment it can send a request (accepted, or the
+ * previous answer written) to deliver the whole request; data arriving does not extend it. */
+static void arm_deadline(conn *c)
+{
+    uv_timer_start(&c->idle, idle_cb, (uint64_t)c->srv->opts.idle_timeout_ms, 0);
+}
+
+/* The connection that has waited longest without a request being answered, other than c:
+ * the one to close when the cap is reached. NULL if every other one is being answered. */
+static conn *oldest_waiting(sf_httpd *s, const conn *c)
+{
+    conn *best = NULL;
+    for (conn *x = s->conns; x; x = x->next)
+        if (x != c && !x->busy && !x->closing)
+            best = x; /* the list is newest first: the last match is the oldest */
+    return best;
 }
 
 static void conn_free(conn *c)
@@ -695,8 +715,18 @@ static void on_connection(uv_stream_t *server, int status)
     }
     s->accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
-    uint64_t idle = (uint64_t)s->opts.idle_timeout_ms;
-    uv_timer_start(&c->idle, idle_cb, idle, idle);
+    arm_deadline(c);
+    if (s->nconns > s->opts.max_conns) {
+        /* full: make room by closing the connection that has waited longest without being
+         * answered (idle keep-alive, or a client too slow to send its request), so that idle
+         * or slow clients cannot lock out one that sends a whole request */
+        conn *victim = oldest_waiting(s, c);
+        if (victim) {
+            conn_close(victim);
+            conn_process(c);
+            return;
+        }
+    }
     if (s->nconns > s->opts.max_conns) {
         c->rejected = true;
         if (s->nconns > 2 * (size_t)s->opts.max_conns) {

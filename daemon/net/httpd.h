@@ -1,6 +1,10 @@
 /* httpd: small embeddable HTTP/1.1 server on libuv, requests parsed by http-parser.
- * Keep-alive (and pipelining, answered in order), bounded header/body sizes, connection cap
- * (503 beyond it), idle timeout, 400 on malformed requests (connection then closed).
+ * Keep-alive (and pipelining, answered in order), bounded header/body sizes, a connection cap,
+ * a per-request deadline, 400 on malformed requests (connection then closed). Built to stay
+ * answerable under a slow-loris: a request must arrive whole within idle_timeout_ms of the
+ * connection being ready for it (trickled bytes do not extend it), and at the cap the
+ * connection waiting longest without an answer is closed to make room; 503 only when every
+ * connection has a request being answered.
  * Handlers answer synchronously or defer the answer (SF_HTTPD_DEFER + sf_httpd_respond). */
 #ifndef SF_HTTPD_H
 #define SF_HTTPD_H
@@ -17,8 +21,8 @@ typedef struct sf_httpd_req sf_httpd_req;
 typedef struct sf_httpd_opts {
     size_t max_header_bytes; /* request line + headers; 0 = 16 KiB (beyond: 431, close) */
     size_t max_body;         /* 0 = 1 MiB (beyond: 413, close) */
-    unsigned max_conns;      /* 0 = 64 (beyond: 503, close) */
-    int64_t idle_timeout_ms; /* 0 = 30 s */
+    unsigned max_conns;      /* 0 = 64 (beyond: the oldest waiting one is closed, else 503) */
+    int64_t idle_timeout_ms; /* 0 = 10 s: from accept or the last answer to a whole request */
 } sf_httpd_opts;
 
 /* Response filled by the handler. The server owns (and frees) body and headers afterwards. */

@@ -109,13 +109,13 @@ static int handler(sf_httpd_req *req, sf_httpd_resp *resp, void *ud)
     uv_loop_t *loop = ud;
     const char *p = sf_httpd_path(req);
     resp->content_type = "text/plain";
-    if (strcmp(p, "/defer") == 0) {
+    if (strcmp(p, "/defer") == 0 || strcmp(p, "/hold") == 0) {
         deferred *d = calloc(1, sizeof(*d));
         ck_assert_ptr_nonnull(d);
         d->r = req;
         uv_timer_init(loop, &d->t);
         d->t.data = d;
-        uv_timer_start(&d->t, deferred_fire, 50, 0);
+        uv_timer_start(&d->t, deferred_fire, strcmp(p, "/hold") == 0 ? 1000 : 50, 0);
         return SF_HTTPD_DEFER;
     }
     if (strcmp(p, "/fail") == 0)
@@ -218,26 +218,169 @@ START_TEST(test_limits)
 }
 END_TEST
 
-START_TEST(test_max_conns_503)
+static void run_until_connected(env *e, rawc *r, size_t conns)
+{
+    for (int i = 0; i < 1000 && (!r->connected || sf_httpd_connections(e->srv) < conns); i++)
+        uv_run(&e->loop, UV_RUN_ONCE);
+}
+
+/* At the cap, the connection that has waited longest without an answer makes room: an idle
+ * client cannot lock out one that sends a whole request. */
+START_TEST(test_max_conns_closes_oldest_waiting)
 {
     sf_httpd_opts o = {.max_conns = 1};
     env e;
     env_setup(&e, &o);
     rawc r1, r2;
-    rc_start(&e.loop, &r1, e.port, NULL, &e.eofs); /* holds the only slot */
-    int one = 0;
-    while (!r1.connected || sf_httpd_connections(e.srv) < 1) {
-        uv_run(&e.loop, UV_RUN_ONCE);
-        if (++one > 1000)
-            break;
-    }
-    rc_start(&e.loop, &r2, e.port, "GET / HTTP/1.1\r\n\r\n", &e.eofs);
-    sf_test_run_until(&e.loop, &e.eofs, 1);
-    ck_assert_int_eq(r1.closed, 0);
-    ck_assert_ptr_nonnull(strstr(r2.resp.data, "HTTP/1.1 503 "));
-    env_teardown(&e); /* closes r1's server side */
+    rc_start(&e.loop, &r1, e.port, NULL, &e.eofs); /* holds the only slot, sends nothing */
+    run_until_connected(&e, &r1, 1);
+    rc_start(&e.loop, &r2, e.port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", &e.eofs);
+    sf_test_run_until(&e.loop, &e.eofs, 2);
+    ck_assert_int_eq(r1.closed, 1);
+    ck_assert_ptr_nonnull(strstr(r2.resp.data, "HTTP/1.1 200 OK"));
+    env_teardown(&e);
     sf_buf_free(&r1.resp);
     sf_buf_free(&r2.resp);
+}
+END_TEST
+
+/* 503 only when every connection has a request being answered. */
+START_TEST(test_max_conns_503_when_all_answering)
+{
+    sf_httpd_opts o = {.max_conns = 1};
+    env e;
+    env_setup(&e, &o);
+    rawc r1, r2;
+    rc_start(&e.loop, &r1, e.port, "GET /hold HTTP/1.1\r\nConnection: close\r\n\r\n", &e.eofs);
+    run_until_connected(&e, &r1, 1);
+    for (int i = 0; i < 100; i++) /* until the request is read and deferred */
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    rc_start(&e.loop, &r2, e.port, "GET / HTTP/1.1\r\n\r\n", &e.eofs);
+    sf_test_run_until(&e.loop, &e.eofs, 2);
+    ck_assert_ptr_nonnull(strstr(r2.resp.data, "HTTP/1.1 503 "));
+    ck_assert_ptr_nonnull(strstr(r1.resp.data, "HTTP/1.1 202 "));
+    env_teardown(&e);
+    sf_buf_free(&r1.resp);
+    sf_buf_free(&r2.resp);
+}
+END_TEST
+
+/* ---- slow-loris: clients that trickle a request one byte at a time, forever ---- */
+
+typedef struct trickle {
+    uv_tcp_t t;
+    uv_connect_t c;
+    uv_timer_t tm;
+    size_t sent;
+    int open; /* handles still open */
+    int *closed_count;
+    uint64_t closed_at;
+} trickle;
+
+static const char trickle_req[] =
+    "GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+static void tr_handle_closed(uv_handle_t *h)
+{
+    trickle *x = h->data;
+    if (--x->open == 0)
+        (*x->closed_count)++;
+}
+
+static void tr_close(trickle *x)
+{
+    if (uv_is_closing((uv_handle_t *)&x->t))
+        return;
+    x->closed_at = uv_now(x->t.loop);
+    uv_close((uv_handle_t *)&x->t, tr_handle_closed);
+    uv_close((uv_handle_t *)&x->tm, tr_handle_closed);
+}
+
+static void tr_written(uv_write_t *w, int status)
+{
+    free(w);
+}
+
+static void tr_tick(uv_timer_t *tm)
+{
+    trickle *x = tm->data;
+    if (x->sent >= sizeof trickle_req - 1)
+        return;
+    uv_write_t *w = malloc(sizeof *w);
+    ck_assert_ptr_nonnull(w);
+    uv_buf_t b = uv_buf_init((char *)trickle_req + x->sent++, 1);
+    if (uv_write(w, (uv_stream_t *)&x->t, &b, 1, tr_written) != 0)
+        free(w);
+}
+
+static void tr_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
+{
+    static char buf[4096];
+    *b = uv_buf_init(buf, sizeof buf);
+}
+
+static void tr_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    if (n < 0) /* the server closed us */
+        tr_close(st->data);
+}
+
+static void tr_connected(uv_connect_t *c, int status)
+{
+    trickle *x = c->data;
+    if (status != 0) {
+        tr_close(x);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&x->t, tr_alloc, tr_read);
+    uv_timer_start(&x->tm, tr_tick, 0, 20); /* a byte every 20 ms: ~2 s for the request */
+}
+
+static void tr_start(uv_loop_t *loop, trickle *x, int port, int *closed_count)
+{
+    memset(x, 0, sizeof *x);
+    x->closed_count = closed_count;
+    x->open = 2;
+    uv_tcp_init(loop, &x->t);
+    uv_timer_init(loop, &x->tm);
+    x->t.data = x->tm.data = x->c.data = x;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", port, &a);
+    ck_assert_int_eq(uv_tcp_connect(&x->c, &x->t, (struct sockaddr *)&a, tr_connected), 0);
+}
+
+START_TEST(test_slow_loris)
+{
+    enum { NSLOW = 12 };
+    sf_httpd_opts o = {.max_conns = 8, .idle_timeout_ms = 400};
+    env e;
+    env_setup(&e, &o);
+    trickle slow[NSLOW];
+    int slow_closed = 0;
+    for (int i = 0; i < NSLOW; i++)
+        tr_start(&e.loop, &slow[i], e.port, &slow_closed);
+    /* let them all connect and start trickling (more of them than the cap) */
+    uint64_t t0 = uv_now(&e.loop);
+    while (uv_now(&e.loop) - t0 < 150)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    /* a real client is answered at once, however many slow ones hold connections */
+    rawc good;
+    int good_eof = 0;
+    rc_start(&e.loop, &good, e.port, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+             &good_eof);
+    uint64_t asked = uv_now(&e.loop);
+    sf_test_run_until(&e.loop, &good_eof, 1);
+    ck_assert_ptr_nonnull(strstr(good.resp.data, "HTTP/1.1 200 OK"));
+    ck_assert_uint_lt(uv_now(&e.loop) - asked, 300);
+    /* and every slow one is closed by its deadline although it keeps sending bytes */
+    sf_test_run_until(&e.loop, &slow_closed, NSLOW);
+    for (int i = 0; i < NSLOW; i++) {
+        ck_assert_uint_lt(slow[i].sent, sizeof trickle_req - 1); /* never finished */
+        ck_assert_uint_le(slow[i].closed_at - t0, 400 + 400);
+    }
+    env_teardown(&e);
+    sf_buf_free(&good.resp);
 }
 END_TEST
 
@@ -342,7 +485,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_basic_and_pipelining);
     tcase_add_test(tc, test_malformed_400);
     tcase_add_test(tc, test_limits);
-    tcase_add_test(tc, test_max_conns_503);
+    tcase_add_test(tc, test_max_conns_closes_oldest_waiting);
+    tcase_add_test(tc, test_max_conns_503_when_all_answering);
+    tcase_add_test(tc, test_slow_loris);
     tcase_add_test(tc, test_idle_timeout);
     tcase_add_test(tc, test_deferred_and_500);
     tcase_add_test(tc, test_close_with_deferred_and_open_conns);
