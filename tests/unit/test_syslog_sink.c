@@ -786,8 +786,8 @@ START_TEST(test_full_window_backpressures)
         ck_assert_uint_ge(settle_t[k], a.t_submit + 300);
     ck_assert_str_eq(rx_wait_frames(0, 6), "1,2,3,4,5,6");
     run_until_settled(6);
-    for (int k = 4; k < 6; k++)
-        ck_assert_uint_ge(settle_t[k], b.t_done + 300);
+    for (int k = 4; k < 6; k++) /* b was written once a's records settled */
+        ck_assert_uint_ge(settle_t[k], settle_t[3] + 300);
     finish(true);
     tb_free(&a);
     tb_free(&b);
