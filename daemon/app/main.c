@@ -13,6 +13,7 @@
 
 #include "core/checkpoint.h"
 #include "config/config.h"
+#include "core/defer.h"
 #include "net/http.h"
 #include "core/log.h"
 #include "ops/notify.h"
@@ -61,6 +62,7 @@ static const char usage_text[] =
 
 typedef struct app {
     uv_loop_t loop;
+    sf_defer defer; /* the loop's next-turn notification queue */
     sf_config cfg;
     bool cfg_loaded;
     sf_http *http;
@@ -98,6 +100,7 @@ static void on_http_closed(void *ud)
     close_handle((uv_handle_t *)&a->sighup);
     close_handle((uv_handle_t *)&a->shutdown_timer);
     close_handle((uv_handle_t *)&a->drain_timer);
+    sf_defer_close(&a->defer);
 }
 
 #ifdef SF_HAVE_DEMO
@@ -304,6 +307,7 @@ static void on_ping_done(void *ud, int rc, const char *message)
 
 static void init_handles(app_t *a)
 {
+    sf_defer_init(&a->loop, &a->defer);
     uv_signal_init(&a->loop, &a->sigterm);
     uv_signal_init(&a->loop, &a->sigint);
     uv_signal_init(&a->loop, &a->sighup);
@@ -561,7 +565,7 @@ int main(int argc, char **argv)
             goto out_http;
         }
     }
-    if (sf_pipeline_new(&a->loop, a->http, &a->cfg, NULL, NULL, &a->pipe) != 0 ||
+    if (sf_pipeline_new(&a->loop, &a->defer, a->http, &a->cfg, NULL, NULL, &a->pipe) != 0 ||
         sf_pipeline_open(a->pipe) != 0) {
         exit_code = EXIT_RUNTIME;
         goto out_http;
