@@ -145,12 +145,6 @@ int sf_pipeline_open(sf_pipeline *p)
     return 0;
 }
 
-void sf_pipeline_set_commit_cb(sf_pipeline *p, sf_pipeline_commit_cb cb, void *ud)
-{
-    p->cb = cb;
-    p->ud = ud;
-}
-
 void sf_pipeline_set_bounded(sf_pipeline *p, bool bounded)
 {
     p->ctx.bounded = bounded;

@@ -1,7 +1,7 @@
 /* pipeline: fans each page of events out to every sink and reports, in submission order, when
  * every sink has settled every event of a page (delivered, or permanently rejected and
- * dead-lettered). The commit callback's owner (today the source) moves the checkpoint; the
- * pipeline itself knows nothing of checkpoints.
+ * dead-lettered). Whoever wires it (app/main.c) hands those commits to the committer, which
+ * moves the checkpoint; the pipeline itself knows nothing of checkpoints.
  *
  * Modules (docs/design.md has the map): ledger.c (pages, in-order commits), job.c (a page's
  * records for one sink, dead-letter writes), sinkq.c (per sink: one batch in flight, a bounded
@@ -42,8 +42,6 @@ typedef struct sf_pipeline_stats {
 /* defer: the loop's notification queue (must outlive the pipeline's use of the loop). */
 int sf_pipeline_new(uv_loop_t *loop, sf_defer *defer, struct sf_http *http, const sf_config *cfg,
                     sf_pipeline_commit_cb cb, void *ud, sf_pipeline **out);
-/* Sets (or replaces) the commit callback; used when the committer is created after the pipeline. */
-void sf_pipeline_set_commit_cb(sf_pipeline *p, sf_pipeline_commit_cb cb, void *ud);
 /* Opens every sink; on failure logs which and returns negative. */
 int sf_pipeline_open(sf_pipeline *p);
 /* In --once / range modes, retries are bounded (finite even if configured unlimited) so the
