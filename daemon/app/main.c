@@ -36,7 +36,7 @@
 #include "sinks/sink.h"
 #include "source/source.h"
 #include "core/util.h"
-#if __has_include("demo.h")
+#if __has_include("source/demo.h")
 #include "source/demo.h"
 #define SF_HAVE_DEMO 1
 #endif
