@@ -1,4 +1,17 @@
-/* sysdig-forwarder: command line, lifecycle and signals. */
+/* sysdig-forwarder: command line, lifecycle and signals, and the wiring of the data flow:
+ *
+ *   source --emit(page, progress)--> pipeline --commit(progress), in page order--> committer
+ *      ^                                |
+ *      +------------ space -------------+
+ *
+ * The source fetches pages and emits them; the pipeline fans them out to the sinks and commits
+ * each page once every sink settled it; the committer applies the commit to the checkpoint and
+ * saves it. Every notification between them (commit, space, end of fetching, flush done)
+ * arrives on a later loop turn (core/defer.h). --once / --from end when the source has nothing
+ * more to fetch and the pipeline has committed every page (maybe_run_done).
+ *
+ * (Over 600 lines on purpose: the command line, start-up, the wiring and the shutdown sequence
+ * stay in one file so that their order reads top to bottom; nothing here is used elsewhere.) */
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -13,9 +26,11 @@
 
 #include "core/checkpoint.h"
 #include "config/config.h"
+#include "core/defer.h"
 #include "net/http.h"
 #include "core/log.h"
 #include "ops/notify.h"
+#include "pipeline/committer.h"
 #include "pipeline/pipeline.h"
 #include "ops/server.h"
 #include "sinks/sink.h"
@@ -55,16 +70,22 @@ static const char usage_text[] =
 
 typedef struct app {
     uv_loop_t loop;
+    sf_defer defer; /* the loop's next-turn notification queue */
     sf_config cfg;
     bool cfg_loaded;
     sf_http *http;
     sf_pipeline *pipe;
     sf_source *src;
-    sf_server *server; /* ops endpoint, progress/health logs, systemd STATUS= */
+    sf_committer *committer; /* writes the checkpoint */
+    sf_server *server;       /* ops endpoint, progress/health logs, systemd STATUS= */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t shutdown_timer, drain_timer;
-    bool shutting_down;
+    bool shutting_down, finishing;
     bool stop_requested; /* SIGTERM/SIGINT arrived before the source existed */
+    /* --once / --from: the source fetched everything (with this status); pages failed */
+    bool fetch_done, run_done;
+    int fetch_status;
+    uint64_t pages_failed;
     int exit_code;
     const char *mode_name;
     sf_demo *demo;
@@ -90,6 +111,7 @@ static void on_http_closed(void *ud)
     close_handle((uv_handle_t *)&a->sighup);
     close_handle((uv_handle_t *)&a->shutdown_timer);
     close_handle((uv_handle_t *)&a->drain_timer);
+    sf_defer_close(&a->defer);
 }
 
 static void on_demo_closed(void *ud)
@@ -122,6 +144,9 @@ static void on_flushed(void *ud, int rc)
 
 static void finish_shutdown(app_t *a)
 {
+    if (a->finishing)
+        return; /* the final save (or the close after it) is under way */
+    a->finishing = true;
     uv_timer_stop(&a->drain_timer);
     uv_timer_stop(&a->shutdown_timer);
     size_t left = sf_pipeline_inflight(a->pipe);
@@ -133,7 +158,7 @@ static void finish_shutdown(app_t *a)
         if (a->exit_code == EXIT_OK && strcmp(a->mode_name, "follow") != 0)
             a->exit_code = EXIT_RUNTIME;
     }
-    sf_source_flush(a->src, on_flushed, a);
+    sf_committer_flush(a->committer, on_flushed, a);
 }
 
 static void drain_tick(uv_timer_t *t)
@@ -192,9 +217,13 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_shutdown(a, EXIT_OK);
 }
 
-static void on_source_done(void *ud, int status)
+/* --once / --from: the source fetched everything and the pipeline committed every page. */
+static void maybe_run_done(app_t *a)
 {
-    app_t *a = ud;
+    if (!a->fetch_done || a->run_done || a->shutting_down || sf_pipeline_inflight(a->pipe))
+        return;
+    a->run_done = true;
+    int status = a->fetch_status ? a->fetch_status : a->pages_failed ? EXIT_RUNTIME : EXIT_OK;
     sf_source_stats st;
     sf_source_stats_get(a->src, &st);
     sf_pipeline_stats ps;
@@ -207,6 +236,46 @@ static void on_source_done(void *ud, int status)
         SF_ERROR("main", "finished with errors: %llu events in %llu pages before the failure",
                  (unsigned long long)st.events, (unsigned long long)st.pages);
     begin_shutdown(a, status ? EXIT_RUNTIME : EXIT_OK);
+}
+
+/* ---- the data flow: source -> pipeline -> committer ---- */
+
+static int emit_page(void *ud, sf_event *events, size_t n, sf_progress *progress)
+{
+    app_t *a = ud;
+    return sf_pipeline_submit(a->pipe, events, n, progress);
+}
+
+static bool pipeline_can_accept(void *ud)
+{
+    app_t *a = ud;
+    return sf_pipeline_can_accept(a->pipe);
+}
+
+static void on_pipeline_space(void *ud)
+{
+    app_t *a = ud;
+    sf_source_on_space(a->src);
+}
+
+/* A page committed (in page order): the committer moves the checkpoint. */
+static void on_commit(void *ud, void *token, bool ok)
+{
+    app_t *a = ud;
+    if (!ok)
+        a->pages_failed++;
+    sf_committer_commit(a->committer, token, ok);
+    maybe_run_done(a); /* the last page of --once / --from */
+}
+
+/* --once / --from: nothing more will be fetched; the pages in flight finish first. */
+static void on_source_done(void *ud, int status)
+{
+    app_t *a = ud;
+    a->fetch_done = true;
+    a->fetch_status = status;
+    sf_pipeline_flush(a->pipe); /* nothing more comes: sinks that settle late settle now */
+    maybe_run_done(a);
 }
 
 /* Position of "FILE:LINE:COL: ..." as a sortable number (unpositioned messages last). */
@@ -292,6 +361,7 @@ static void on_ping_done(void *ud, int rc, const char *message)
 
 static void init_handles(app_t *a)
 {
+    sf_defer_init(&a->loop, &a->defer);
     uv_signal_init(&a->loop, &a->sigterm);
     uv_signal_init(&a->loop, &a->sigint);
     uv_signal_init(&a->loop, &a->sighup);
@@ -536,24 +606,30 @@ int main(int argc, char **argv)
             goto out_http;
         }
     }
-    if (sf_pipeline_new(&a->loop, a->http, &a->cfg, NULL, NULL, &a->pipe) != 0 ||
+    if (sf_pipeline_new(&a->loop, &a->defer, a->http, &a->cfg, on_commit, a, &a->pipe) != 0 ||
         sf_pipeline_open(a->pipe) != 0) {
         exit_code = EXIT_RUNTIME;
         goto out_http;
     }
     sf_pipeline_set_bounded(a->pipe, so.mode != SF_MODE_FOLLOW);
     log_startup(a, &cp);
-    if (sf_source_new(&a->loop, a->http, &a->cfg, a->pipe, &cp, &so, on_source_done, a, &a->src) !=
-        0) {
+    sf_source_out out = {
+        .ud = a, .emit = emit_page, .can_accept = pipeline_can_accept, .done = on_source_done};
+    /* the source reads where to resume; the committer takes the checkpoint over */
+    if (sf_source_new(&a->loop, &a->defer, a->http, &a->cfg, &cp, &so, &out, &a->src) != 0 ||
+        sf_committer_new(&a->loop, &a->defer, &a->cfg, &cp, so.mode != SF_MODE_RANGE,
+                         &a->committer) != 0) {
         exit_code = EXIT_RUNTIME;
         goto out_http;
     }
+    sf_pipeline_on_space(a->pipe, on_pipeline_space, a);
     sf_server_opts sopts = {.mode = a->mode_name,
                             .checkpoint_used = so.mode != SF_MODE_RANGE,
                             .health_interval_ms = a->cfg.log.health_interval_ms > 0
                                                       ? a->cfg.log.health_interval_ms
                                                       : -1};
-    if (sf_server_start(&a->loop, &a->cfg, a->src, a->pipe, &sopts, &a->server) != 0) {
+    if (sf_server_start(&a->loop, &a->cfg, a->src, a->pipe, a->committer, &sopts, &a->server) !=
+        0) {
         exit_code = EXIT_RUNTIME;
         goto out_http;
     }
@@ -584,6 +660,7 @@ out_loop:
     run_loop_to_end(a);
 out:
     sf_pipeline_free(a->pipe);
+    sf_committer_free(a->committer); /* the loop ended: no save in flight */
     sf_checkpoint_free(&cp);
     if (a->cfg_loaded)
         sf_config_free(&a->cfg);

@@ -32,6 +32,17 @@ void sf_checkpoint_free(sf_checkpoint *cp)
     sf_checkpoint_init(cp);
 }
 
+void sf_progress_free(sf_progress *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nids; i++)
+        free(p->ids[i].id);
+    free(p->ids);
+    free(p->cursor_after);
+    free(p);
+}
+
 int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src)
 {
     sf_checkpoint c = *src;

@@ -33,6 +33,21 @@ typedef struct sf_checkpoint {
 
 #define SF_CHECKPOINT_VERSION 1
 
+/* What committing one page changes in the checkpoint. The source builds one for every page it
+ * emits; it travels through the pipeline as the page's token and the committer
+ * (pipeline/committer.h) applies it, in page order, once every sink settled the page. */
+typedef struct sf_progress {
+    bool window_end;          /* the page ends its window: the watermark moves to win_to */
+    int64_t win_from, win_to; /* the window the page belongs to */
+    int64_t low_ns;           /* oldest event time delivered in that window so far */
+    char *cursor_after;       /* the next page's cursor (NULL when window_end) */
+    sf_seen_id *ids;          /* ids the page delivers (nids) */
+    size_t nids;
+    size_t nevents;
+} sf_progress;
+
+void sf_progress_free(sf_progress *p); /* p itself too; NULL is fine */
+
 void sf_checkpoint_init(sf_checkpoint *cp);
 void sf_checkpoint_free(sf_checkpoint *cp);
 int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src); /* deep; 0 or -ENOMEM */

@@ -29,6 +29,7 @@ struct sf_server {
     const sf_config *cfg;
     const sf_source *src;
     const sf_pipeline *pipe;
+    const sf_committer *cm;
     sf_server_opts o;
     sf_httpd *httpd;
     uv_timer_t tick;
@@ -100,11 +101,31 @@ static int64_t max_poll_age_ms(const sf_server *s)
     return age > floor ? age : floor;
 }
 
-/* Samples the checkpoint counters: failing when the latest change was an error. */
-static void sample_checkpoint(sf_server *s, const sf_source_stats *st)
+static void committer_stats(const sf_server *s, sf_committer_stats *cs)
 {
-    bool more_err = st->checkpoint_errors > s->cp_errors_seen;
-    bool more_ok = st->checkpoint_writes > s->cp_writes_seen;
+    if (s->cm) {
+        sf_committer_stats_get(s->cm, cs);
+    } else {
+        memset(cs, 0, sizeof *cs);
+        cs->watermark_ns = SF_TIME_UNSET;
+    }
+}
+
+/* The committed checkpoint watermark; SF_TIME_UNSET before the first window ended. */
+static int64_t watermark_ns(const sf_server *s)
+{
+    sf_committer_stats cs;
+    committer_stats(s, &cs);
+    return cs.watermark_ns;
+}
+
+/* Samples the checkpoint counters: failing when the latest change was an error. */
+static void sample_checkpoint(sf_server *s)
+{
+    sf_committer_stats cs;
+    committer_stats(s, &cs);
+    bool more_err = cs.errors > s->cp_errors_seen;
+    bool more_ok = cs.writes > s->cp_writes_seen;
     if (more_err && !more_ok)
         s->cp_failing = true;
     else if (more_ok && !more_err)
@@ -113,8 +134,8 @@ static void sample_checkpoint(sf_server *s, const sf_source_stats *st)
      * it was fine (then the error counts) */
     else if (more_ok && more_err && !s->cp_failing)
         s->cp_failing = true;
-    s->cp_errors_seen = st->checkpoint_errors;
-    s->cp_writes_seen = st->checkpoint_writes;
+    s->cp_errors_seen = cs.errors;
+    s->cp_writes_seen = cs.writes;
 }
 
 static size_t sinks_ok(const sf_server *s, size_t *total)
@@ -139,10 +160,11 @@ static bool window_active(const sf_source_stats *st)
 
 /* Position the daemon has reached for catch-up purposes (committed watermark, or the start of
  * the first window on a first start). */
-static int64_t position_ns(const sf_source_stats *st)
+static int64_t position_ns(const sf_server *s, const sf_source_stats *st)
 {
-    if (st->watermark_ns != SF_TIME_UNSET && st->watermark_ns != 0)
-        return st->watermark_ns;
+    int64_t wm = watermark_ns(s);
+    if (wm != SF_TIME_UNSET && wm != 0)
+        return wm;
     return window_active(st) ? st->window_from_ns : SF_TIME_UNSET;
 }
 
@@ -162,7 +184,7 @@ static double catchup_done_ns(const sf_server *s, const sf_source_stats *st)
 static void progress_tick(sf_server *s, const sf_source_stats *st, int64_t now_ms)
 {
     int64_t now = sf_now_ns();
-    int64_t pos = position_ns(st);
+    int64_t pos = position_ns(s, st);
     int64_t behind_limit = 2 * s->cfg->source.poll_interval_ms * SF_NS_PER_MS;
     bool behind = window_active(st) && pos != SF_TIME_UNSET && now - st->window_to_ns > 0 &&
                   now - pos > behind_limit;
@@ -232,9 +254,10 @@ void sf_server_summary(sf_server *s, char *out, size_t outlen)
     } else {
         snprintf(state, sizeof state, "forwarding");
     }
-    if (st.watermark_ns != SF_TIME_UNSET && st.watermark_ns != 0) {
+    int64_t wm = watermark_ns(s);
+    if (wm != SF_TIME_UNSET && wm != 0) {
         char d[32];
-        fmt_dur((sf_now_ns() - st.watermark_ns) / SF_NS_PER_MS, d, sizeof d);
+        fmt_dur((sf_now_ns() - wm) / SF_NS_PER_MS, d, sizeof d);
         snprintf(lag, sizeof lag, ", lag %s", d);
     }
     if (ok == total)
@@ -285,7 +308,7 @@ static void tick_cb(uv_timer_t *t)
     sf_source_stats st;
     sf_source_stats_get(s->src, &st);
     int64_t now_ms = mono_ms();
-    sample_checkpoint(s, &st);
+    sample_checkpoint(s);
     progress_tick(s, &st, now_ms);
     health_tick(s, &st, now_ms);
     if (sf_notify_enabled()) {
@@ -355,7 +378,7 @@ int sf_server_render_ready(sf_server *s, sf_buf *b)
     bool all = true;
     sf_source_stats st;
     sf_source_stats_get(s->src, &st);
-    sample_checkpoint(s, &st);
+    sample_checkpoint(s);
     int64_t now_ms = mono_ms();
     check_line(b, &all, true, "config", "ok");
     check_checkpoint(s, b, &all);
@@ -572,7 +595,7 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
 {
     sf_source_stats st;
     sf_source_stats_get(s->src, &st);
-    sample_checkpoint(s, &st);
+    sample_checkpoint(s);
     sf_pipeline_stats ps = {0};
     if (s->pipe)
         sf_pipeline_stats_get(s->pipe, &ps);
@@ -639,9 +662,11 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
 
     family(b, "sysdig_forwarder_cursor_lag_seconds", "gauge",
            "Now minus the committed checkpoint watermark (absent before the first commit).");
-    if (st.watermark_ns != SF_TIME_UNSET && st.watermark_ns != 0)
+    sf_committer_stats cs;
+    committer_stats(s, &cs);
+    if (cs.watermark_ns != SF_TIME_UNSET && cs.watermark_ns != 0)
         sample_d(b, "sysdig_forwarder_cursor_lag_seconds",
-                 (double)(sf_now_ns() - st.watermark_ns) / 1e9);
+                 (double)(sf_now_ns() - cs.watermark_ns) / 1e9);
     family(b, "sysdig_forwarder_last_successful_poll_timestamp_seconds", "gauge",
            "Unix time of the last successful API page (absent before the first one).");
     if (st.last_success_ms)
@@ -652,9 +677,9 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
     sample_u(b, "sysdig_forwarder_catching_up", s->catching_up ? 1 : 0);
 
     counter1(b, "sysdig_forwarder_checkpoint_writes_total", "Checkpoint writes that succeeded.",
-             st.checkpoint_writes);
+             cs.writes);
     counter1(b, "sysdig_forwarder_checkpoint_write_errors_total", "Checkpoint writes that failed.",
-             st.checkpoint_errors);
+             cs.errors);
     counter1(b, "sysdig_forwarder_encode_errors_total", "Events a sink's format could not encode.",
              ps.encode_errors);
 
@@ -737,7 +762,8 @@ static int handler(sf_httpd_req *req, sf_httpd_resp *resp, void *ud)
 /* ---------------------------------------------------------------- lifecycle */
 
 int sf_server_start(uv_loop_t *loop, const sf_config *cfg, const sf_source *src,
-                    const sf_pipeline *pipe, const sf_server_opts *opts, sf_server **out)
+                    const sf_pipeline *pipe, const sf_committer *cm, const sf_server_opts *opts,
+                    sf_server **out)
 {
     sf_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -746,6 +772,7 @@ int sf_server_start(uv_loop_t *loop, const sf_config *cfg, const sf_source *src,
     s->cfg = cfg;
     s->src = src;
     s->pipe = pipe;
+    s->cm = cm;
     if (opts)
         s->o = *opts;
     if (!s->o.mode)
@@ -757,8 +784,10 @@ int sf_server_start(uv_loop_t *loop, const sf_config *cfg, const sf_source *src,
     s->start_ms = s->last_health_ms = mono_ms();
     sf_source_stats st;
     sf_source_stats_get(src, &st);
-    s->cp_writes_seen = st.checkpoint_writes;
-    s->cp_errors_seen = st.checkpoint_errors;
+    sf_committer_stats cs;
+    committer_stats(s, &cs);
+    s->cp_writes_seen = cs.writes;
+    s->cp_errors_seen = cs.errors;
     s->health_events = st.events;
 
     const char *listen = cfg->server.listen;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "config/config.h"
+#include "pipeline/committer.h"
 #include "pipeline/pipeline.h"
 #include "source/source.h"
 #include "core/util.h"
@@ -33,10 +34,12 @@ typedef struct sf_server_opts {
 } sf_server_opts;
 
 /* Starts the tick timer (logs, STATUS=) and, when cfg->server.listen is set, the HTTP
- * endpoint. src and pipe must outlive the server (close it first). Returns 0 or a negative
- * errno / libuv error (the listen address could not be bound; logged). */
+ * endpoint. src, pipe and cm (the checkpoint's committer: watermark, write counters) must
+ * outlive the server (close it first). Returns 0 or a negative errno / libuv error (the listen
+ * address could not be bound; logged). */
 int sf_server_start(uv_loop_t *loop, const sf_config *cfg, const sf_source *src,
-                    const sf_pipeline *pipe, const sf_server_opts *opts, sf_server **out);
+                    const sf_pipeline *pipe, const sf_committer *cm, const sf_server_opts *opts,
+                    sf_server **out);
 int sf_server_port(const sf_server *s); /* bound port, 0 when the endpoint is off */
 /* Stops the endpoint and the timer; closed(arg) (optional) runs once everything is freed. */
 void sf_server_close(sf_server *s, void (*closed)(void *arg), void *arg);

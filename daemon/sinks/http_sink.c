@@ -159,7 +159,7 @@ static void finish_if_done(sf_http_batch *hb)
     if (!b || hb->inflight || (hb->next < b->n && !hb->closing))
         return;
     hb->b = NULL;
-    sf_sink_batch_done(b); /* may submit the next batch synchronously */
+    sf_sink_batch_done(b); /* the pipeline handles it (and submits the next) on a later turn */
     if (hb->closing && !hb->b && hb->closed) {
         void (*cb)(sf_sink *) = hb->closed;
         hb->closed = NULL;

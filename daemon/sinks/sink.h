@@ -4,7 +4,10 @@
  * Contract:
  *  - submit() takes a batch of already-encoded records and returns at once (never blocks the
  *    loop). Exactly once, later or from inside submit, the sink sets b->status[i] for every
- *    record and calls sf_sink_batch_done(b).
+ *    record and calls sf_sink_batch_done(b). The pipeline only notes the answer there and
+ *    handles it on a later loop turn (core/defer.h): sf_sink_batch_done and sf_sink_settled
+ *    never call back into the sink (no next submit from inside them), so a sink may call them
+ *    with its own state half-updated and carry on after they return.
  *  - SF_DELIV_OK means durably accepted by the peer (per the sink's durability policy): the
  *    checkpoint may move past it. SF_DELIV_RETRY: not accepted, try again later (the pipeline
  *    re-submits just those records after backoff; b->retry_after_ms is a server hint).

@@ -17,15 +17,6 @@
 const double sf_source_latency_bounds[12] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                              1,    2.5,   5,    10,  30,   60};
 
-typedef struct ptoken {
-    bool window_end;
-    int64_t win_from, win_to, low_ns;
-    char *cursor_after;
-    sf_idset_entry *ids;
-    size_t nids;
-    size_t nevents;
-} ptoken_t;
-
 typedef struct window {
     int64_t from, to, low;
     int64_t floor;        /* a split never moves 'to' below floor + 1s (progress) */
@@ -41,22 +32,15 @@ struct sf_source {
     sf_http *http;
     const sf_config *cfg;
     const sf_source_cfg *sc;
-    sf_pipeline *pipe;
+    sf_defer *defer;
     sf_source_opts opts;
-    sf_source_done_cb done;
-    void *ud;
+    sf_source_out out;
+    sf_defer_node done_node; /* reports the end of fetching on a later turn */
+    int done_status;
 
-    sf_checkpoint cp; /* committed state */
-    bool cp_dirty, saving, flush_waiting;
-    void (*flush_cb)(void *, int);
-    void *flush_ud;
-    uv_work_t save_work;
-    sf_checkpoint save_copy;
-    int save_rc;
-    char save_err[256];
+    sf_checkpoint cp; /* where this run started (the loaded checkpoint; no ids) */
 
-    sf_idset seen;      /* delivered or in flight */
-    sf_idset committed; /* delivered (what the checkpoint lists) */
+    sf_idset seen; /* delivered or in flight */
 
     window_t win;
     bool have_window;
@@ -78,108 +62,13 @@ struct sf_source {
 static void fetch(sf_source *s);
 static void finish(sf_source *s, int status);
 
-/* ---------------------------------------------------------------- checkpoint persistence */
+/* ---------------------------------------------------------------- end of fetching */
 
-static void save_work_cb(uv_work_t *w)
+static void done_cb(void *arg)
 {
-    sf_source *s = w->data;
-    s->save_rc =
-        sf_checkpoint_save(s->cfg->checkpoint.path, &s->save_copy, s->save_err, sizeof s->save_err);
-}
-
-static void save_start(sf_source *s);
-
-static void save_after_cb(uv_work_t *w, int status)
-{
-    sf_source *s = w->data;
-    s->saving = false;
-    sf_checkpoint_free(&s->save_copy);
-    if (status == 0 && s->save_rc == 0) {
-        s->st.checkpoint_writes++;
-    } else {
-        s->st.checkpoint_errors++;
-        s->cp_dirty = true; /* try again with the next commit or flush */
-        SF_ERROR("checkpoint", "cannot write checkpoint: %s",
-                 s->save_err[0] ? s->save_err : "cancelled");
-    }
-    if (s->cp_dirty && s->save_rc == 0) /* newer commits arrived meanwhile */
-        save_start(s);
-    if (!s->saving && s->flush_waiting) {
-        s->flush_waiting = false;
-        void (*cb)(void *, int) = s->flush_cb;
-        s->flush_cb = NULL;
-        cb(s->flush_ud, s->cp_dirty ? (s->save_rc ? s->save_rc : -EIO) : 0);
-    }
-}
-
-static void add_committed_id(void *ud, const char *id, int64_t ts)
-{
-    sf_checkpoint *cp = ud;
-    cp->ids[cp->nids].id = (char *)id; /* borrowed for the copy below */
-    cp->ids[cp->nids].ts_ns = ts;
-    cp->nids++;
-}
-
-static void save_start(sf_source *s)
-{
-    if (s->saving || s->opts.mode == SF_MODE_RANGE)
-        return;
-    /* s->cp.ids mirrors the committed set: build it into the copy */
-    sf_checkpoint tmp = s->cp;
-    tmp.ids = calloc(s->committed.n ? s->committed.n : 1, sizeof *tmp.ids);
-    if (!tmp.ids) {
-        SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
-        return;
-    }
-    tmp.nids = 0;
-    sf_idset_each(&s->committed, add_committed_id, &tmp);
-    tmp.updated_ns = sf_now_ns();
-    int rc = sf_checkpoint_copy(&s->save_copy, &tmp);
-    free(tmp.ids);
-    if (rc) {
-        SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
-        return;
-    }
-    s->cp_dirty = false;
-    s->saving = true;
-    s->save_err[0] = '\0';
-    s->save_work.data = s;
-    if ((rc = uv_queue_work(s->loop, &s->save_work, save_work_cb, save_after_cb)) != 0) {
-        s->saving = false;
-        s->cp_dirty = true;
-        sf_checkpoint_free(&s->save_copy);
-        SF_ERROR("checkpoint", "cannot queue checkpoint write: %s", uv_strerror(rc));
-    }
-}
-
-void sf_source_flush(sf_source *s, void (*cb)(void *ud, int rc), void *ud)
-{
-    if (s->opts.mode == SF_MODE_RANGE || (!s->saving && !s->cp_dirty)) {
-        cb(ud, 0);
-        return;
-    }
-    s->flush_waiting = true;
-    s->flush_cb = cb;
-    s->flush_ud = ud;
-    if (!s->saving)
-        save_start(s);
-    if (!s->saving) { /* could not even start */
-        s->flush_waiting = false;
-        cb(ud, -EIO);
-    }
-}
-
-/* ---------------------------------------------------------------- commits */
-
-static void token_free(ptoken_t *t)
-{
-    if (!t)
-        return;
-    for (size_t i = 0; i < t->nids; i++)
-        free(t->ids[i].id);
-    free(t->ids);
-    free(t->cursor_after);
-    free(t);
+    sf_source *s = arg;
+    if (s->out.done)
+        s->out.done(s->out.ud, s->done_status);
 }
 
 static void check_finished(sf_source *s)
@@ -188,50 +77,7 @@ static void check_finished(sf_source *s)
         return;
     if (!s->windows_exhausted || s->xfer)
         return;
-    sf_pipeline_flush(s->pipe); /* nothing more comes: sinks that settle late settle now */
-    if (sf_pipeline_inflight(s->pipe) == 0)
-        finish(s, s->fail_status);
-}
-
-void sf_source_on_commit(void *ud, void *token, bool ok)
-{
-    sf_source *s = ud;
-    ptoken_t *t = token;
-    if (!ok) {
-        if (!s->fail_status)
-            s->fail_status = 1;
-        token_free(t);
-        if (!s->stopped)
-            check_finished(s); /* a failed last page ends --once / --from too */
-        return;
-    }
-    for (size_t i = 0; i < t->nids; i++)
-        if (sf_idset_add(&s->committed, t->ids[i].id, t->ids[i].ts_ns))
-            SF_WARN("source", "out of memory remembering delivered ids (duplicates possible)");
-    s->cp.events_total += t->nevents;
-    int64_t overlap_ns = s->sc->overlap_ms * SF_NS_PER_MS;
-    if (t->window_end) {
-        if (s->cp.watermark_ns == SF_TIME_UNSET || t->win_to > s->cp.watermark_ns)
-            s->cp.watermark_ns = t->win_to;
-        s->cp.in_window = false;
-        free(s->cp.cursor);
-        s->cp.cursor = NULL;
-        s->cp.win_low_ns = SF_TIME_UNSET;
-        sf_idset_prune(&s->committed, s->cp.watermark_ns - overlap_ns);
-    } else {
-        s->cp.in_window = true;
-        s->cp.win_from_ns = t->win_from;
-        s->cp.win_to_ns = t->win_to;
-        s->cp.win_low_ns = t->low_ns;
-        free(s->cp.cursor);
-        s->cp.cursor = t->cursor_after;
-        t->cursor_after = NULL;
-    }
-    s->st.watermark_ns = s->cp.watermark_ns;
-    token_free(t);
-    s->cp_dirty = true;
-    save_start(s);
-    check_finished(s);
+    finish(s, s->fail_status); /* the application waits for the pages in flight */
 }
 
 /* ---------------------------------------------------------------- windows */
@@ -539,7 +385,7 @@ static void fetch(sf_source *s)
             return;
         }
     }
-    if (!sf_pipeline_can_accept(s->pipe)) {
+    if (!s->out.can_accept(s->out.ud)) {
         s->fetch_pending_space = true;
         return;
     }
@@ -566,9 +412,8 @@ static void fetch(sf_source *s)
     }
 }
 
-static void on_space(void *ud)
+void sf_source_on_space(sf_source *s)
 {
-    sf_source *s = ud;
     if (s->fetch_pending_space) {
         s->fetch_pending_space = false;
         fetch(s);
@@ -616,12 +461,12 @@ static void handle_page(sf_source *s, sf_page *pg)
     w->first_page = false;
 
     sf_event *keep = calloc(pg->n ? pg->n : 1, sizeof *keep);
-    ptoken_t *t = calloc(1, sizeof *t);
+    sf_progress *t = calloc(1, sizeof *t);
     if (t)
         t->ids = calloc(pg->n ? pg->n : 1, sizeof *t->ids);
     if (!keep || !t || !t->ids) {
         free(keep);
-        token_free(t);
+        sf_progress_free(t);
         retry_later(s, 1000, "out of memory processing a page");
         return;
     }
@@ -691,15 +536,15 @@ static void handle_page(sf_source *s, sf_page *pg)
         for (size_t i = 0; i < nk; i++)
             sf_event_free(&keep[i]);
         free(keep);
-        token_free(t);
+        sf_progress_free(t);
         retry_later(s, 1000, "out of memory processing a page");
         return;
     }
-    if (sf_pipeline_submit(s->pipe, keep, nk, t) != 0) {
+    if (s->out.emit(s->out.ud, keep, nk, t) != 0) {
         for (size_t i = 0; i < nk; i++)
             sf_event_free(&keep[i]);
         free(keep);
-        token_free(t);
+        sf_progress_free(t);
         retry_later(s, 1000, "out of memory submitting a page");
         return;
     }
@@ -825,45 +670,41 @@ static void on_page(sf_http_response *resp, void *ud)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static void collect_ids(sf_source *s)
+/* The ids the checkpoint lists were delivered: they are not delivered again. */
+static void collect_ids(sf_source *s, const sf_checkpoint *start)
 {
-    for (size_t i = 0; i < s->cp.nids; i++) {
-        sf_idset_add(&s->committed, s->cp.ids[i].id, s->cp.ids[i].ts_ns);
-        sf_idset_add(&s->seen, s->cp.ids[i].id, s->cp.ids[i].ts_ns);
+    for (size_t i = 0; i < start->nids; i++) {
+        sf_idset_add(&s->seen, start->ids[i].id, start->ids[i].ts_ns);
     }
-    for (size_t i = 0; i < s->cp.nids; i++)
-        free(s->cp.ids[i].id);
-    free(s->cp.ids);
-    s->cp.ids = NULL;
-    s->cp.nids = 0;
 }
 
-int sf_source_new(uv_loop_t *loop, sf_http *http, const sf_config *cfg, sf_pipeline *pipe,
-                  sf_checkpoint *cp, const sf_source_opts *opts, sf_source_done_cb done, void *ud,
-                  sf_source **out)
+int sf_source_new(uv_loop_t *loop, sf_defer *defer, sf_http *http, const sf_config *cfg,
+                  const sf_checkpoint *start, const sf_source_opts *opts, const sf_source_out *out,
+                  sf_source **ret)
 {
     sf_source *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->loop = loop;
+    s->defer = defer;
     s->http = http;
     s->cfg = cfg;
     s->sc = &cfg->source;
-    s->pipe = pipe;
     s->opts = *opts;
-    s->done = done;
-    s->ud = ud;
-    s->cp = *cp;
-    memset(cp, 0, sizeof *cp);
+    s->out = *out;
+    sf_defer_node_init(&s->done_node, done_cb, s);
+    s->cp = *start; /* the position; the ids go to the seen set */
+    s->cp.ids = NULL;
+    s->cp.nids = 0;
+    if (start->cursor && !(s->cp.cursor = sf_strdup(start->cursor))) {
+        free(s);
+        return -ENOMEM;
+    }
     sf_idset_init(&s->seen, (size_t)cfg->source.dedup_max_ids);
-    sf_idset_init(&s->committed, (size_t)cfg->source.dedup_max_ids);
-    collect_ids(s);
+    collect_ids(s, start);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
-    s->st.watermark_ns = s->cp.watermark_ns;
-    sf_pipeline_set_commit_cb(pipe, sf_source_on_commit, s);
-    sf_pipeline_on_space(pipe, on_space, s);
-    *out = s;
+    *ret = s;
     return 0;
 }
 
@@ -890,8 +731,8 @@ static void finish(sf_source *s, int status)
     if (s->finished)
         return;
     s->finished = true;
-    if (s->done)
-        s->done(s->ud, status);
+    s->done_status = status;
+    sf_defer_post(s->defer, &s->done_node);
 }
 
 void sf_source_stop(sf_source *s)
@@ -921,7 +762,7 @@ void sf_source_free(sf_source *s)
         return;
     window_reset(&s->win);
     sf_idset_free(&s->seen);
-    sf_idset_free(&s->committed);
+    sf_defer_cancel(&s->done_node);
     sf_checkpoint_free(&s->cp);
     /* the timer handle lives inside s: free s from its close callback */
     uv_close((uv_handle_t *)&s->timer, timer_closed);

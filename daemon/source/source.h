@@ -1,5 +1,8 @@
-/* source: the poller. Tails the Secure Events API window by window and page by page, hands each
- * page to the pipeline, and persists the checkpoint as the pipeline commits pages in order.
+/* source: the poller. Tails the Secure Events API window by window and page by page and emits
+ * each page, with its progress (what committing it changes in the checkpoint: sf_progress),
+ * through sf_source_out; app/main.c wires that to the pipeline, whose commits go to the
+ * committer (pipeline/committer.h), the checkpoint's only writer. The source starts from the
+ * loaded checkpoint (where to resume, which ids were delivered) and never hears of commits.
  *
  * Windows are [watermark - overlap, now], at most 14 days (older backlogs are caught up in
  * chunks, oldest first) and split in halves while page.total exceeds max_window_events. Pages
@@ -13,8 +16,9 @@
 #include <uv.h>
 #include "core/checkpoint.h"
 #include "config/config.h"
+#include "core/defer.h"
+#include "core/event.h"
 #include "net/http.h"
-#include "pipeline/pipeline.h"
 
 typedef enum {
     SF_MODE_FOLLOW = 0, /* tail forever */
@@ -29,16 +33,25 @@ typedef struct sf_source_opts {
 
 typedef struct sf_source sf_source;
 
-/* status 0: finished successfully (ONCE/RANGE), otherwise a process exit code. */
-typedef void (*sf_source_done_cb)(void *ud, int status);
+/* Where pages go (app/main.c: the pipeline) and how the end of fetching is reported. */
+typedef struct sf_source_out {
+    void *ud;
+    /* Takes events[0..n) (the array too) and progress; 0, or -ENOMEM (nothing was taken). */
+    int (*emit)(void *ud, sf_event *events, size_t n, sf_progress *progress);
+    /* False: wait for sf_source_on_space before fetching the next page (backpressure). */
+    bool (*can_accept)(void *ud);
+    /* ONCE/RANGE: nothing more will be fetched (every window read, or the API failed for good);
+     * status 0, or a process exit code. Called once, on a later loop turn. The pages emitted
+     * may still be in flight. */
+    void (*done)(void *ud, int status);
+} sf_source_out;
 
 typedef struct sf_source_stats {
     uint64_t pages, events, duplicates, clipped, windows, window_splits;
     uint64_t requests, errors_transport, errors_malformed, status_4xx, status_5xx, status_429;
-    uint64_t status_401_403, checkpoint_writes, checkpoint_errors;
+    uint64_t status_401_403;
     uint64_t poll_latency_buckets[12]; /* cumulative counts for sf_source_latency_bounds */
     double poll_latency_sum;
-    int64_t watermark_ns;    /* committed */
     int64_t last_success_ms; /* monotonic ms of the last 200 page; 0 none */
     int64_t window_from_ns, window_to_ns, window_low_ns; /* in progress */
     long last_status;
@@ -47,22 +60,19 @@ typedef struct sf_source_stats {
 
 extern const double sf_source_latency_bounds[12];
 
-/* cp is taken over (moved). */
-int sf_source_new(uv_loop_t *loop, sf_http *http, const sf_config *cfg, sf_pipeline *pipe,
-                  sf_checkpoint *cp, const sf_source_opts *opts, sf_source_done_cb done, void *ud,
-                  sf_source **out);
+/* start: the loaded checkpoint, read here (copied) and not kept: where to resume and the ids
+ * already delivered. defer: the loop's notification queue (for out->done). */
+int sf_source_new(uv_loop_t *loop, sf_defer *defer, sf_http *http, const sf_config *cfg,
+                  const sf_checkpoint *start, const sf_source_opts *opts, const sf_source_out *out,
+                  sf_source **ret);
 int sf_source_start(sf_source *s);
-/* Stops fetching (cancels the request in flight, stops timers). Pages already submitted keep
- * going through the pipeline; their commits still update and persist the checkpoint. */
+/* The output can take pages again (after can_accept said no). */
+void sf_source_on_space(sf_source *s);
+/* Stops fetching (cancels the request in flight, stops timers). Pages already emitted keep
+ * going through the pipeline. */
 void sf_source_stop(sf_source *s);
-/* Waits for any checkpoint write in flight and writes the latest committed state if it is not
- * yet on disk, then calls cb(ud, rc) with 0 or a negative errno. */
-void sf_source_flush(sf_source *s, void (*cb)(void *ud, int rc), void *ud);
 void sf_source_stats_get(const sf_source *s, sf_source_stats *st);
 void sf_source_free(sf_source *s);
-
-/* Pipeline commit callback: pass it (with the source as ud) to sf_pipeline_new. */
-void sf_source_on_commit(void *ud, void *token, bool ok);
 
 /* --ping: checks URL and token; calls cb with 0 and a message, or an exit code and the reason. */
 typedef void (*sf_ping_cb)(void *ud, int rc, const char *message);

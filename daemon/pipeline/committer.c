@@ -1,0 +1,211 @@
+/* committer: applies committed pages to the checkpoint and saves it. See committer.h. */
+#include "pipeline/committer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/idset.h"
+#include "core/log.h"
+
+struct sf_committer {
+    uv_loop_t *loop;
+    sf_defer *defer;
+    const sf_config *cfg;
+    bool persist;
+    sf_checkpoint cp;   /* committed state; its ids live in 'committed' */
+    sf_idset committed; /* ids delivered (what the checkpoint lists) */
+    bool dirty;         /* cp differs from the file */
+    /* the save in flight */
+    bool saving;
+    uv_work_t work;
+    sf_checkpoint save_copy;
+    int save_rc;
+    char save_err[256];
+    /* the flush waiting for a save, or whose result waits for the next turn */
+    bool flush_waiting;
+    void (*flush_cb)(void *, int);
+    void *flush_ud;
+    int flush_rc;
+    sf_defer_node flush_done;
+    sf_committer_stats st;
+};
+
+static void flush_done_cb(void *arg)
+{
+    sf_committer *c = arg;
+    void (*cb)(void *, int) = c->flush_cb;
+    c->flush_cb = NULL;
+    if (cb)
+        cb(c->flush_ud, c->flush_rc);
+}
+
+/* The flush's result goes to its caller on a later turn. */
+static void finish_flush(sf_committer *c, int rc)
+{
+    c->flush_waiting = false;
+    c->flush_rc = rc;
+    sf_defer_post(c->defer, &c->flush_done);
+}
+
+static void save_work_cb(uv_work_t *w)
+{
+    sf_committer *c = w->data;
+    c->save_rc =
+        sf_checkpoint_save(c->cfg->checkpoint.path, &c->save_copy, c->save_err, sizeof c->save_err);
+}
+
+static void save_start(sf_committer *c);
+
+static void save_after_cb(uv_work_t *w, int status)
+{
+    sf_committer *c = w->data;
+    c->saving = false;
+    sf_checkpoint_free(&c->save_copy);
+    if (status == 0 && c->save_rc == 0) {
+        c->st.writes++;
+    } else {
+        c->st.errors++;
+        c->dirty = true; /* try again with the next commit or flush */
+        SF_ERROR("checkpoint", "cannot write checkpoint: %s",
+                 c->save_err[0] ? c->save_err : "cancelled");
+    }
+    if (c->dirty && c->save_rc == 0) /* newer commits arrived meanwhile */
+        save_start(c);
+    if (!c->saving && c->flush_waiting)
+        finish_flush(c, c->dirty ? (c->save_rc ? c->save_rc : -EIO) : 0);
+}
+
+static void add_committed_id(void *ud, const char *id, int64_t ts)
+{
+    sf_checkpoint *cp = ud;
+    cp->ids[cp->nids].id = (char *)id; /* borrowed for the copy below */
+    cp->ids[cp->nids].ts_ns = ts;
+    cp->nids++;
+}
+
+static void save_start(sf_committer *c)
+{
+    if (c->saving || !c->persist)
+        return;
+    /* the committed set is the checkpoint's id list: build it into the copy */
+    sf_checkpoint tmp = c->cp;
+    tmp.ids = calloc(c->committed.n ? c->committed.n : 1, sizeof *tmp.ids);
+    if (!tmp.ids) {
+        SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
+        return;
+    }
+    tmp.nids = 0;
+    sf_idset_each(&c->committed, add_committed_id, &tmp);
+    tmp.updated_ns = sf_now_ns();
+    int rc = sf_checkpoint_copy(&c->save_copy, &tmp);
+    free(tmp.ids);
+    if (rc) {
+        SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
+        return;
+    }
+    c->dirty = false;
+    c->saving = true;
+    c->save_err[0] = '\0';
+    c->work.data = c;
+    if ((rc = uv_queue_work(c->loop, &c->work, save_work_cb, save_after_cb)) != 0) {
+        c->saving = false;
+        c->dirty = true;
+        sf_checkpoint_free(&c->save_copy);
+        SF_ERROR("checkpoint", "cannot queue checkpoint write: %s", uv_strerror(rc));
+    }
+}
+
+int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_checkpoint *cp,
+                     bool persist, sf_committer **out)
+{
+    sf_committer *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->loop = loop;
+    c->defer = defer;
+    c->cfg = cfg;
+    c->persist = persist;
+    c->cp = *cp;
+    sf_checkpoint_init(cp);
+    sf_checkpoint_init(&c->save_copy);
+    sf_defer_node_init(&c->flush_done, flush_done_cb, c);
+    sf_idset_init(&c->committed, (size_t)cfg->source.dedup_max_ids);
+    for (size_t i = 0; i < c->cp.nids; i++) {
+        sf_idset_add(&c->committed, c->cp.ids[i].id, c->cp.ids[i].ts_ns);
+        free(c->cp.ids[i].id);
+    }
+    free(c->cp.ids);
+    c->cp.ids = NULL;
+    c->cp.nids = 0;
+    c->st.watermark_ns = c->cp.watermark_ns;
+    c->st.events_total = c->cp.events_total;
+    *out = c;
+    return 0;
+}
+
+void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
+{
+    if (!ok) {
+        sf_progress_free(t); /* the checkpoint stays before the page */
+        return;
+    }
+    for (size_t i = 0; i < t->nids; i++)
+        if (sf_idset_add(&c->committed, t->ids[i].id, t->ids[i].ts_ns))
+            SF_WARN("source", "out of memory remembering delivered ids (duplicates possible)");
+    c->cp.events_total += t->nevents;
+    int64_t overlap_ns = c->cfg->source.overlap_ms * SF_NS_PER_MS;
+    if (t->window_end) {
+        if (c->cp.watermark_ns == SF_TIME_UNSET || t->win_to > c->cp.watermark_ns)
+            c->cp.watermark_ns = t->win_to;
+        c->cp.in_window = false;
+        free(c->cp.cursor);
+        c->cp.cursor = NULL;
+        c->cp.win_low_ns = SF_TIME_UNSET;
+        sf_idset_prune(&c->committed, c->cp.watermark_ns - overlap_ns);
+    } else {
+        c->cp.in_window = true;
+        c->cp.win_from_ns = t->win_from;
+        c->cp.win_to_ns = t->win_to;
+        c->cp.win_low_ns = t->low_ns;
+        free(c->cp.cursor);
+        c->cp.cursor = t->cursor_after;
+        t->cursor_after = NULL;
+    }
+    c->st.watermark_ns = c->cp.watermark_ns;
+    c->st.events_total = c->cp.events_total;
+    sf_progress_free(t);
+    c->dirty = true;
+    save_start(c);
+}
+
+void sf_committer_flush(sf_committer *c, void (*cb)(void *ud, int rc), void *ud)
+{
+    c->flush_cb = cb;
+    c->flush_ud = ud;
+    if (!c->persist || (!c->saving && !c->dirty)) {
+        finish_flush(c, 0);
+        return;
+    }
+    c->flush_waiting = true;
+    if (!c->saving)
+        save_start(c);
+    if (!c->saving) /* could not even start */
+        finish_flush(c, -EIO);
+}
+
+void sf_committer_stats_get(const sf_committer *c, sf_committer_stats *st)
+{
+    *st = c->st;
+}
+
+void sf_committer_free(sf_committer *c)
+{
+    if (!c)
+        return;
+    sf_defer_cancel(&c->flush_done);
+    sf_idset_free(&c->committed);
+    sf_checkpoint_free(&c->cp);
+    sf_checkpoint_free(&c->save_copy);
+    free(c);
+}

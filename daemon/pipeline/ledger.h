@@ -1,0 +1,62 @@
+/* ledger: the pipeline's pages in submission order, and which of them may commit.
+ *
+ * A page is complete once every sink settled it (delivered, dead-lettered, or failed in bounded
+ * mode). Pages leave the ledger only from the head, only when complete: commits come out in
+ * page order, and a page that is still pending holds back every page behind it, whatever
+ * order the sinks finish in. The ledger is plain data (no loop, no callbacks): the pipeline
+ * pops complete pages from its deferred notification and hands them to the commit callback.
+ *
+ * Page lifecycle: appended with one pending sink per sink; each sink finishes *sending* it
+ * (sf_ledger_sent: when the last one did, the events are freed and the page only waits for
+ * settlement, "settling", no longer counting toward max_inflight_pages), and each sink *settles*
+ * it (sf_ledger_settled: when the last one did, the page is complete). */
+#ifndef SF_LEDGER_H
+#define SF_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "core/event.h"
+
+typedef struct sf_ledger_page {
+    struct sf_ledger_page *next;
+    sf_event *events; /* n, owned; freed once every sink sent the page */
+    size_t n;
+    void *token;          /* the submitter's, handed back with the commit */
+    size_t pending_sinks; /* sinks that have not settled the page */
+    size_t unsent;        /* sinks whose work on the page is not finished */
+    bool failed;          /* some event could not be settled: commits with ok=false */
+    bool complete;        /* every sink settled it */
+    bool settling;        /* every sink sent it; only settlement is awaited */
+    bool committed;       /* its commit was delivered (a failed page on close stays linked) */
+} sf_ledger_page;
+
+typedef struct sf_ledger {
+    sf_ledger_page *head, *tail;
+    size_t npages;    /* pages not popped yet */
+    size_t nsettling; /* of which: settling */
+} sf_ledger;
+
+/* A page for n events (takes events, the array included, only on success); NULL if out of
+ * memory. */
+sf_ledger_page *sf_ledger_page_new(sf_event *events, size_t n, void *token);
+void sf_ledger_page_free_events(sf_ledger_page *pg);
+void sf_ledger_page_free(sf_ledger_page *pg);
+
+/* Links pg at the tail; nsinks sinks must send and settle it. */
+void sf_ledger_append(sf_ledger *l, sf_ledger_page *pg, size_t nsinks);
+/* One sink finished its work on pg. True if it was the last: pg's events are freed and pg
+ * stopped counting as in flight. */
+bool sf_ledger_sent(sf_ledger *l, sf_ledger_page *pg);
+/* One sink settled pg (failed: some of its events could not be). True if pg is complete now. */
+bool sf_ledger_settled(sf_ledger *l, sf_ledger_page *pg, bool failed);
+/* Unlinks and returns the head if it is complete (the caller commits and frees it), else NULL. */
+sf_ledger_page *sf_ledger_pop(sf_ledger *l);
+/* Pages in flight for max_inflight_pages: not popped and not only settling. */
+size_t sf_ledger_inflight(const sf_ledger *l);
+/* Close: every page from the first incomplete one on will fail (the complete prefix still
+ * commits). */
+void sf_ledger_fail_rest(sf_ledger *l);
+/* Frees every page still linked. */
+void sf_ledger_free(sf_ledger *l);
+
+#endif

@@ -1,0 +1,316 @@
+/* Unit tests for daemon/pipeline/committer.c, the checkpoint's only writer: a committed page's
+ * progress moves the checkpoint (window and cursor, or the watermark at a window's end, ids kept
+ * while they may be re-read in the overlap); a failed page does not; commits during a save
+ * coalesce into one save of the latest state; a failed save keeps the old file and the final
+ * flush writes the latest state once the disk works; flush reports on a later loop turn; range
+ * mode writes nothing. Real loop, real threadpool, real files; every test ends with
+ * uv_loop_close() == 0. */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "core/checkpoint.h"
+#include "core/defer.h"
+#include "pipeline/committer.h"
+#include "testutil.h"
+
+#define NS INT64_C(1000000000)
+
+static struct {
+    uv_loop_t loop;
+    sf_defer defer;
+    sf_config cfg;
+    char dir[300], state[400], path[500];
+    sf_committer *c;
+    int flushes; /* flush callbacks so far */
+    int flush_rc;
+    bool in_flush; /* inside sf_committer_flush */
+} T;
+
+static void setup(bool persist, const sf_checkpoint *start)
+{
+    memset(&T, 0, sizeof T);
+    ck_assert_int_eq(uv_loop_init(&T.loop), 0);
+    sf_defer_init(&T.loop, &T.defer);
+    sf_test_mkdtemp(T.dir, sizeof T.dir, "committer");
+    snprintf(T.state, sizeof T.state, "%s/state", T.dir);
+    ck_assert_int_eq(mkdir(T.state, 0700), 0);
+    snprintf(T.path, sizeof T.path, "%s/checkpoint.json", T.state);
+    T.cfg.checkpoint.path = T.path;
+    T.cfg.source.overlap_ms = 60000;
+    T.cfg.source.dedup_max_ids = 1000;
+    sf_checkpoint cp;
+    if (start)
+        ck_assert_int_eq(sf_checkpoint_copy(&cp, start), 0);
+    else
+        sf_checkpoint_init(&cp);
+    ck_assert_int_eq(sf_committer_new(&T.loop, &T.defer, &T.cfg, &cp, persist, &T.c), 0);
+    ck_assert_ptr_null(cp.ids); /* taken over */
+    sf_checkpoint_free(&cp);
+}
+
+static void teardown(void)
+{
+    sf_committer_free(T.c);
+    sf_defer_close(&T.defer);
+    ck_assert_int_eq(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_loop_close(&T.loop), 0);
+    sf_test_rmtree(T.dir);
+}
+
+static void on_flushed(void *ud, int rc)
+{
+    ck_assert_ptr_eq(ud, &T);
+    ck_assert_msg(!T.in_flush, "flush callback from inside sf_committer_flush");
+    T.flush_rc = rc;
+    T.flushes++;
+}
+
+/* Flushes and waits for the callback (which never comes from inside the call). */
+static int flush(void)
+{
+    int before = T.flushes;
+    T.in_flush = true;
+    sf_committer_flush(T.c, on_flushed, &T);
+    T.in_flush = false;
+    ck_assert_int_eq(T.flushes, before);
+    sf_test_run_until(&T.loop, &T.flushes, before + 1);
+    ck_assert_int_eq(T.flushes, before + 1);
+    return T.flush_rc;
+}
+
+/* A page's progress: ids "<tag>-<i>" at times ts0 + i s. */
+static sf_progress *progress(const char *tag, size_t nids, int64_t ts0, bool end, int64_t from,
+                             int64_t to, const char *cursor)
+{
+    sf_progress *p = calloc(1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    p->ids = calloc(nids ? nids : 1, sizeof *p->ids);
+    for (size_t i = 0; i < nids; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%zu", tag, i);
+        p->ids[i].id = strdup(id);
+        p->ids[i].ts_ns = ts0 + (int64_t)i * NS;
+    }
+    p->nids = nids;
+    p->nevents = nids;
+    p->window_end = end;
+    p->win_from = from;
+    p->win_to = to;
+    p->low_ns = ts0;
+    p->cursor_after = cursor ? strdup(cursor) : NULL;
+    return p;
+}
+
+static void load(sf_checkpoint *cp)
+{
+    char err[256];
+    ck_assert_int_eq(sf_checkpoint_load(T.path, cp, err, sizeof err), 0);
+}
+
+static bool has_id(const sf_checkpoint *cp, const char *id)
+{
+    for (size_t i = 0; i < cp->nids; i++)
+        if (strcmp(cp->ids[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+START_TEST(test_commit_moves_the_checkpoint)
+{
+    sf_checkpoint start;
+    sf_checkpoint_init(&start);
+    start.watermark_ns = 1000 * NS;
+    start.events_total = 7;
+    start.ids = calloc(1, sizeof *start.ids);
+    start.ids[0].id = strdup("old-0");
+    start.ids[0].ts_ns = 990 * NS; /* within the overlap of the next window's end */
+    start.nids = 1;
+    setup(true, &start);
+    sf_checkpoint_free(&start);
+    /* a page inside window [940 s, 2000 s] with a cursor to the next one */
+    sf_committer_commit(T.c, progress("a", 3, 1500 * NS, false, 940 * NS, 2000 * NS, "c1"), true);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert(cp.watermark_ns == 1000 * NS);
+    ck_assert(cp.in_window);
+    ck_assert(cp.win_from_ns == 940 * NS && cp.win_to_ns == 2000 * NS);
+    ck_assert(cp.win_low_ns == 1500 * NS);
+    ck_assert_str_eq(cp.cursor, "c1");
+    ck_assert_uint_eq(cp.events_total, 10);
+    ck_assert_uint_eq(cp.nids, 4);
+    ck_assert(has_id(&cp, "old-0") && has_id(&cp, "a-2"));
+    sf_checkpoint_free(&cp);
+    /* the window's last page: the watermark moves to its end; ids older than watermark -
+     * overlap (60 s) are forgotten */
+    sf_committer_commit(T.c, progress("b", 2, 1939 * NS, true, 940 * NS, 2000 * NS, NULL), true);
+    ck_assert_int_eq(flush(), 0);
+    load(&cp);
+    ck_assert(cp.watermark_ns == 2000 * NS);
+    ck_assert(!cp.in_window);
+    ck_assert_ptr_null(cp.cursor);
+    ck_assert_uint_eq(cp.events_total, 12);
+    ck_assert(!has_id(&cp, "old-0"));
+    ck_assert(!has_id(&cp, "b-0")); /* 1939 s < 1940 s */
+    ck_assert(has_id(&cp, "b-1"));  /* 1940 s: still in the overlap */
+    sf_checkpoint_free(&cp);
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    ck_assert(st.watermark_ns == 2000 * NS);
+    ck_assert_uint_eq(st.events_total, 12);
+    ck_assert_uint_eq(st.errors, 0);
+    ck_assert_uint_ge(st.writes, 2);
+    teardown();
+}
+END_TEST
+
+/* A page that failed (ok=false) does not move the checkpoint, and starts no save. */
+START_TEST(test_failed_page_keeps_the_checkpoint)
+{
+    setup(true, NULL);
+    sf_committer_commit(T.c, progress("a", 2, 100 * NS, true, 50 * NS, 200 * NS, NULL), false);
+    ck_assert_int_eq(flush(), 0); /* nothing to write */
+    ck_assert_int_eq(access(T.path, F_OK), -1);
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    ck_assert(st.watermark_ns == SF_TIME_UNSET);
+    ck_assert_uint_eq(st.writes, 0);
+    ck_assert_uint_eq(st.events_total, 0);
+    teardown();
+}
+END_TEST
+
+/* Commits while a save runs coalesce: one save in flight, then one save of the latest state. */
+START_TEST(test_commits_during_a_save_coalesce)
+{
+    setup(true, NULL);
+    for (int i = 0; i < 20; i++) {
+        char tag[16], cur[16];
+        snprintf(tag, sizeof tag, "p%d", i);
+        snprintf(cur, sizeof cur, "c%d", i);
+        sf_committer_commit(T.c, progress(tag, 1, (100 + i) * NS, false, 50 * NS, 500 * NS, cur),
+                            true);
+    }
+    ck_assert_int_eq(flush(), 0);
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.writes, 2); /* the first commit's save, then the other 19 at once */
+    ck_assert_uint_eq(st.errors, 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert_str_eq(cp.cursor, "c19");
+    ck_assert_uint_eq(cp.events_total, 20);
+    ck_assert_uint_eq(cp.nids, 20);
+    sf_checkpoint_free(&cp);
+    /* nothing new: a flush writes nothing */
+    ck_assert_int_eq(flush(), 0);
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.writes, 2);
+    teardown();
+}
+END_TEST
+
+static int saves_done(void *arg)
+{
+    (void)arg;
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    return st.writes + st.errors >= 2;
+}
+
+/* A save that fails keeps the old checkpoint and the state dirty; the final flush writes the
+ * latest state once the disk works again (the running daemon does this at SIGTERM). */
+START_TEST(test_failed_save_then_final_flush)
+{
+    setup(true, NULL);
+    sf_committer_commit(T.c, progress("a", 1, 100 * NS, false, 50 * NS, 500 * NS, "c1"), true);
+    ck_assert_int_eq(flush(), 0);
+    /* the checkpoint's directory goes away: a file in its place makes every save fail */
+    char moved[450];
+    snprintf(moved, sizeof moved, "%s/state.ok", T.dir);
+    ck_assert_int_eq(rename(T.state, moved), 0);
+    FILE *f = fopen(T.state, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    sf_committer_commit(T.c, progress("b", 1, 101 * NS, false, 50 * NS, 500 * NS, "c2"), true);
+    sf_test_run_until_fn(&T.loop, saves_done, NULL);
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.writes, 1);
+    ck_assert_uint_eq(st.errors, 1);
+    ck_assert_int_lt(flush(), 0); /* still failing: the final save reports it */
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.errors, 2);
+    /* the disk works again: the flush writes the latest state over the old one */
+    ck_assert_int_eq(unlink(T.state), 0);
+    ck_assert_int_eq(rename(moved, T.state), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert_str_eq(cp.cursor, "c1"); /* the old checkpoint, intact */
+    sf_checkpoint_free(&cp);
+    ck_assert_int_eq(flush(), 0);
+    load(&cp);
+    ck_assert_str_eq(cp.cursor, "c2");
+    ck_assert_uint_eq(cp.events_total, 2);
+    sf_checkpoint_free(&cp);
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.writes, 2);
+    teardown();
+}
+END_TEST
+
+/* A flush while a save runs waits for it (and for the save of what came after it). */
+START_TEST(test_flush_waits_for_the_save_in_flight)
+{
+    setup(true, NULL);
+    sf_committer_commit(T.c, progress("a", 1, 100 * NS, false, 50 * NS, 500 * NS, "c1"), true);
+    sf_committer_commit(T.c, progress("b", 1, 101 * NS, false, 50 * NS, 500 * NS, "c2"), true);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert_str_eq(cp.cursor, "c2");
+    sf_checkpoint_free(&cp);
+    teardown();
+}
+END_TEST
+
+/* --from/--to: the checkpoint is not touched. */
+START_TEST(test_range_mode_writes_nothing)
+{
+    setup(false, NULL);
+    sf_committer_commit(T.c, progress("a", 2, 100 * NS, true, 50 * NS, 200 * NS, NULL), true);
+    ck_assert_int_eq(flush(), 0);
+    ck_assert_int_eq(access(T.path, F_OK), -1);
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.writes, 0);
+    ck_assert(st.watermark_ns == 200 * NS); /* still tracked in memory (metrics) */
+    teardown();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("committer");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_commit_moves_the_checkpoint);
+    tcase_add_test(tc, test_failed_page_keeps_the_checkpoint);
+    tcase_add_test(tc, test_commits_during_a_save_coalesce);
+    tcase_add_test(tc, test_failed_save_then_final_flush);
+    tcase_add_test(tc, test_flush_waits_for_the_save_in_flight);
+    tcase_add_test(tc, test_range_mode_writes_nothing);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
