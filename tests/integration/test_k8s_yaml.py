@@ -2,7 +2,10 @@
 """Kubernetes examples in docker/kubernetes/: yamllint clean, and the structure the operations
 docs promise (native sidecar, probes, read-only secret, non-root read-only root filesystem,
 ConfigMap as a directory, checkpoint volume, grace period, single-replica Recreate with a PVC).
-The embedded daemon configurations must pass the daemon's own --check-config.
+The embedded daemon configurations must pass the daemon's own --check-config. Probes: the
+native sidecar has a startup probe and liveness on /healthz and no readiness probe (its
+readiness would be the application pod's); the Deployment has readiness on /readyz and its
+metrics Service publishes not-ready addresses (the ready == 0 alert must see a not-ready pod).
 
 The token Secret: the file the kubelet would make from each manifest (owner root, group
 fsGroup, defaultMode with the group read bits the kubelet adds for fsGroup) is made here and
@@ -92,14 +95,19 @@ class Structure(unittest.TestCase):
         self.assertEqual(len(deps), 1, name)
         return deps[0], deps[0]["spec"]["template"]["spec"]
 
-    def check_forwarder_container(self, c, spec, docs):
-        # probes on the server port
+    def check_probes(self, c, probes):
+        """probes: {probe: path}; every probe on the server port, no other probe."""
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            if probe not in probes:
+                self.assertNotIn(probe, c, probe)
+                continue
             g = c[probe]["httpGet"]
-            self.assertEqual(g["path"], path, probe)
+            self.assertEqual(g["path"], probes[probe], probe)
             port = ports.get(g["port"], g["port"])
             self.assertEqual(port, PORT, probe)
+
+    def check_forwarder_container(self, c, spec, docs):
         # the config's listen address matches and is reachable from the kubelet
         cm_names = [v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v]
         self.assertEqual(len(cm_names), 1)
@@ -156,6 +164,18 @@ class Structure(unittest.TestCase):
         self.assertLessEqual(spec["terminationGracePeriodSeconds"], 30,
                              "graceful shutdown within the default 30 s grace")
         self.check_forwarder_container(c, spec, docs)
+        # A native sidecar's readiness is part of the pod's: a /readyz readiness probe would
+        # take the application out of its Services whenever a sink or the API fails. A startup
+        # probe on /healthz (the app containers start once it passes) and liveness on /healthz;
+        # the forwarder's own readiness is watched through sysdig_forwarder_ready.
+        self.check_probes(c, {"startupProbe": "/healthz", "livenessProbe": "/healthz"})
+        sp = c["startupProbe"]
+        budget = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
+        self.assertGreaterEqual(budget, 10, "give the daemon time to start (%ss)" % budget)
+        self.assertLessEqual(sp.get("periodSeconds", 10), 2,
+                             "the app waits for the startup probe: poll it often")
+        self.assertNotIn("initialDelaySeconds", c["livenessProbe"],
+                         "liveness starts after the startup probe passed: no delay needed")
 
     def test_deployment(self):
         docs = load("deployment.yaml")
@@ -165,6 +185,16 @@ class Structure(unittest.TestCase):
         self.assertGreaterEqual(spec["terminationGracePeriodSeconds"], SHUTDOWN_TIMEOUT_S)
         c = [x for x in spec["containers"] if x["name"] == "sysdig-forwarder"][0]
         self.check_forwarder_container(c, spec, docs)
+        # its own pod: readiness on /readyz shows a failing sink or API in kubectl
+        self.check_probes(c, {"livenessProbe": "/healthz", "readinessProbe": "/readyz"})
+        # the metrics Service keeps a not-ready pod as an endpoint, so that the
+        # sysdig_forwarder_ready == 0 alert can fire while the pod is not ready
+        svcs = by_kind(docs, "Service")
+        self.assertEqual(len(svcs), 1)
+        self.assertIs(svcs[0]["spec"].get("publishNotReadyAddresses"), True,
+                      "the metrics Service must publish not-ready addresses")
+        self.assertEqual(svcs[0]["spec"]["selector"],
+                         dep["spec"]["template"]["metadata"]["labels"])
         pvcs = by_kind(docs, "PersistentVolumeClaim")
         self.assertEqual(len(pvcs), 1)
         state = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
