@@ -257,16 +257,16 @@ const sf_cfg_option sf_dead_letter_options[] = {
     {.name = "path",
      .type = SF_OPT_STR,
      .desc = "File (NDJSON, 0600) receiving every event a sink permanently rejected, with the sink "
-             "name "
-             "and the reason. Default: dead-letters.ndjson in the checkpoint's directory.",
+             "name and the reason; reopened on SIGHUP (logrotate). Default: dead-letters.ndjson "
+             "in the checkpoint's directory.",
      .offset = OFF(sf_dead_letter_cfg, path),
      .flags = SF_OPT_PATH},
     {.name = "max_size",
      .type = SF_OPT_SIZE,
      .def = "1GiB",
-     .desc =
-         "Size bound. When reached, rejected events are held and retried (never dropped) and an "
-         "error is logged until space is made.",
+     .desc = "Size bound of the file. When reached, rejected events are held and retried (never "
+             "dropped) and an error is logged until space is made (e.g. the file is moved away and "
+             "SIGHUP sent).",
      .offset = OFF(sf_dead_letter_cfg, max_size),
      .min = 4096},
     {0},

@@ -1001,6 +1001,7 @@ void sf_pipeline_reopen(sf_pipeline *p)
     for (size_t i = 0; i < p->nsinks; i++)
         if (p->sinks[i].open && p->sinks[i].sink.cfg->ops->reopen)
             p->sinks[i].sink.cfg->ops->reopen(&p->sinks[i].sink);
+    sf_deadletter_reopen(p->dl);
 }
 
 void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st)
