@@ -8,6 +8,7 @@ PKGS=(
   libhttp-parser-dev libsystemd-dev check
   rsyslog rsyslog-openssl openssl python3 python3-jsonschema python3-prometheus-client
   yamllint python3-yaml systemd curl strace logrotate
+  buildah mmdebstrap
 )
 missing=()
 for p in "${PKGS[@]}"; do
