@@ -7,7 +7,8 @@ PKGS=(
   libcurl4-openssl-dev libuv1-dev libyaml-dev libcjson-dev libssl-dev
   libhttp-parser-dev libsystemd-dev check
   rsyslog rsyslog-openssl openssl python3 python3-jsonschema python3-prometheus-client
-  yamllint python3-yaml systemd curl strace
+  yamllint python3-yaml systemd curl strace logrotate
+  buildah mmdebstrap
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -37,6 +37,7 @@
 #include "source/source.h"
 #include "core/util.h"
 #include "app/translate.h"
+#include "ops/healthcheck.h"
 #include "source/demo.h"
 
 enum {
@@ -50,6 +51,7 @@ static const char usage_text[] =
     "Usage: sysdig-forwarder -c FILE [--once | --from T --to T | --ping | --check-config]\n"
     "       sysdig-forwarder --demo [--format FMT] [-c FILE]\n"
     "       sysdig-forwarder translate --format FMT [FILE]\n"
+    "       sysdig-forwarder healthcheck [-c FILE] [-t DURATION] [URL]\n"
     "\n"
     "Forwards Sysdig Secure runtime events to syslog, files, Kafka REST and webhooks.\n"
     "\n"
@@ -445,6 +447,8 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return sf_translate_main(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "healthcheck") == 0)
+        return sf_healthcheck_main(argc - 1, argv + 1);
     enum { OPT_CHECK = 256, OPT_ONCE, OPT_FROM, OPT_TO, OPT_PING, OPT_DEMO, OPT_FORMAT, OPT_REF };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},

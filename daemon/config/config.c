@@ -70,7 +70,8 @@ const sf_cfg_option sf_source_options[] = {
      .type = SF_OPT_STR,
      .desc =
          "File holding the API token (read at startup, trailing whitespace trimmed; should be mode "
-         "0600).",
+         "0600, or 0440/0640 owned by root for a group the daemon runs in, as a Kubernetes "
+         "Secret with fsGroup).",
      .offset = OFF(sf_source_cfg, token_file),
      .flags = SF_OPT_PATH},
     {.name = "filter",
@@ -246,16 +247,16 @@ const sf_cfg_option sf_dead_letter_options[] = {
     {.name = "path",
      .type = SF_OPT_STR,
      .desc = "File (NDJSON, 0600) receiving every event a sink permanently rejected, with the sink "
-             "name "
-             "and the reason. Default: dead-letters.ndjson in the checkpoint's directory.",
+             "name and the reason; reopened on SIGHUP (logrotate). Default: dead-letters.ndjson "
+             "in the checkpoint's directory.",
      .offset = OFF(sf_dead_letter_cfg, path),
      .flags = SF_OPT_PATH},
     {.name = "max_size",
      .type = SF_OPT_SIZE,
      .def = "1GiB",
-     .desc =
-         "Size bound. When reached, rejected events are held and retried (never dropped) and an "
-         "error is logged until space is made.",
+     .desc = "Size bound of the file. When reached, rejected events are held and retried (never "
+             "dropped) and an error is logged until space is made (e.g. the file is moved away and "
+             "SIGHUP sent).",
      .offset = OFF(sf_dead_letter_cfg, max_size),
      .min = 4096},
     {0},
@@ -299,6 +300,19 @@ void sf_config_free(sf_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
+/* Whether a token file's mode exposes it. A file of our own must be 0600 or stricter. A file
+ * root gave us (owner root, we are not root) may also be read by its group: that is how a
+ * group is granted a secret on purpose (0640 root:GROUP; a Kubernetes Secret volume with an
+ * fsGroup, whose files the kubelet makes 0440 root:fsGroup whatever defaultMode says), and as
+ * we could open it without being its owner or others, we are in that group. Group write and
+ * any access by others are exposure in every case. */
+static bool token_mode_exposed(const struct stat *st, uid_t euid)
+{
+    if (st->st_uid == 0 && euid != 0)
+        return (st->st_mode & 037) != 0;
+    return (st->st_mode & 077) != 0;
+}
+
 /* Reads token_file into source->token. Returns 0, -1 (error added) or -ENOMEM. */
 static int read_token_file(sf_source_cfg *src, const sf_cfg_node *smap, sf_cfg_errors *errs)
 {
@@ -312,7 +326,7 @@ static int read_token_file(sf_source_cfg *src, const sf_cfg_node *smap, sf_cfg_e
         goto out;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+    if (fstat(fd, &st) == 0 && token_mode_exposed(&st, geteuid()))
         SF_WARN("config", "token file %s is accessible by group/others (mode %04o); use chmod 600",
                 src->token_file, (unsigned)(st.st_mode & 07777));
     for (;;) {

@@ -107,6 +107,15 @@ out:
     return rc;
 }
 
+void sf_deadletter_reopen(sf_deadletter *d)
+{
+    if (d && d->fd >= 0) {
+        close(d->fd);
+        d->fd = -1;
+        d->size = 0;
+    }
+}
+
 uint64_t sf_deadletter_count(const sf_deadletter *d)
 {
     return d ? d->count : 0;

@@ -18,6 +18,9 @@ int sf_deadletter_new(const char *path, const char *default_dir_of, uint64_t max
  * on failure nothing of this call is left in the file. */
 int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *const *evs,
                         const char *const *reasons, size_t n);
+/* Closes the file (SIGHUP, after logrotate moved it): the next write opens the path again,
+ * creating a new file, and max_size counts that file from its current size. */
+void sf_deadletter_reopen(sf_deadletter *d);
 uint64_t sf_deadletter_count(const sf_deadletter *d);
 const char *sf_deadletter_path(const sf_deadletter *d);
 void sf_deadletter_free(sf_deadletter *d);

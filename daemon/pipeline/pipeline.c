@@ -222,6 +222,7 @@ void sf_pipeline_reopen(sf_pipeline *p)
 {
     for (size_t i = 0; i < p->nsinks; i++)
         sf_sinkq_reopen(&p->sinks[i]);
+    sf_deadletter_reopen(p->ctx.dl); /* a rotated dead-letter file is reopened too */
 }
 
 void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st)

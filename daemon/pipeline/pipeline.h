@@ -61,6 +61,7 @@ void sf_pipeline_on_space(sf_pipeline *p, void (*cb)(void *ud), void *ud);
 /* No more pages are coming soon (shutdown, end of --once): sinks that settle late are asked to
  * settle what they wrote as soon as their queue is empty. */
 void sf_pipeline_flush(sf_pipeline *p);
+/* SIGHUP: every sink that writes files reopens them, and so does the dead-letter file. */
 void sf_pipeline_reopen(sf_pipeline *p);
 void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st);
 size_t sf_pipeline_nsinks(const sf_pipeline *p);

@@ -3,15 +3,19 @@
 
 What is checked: the instruction structure (two stages on debian:bookworm-slim, the build stage
 runs scripts/build.sh, the runtime stage copies only the binary and its config from the build
-stage, installs no compiler or -dev package, runs as a numeric non-root USER, STOPSIGNAL
-SIGTERM, HEALTHCHECK on /healthz, VOLUME for the state directory, exec-form ENTRYPOINT);
+stage, installs no compiler or -dev package and no curl, leaves no apt lists or caches, runs as
+a numeric non-root USER, STOPSIGNAL SIGTERM, HEALTHCHECK with the daemon's built-in probe on
+the configuration the image runs (no port written in it), OCI labels with the project's
+version, VOLUME for the state directory, exec-form ENTRYPOINT);
 that the build stage's apt list provides every pkg-config module / header CMake requires (by
 asking dpkg which package owns each on this Debian host); that the runtime package list covers
 every shared library the built daemon links against (docker/runtime-packages.sh on SF_BIN, the
 same script the image build runs); and that docker/config.yaml passes --check-config with the
 image's ENV defaults.
 
-What is NOT checked: that the image builds or runs (that needs `docker build`)."""
+That the image builds and runs is tests/integration/test_image.py (buildah, as root)."""
+
+import json
 
 import os
 import re
@@ -126,14 +130,48 @@ class DockerfileStructure(unittest.TestCase):
         self.assertIn(("STOPSIGNAL", "SIGTERM"), ins)
         hc = [a for i, a in ins if i == "HEALTHCHECK"]
         self.assertEqual(len(hc), 1)
-        self.assertRegex(hc[0], r"CMD .*http://127\.0\.0\.1:9464/healthz")
-        self.assertIn("curl", pkgs, "the HEALTHCHECK uses curl")
+        m = re.search(r"\bCMD\s+(\[.*\])\s*$", hc[0])
+        self.assertTrue(m, "exec-form HEALTHCHECK CMD [...]: " + hc[0])
+        cmd = json.loads(m.group(1))
+        self.assertEqual(cmd[:2], ["/usr/local/bin/sysdig-forwarder", "healthcheck"],
+                         "the HEALTHCHECK is the daemon's built-in probe")
+        # the probe finds the port in the configuration the daemon runs with (SF_LISTEN)
+        ep_cmd = [a for i, a in ins if i == "CMD"]
+        self.assertEqual(json.loads(ep_cmd[-1]), cmd[2:], "the probe reads the configuration "
+                         "the daemon runs with")
+        self.assertNotRegex(hc[0], r"9464|http://", "no address written in the HEALTHCHECK")
+        self.assertNotIn("curl", pkgs, "no curl in the image: the HEALTHCHECK is built in")
         self.assertIn("ca-certificates", pkgs, "TLS to the API needs CA certificates")
+        installs = [a for i, a in ins if i == "RUN" and "apt-get install" in a]
+        self.assertEqual(len(installs), 1)
+        for want in ("apt-get clean", "rm -rf /var/lib/apt/lists/*", "/var/cache/apt/*.bin",
+                     "path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
+                     "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*"):
+            self.assertIn(want, installs[0], "the runtime stage keeps its size down")
         vols = [a for i, a in ins if i == "VOLUME"]
         self.assertTrue(any("/var/lib/sysdig-forwarder" in v for v in vols), vols)
         ep = [a for i, a in ins if i == "ENTRYPOINT"]
         self.assertEqual(ep, ['["/usr/local/bin/sysdig-forwarder"]'], "exec-form ENTRYPOINT "
                          "(the daemon is PID 1 and gets SIGTERM)")
+
+    def test_oci_labels(self):
+        ins = self.runtime[2]
+        labels = {}
+        for i, a in ins:
+            if i == "LABEL":
+                for kv in shlex.split(a):
+                    k, _, v = kv.partition("=")
+                    labels[k] = v
+        for key in ("title", "description", "version", "base.name"):
+            self.assertTrue(labels.get("org.opencontainers.image." + key), key)
+        self.assertEqual(labels["org.opencontainers.image.title"], "sysdig-forwarder")
+        self.assertEqual(labels["org.opencontainers.image.version"], "${VERSION}")
+        with open(os.path.join(SRC, "CMakeLists.txt")) as f:
+            version = re.search(r"project\(\S+ VERSION (\S+)", f.read()).group(1)
+        self.assertEqual(arg_value(ins, "VERSION"), [version],
+                         "ARG VERSION must be CMakeLists.txt's project version")
+        self.assertEqual(labels["org.opencontainers.image.base.name"], "${DEBIAN_IMAGE}")
+        self.assertIn(("ARG", "DEBIAN_IMAGE"), ins, "the stage must see the base image's name")
 
     def test_runtime_package_lists_agree(self):
         lists = [arg_value(s[2], "RUNTIME_PACKAGES") for s in self.stages]

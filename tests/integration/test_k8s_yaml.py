@@ -2,7 +2,15 @@
 """Kubernetes examples in docker/kubernetes/: yamllint clean, and the structure the operations
 docs promise (native sidecar, probes, read-only secret, non-root read-only root filesystem,
 ConfigMap as a directory, checkpoint volume, grace period, single-replica Recreate with a PVC).
-The embedded daemon configurations must pass the daemon's own --check-config.
+The embedded daemon configurations must pass the daemon's own --check-config. Probes: the
+native sidecar has a startup probe and liveness on /healthz and no readiness probe (its
+readiness would be the application pod's); the Deployment has readiness on /readyz and its
+metrics Service publishes not-ready addresses (the ready == 0 alert must see a not-ready pod).
+
+The token Secret: the file the kubelet would make from each manifest (owner root, group
+fsGroup, defaultMode with the group read bits the kubelet adds for fsGroup) is made here and
+read by the daemon running as the manifest's user and groups, which must accept it without the
+'accessible by group/others' warning (run as root only: it needs chown and setuid).
 
 What this does NOT check: that a cluster accepts the objects (no API server here)."""
 
@@ -87,14 +95,19 @@ class Structure(unittest.TestCase):
         self.assertEqual(len(deps), 1, name)
         return deps[0], deps[0]["spec"]["template"]["spec"]
 
-    def check_forwarder_container(self, c, spec, docs):
-        # probes on the server port
+    def check_probes(self, c, probes):
+        """probes: {probe: path}; every probe on the server port, no other probe."""
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            if probe not in probes:
+                self.assertNotIn(probe, c, probe)
+                continue
             g = c[probe]["httpGet"]
-            self.assertEqual(g["path"], path, probe)
+            self.assertEqual(g["path"], probes[probe], probe)
             port = ports.get(g["port"], g["port"])
             self.assertEqual(port, PORT, probe)
+
+    def check_forwarder_container(self, c, spec, docs):
         # the config's listen address matches and is reachable from the kubelet
         cm_names = [v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v]
         self.assertEqual(len(cm_names), 1)
@@ -151,6 +164,18 @@ class Structure(unittest.TestCase):
         self.assertLessEqual(spec["terminationGracePeriodSeconds"], 30,
                              "graceful shutdown within the default 30 s grace")
         self.check_forwarder_container(c, spec, docs)
+        # A native sidecar's readiness is part of the pod's: a /readyz readiness probe would
+        # take the application out of its Services whenever a sink or the API fails. A startup
+        # probe on /healthz (the app containers start once it passes) and liveness on /healthz;
+        # the forwarder's own readiness is watched through sysdig_forwarder_ready.
+        self.check_probes(c, {"startupProbe": "/healthz", "livenessProbe": "/healthz"})
+        sp = c["startupProbe"]
+        budget = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
+        self.assertGreaterEqual(budget, 10, "give the daemon time to start (%ss)" % budget)
+        self.assertLessEqual(sp.get("periodSeconds", 10), 2,
+                             "the app waits for the startup probe: poll it often")
+        self.assertNotIn("initialDelaySeconds", c["livenessProbe"],
+                         "liveness starts after the startup probe passed: no delay needed")
 
     def test_deployment(self):
         docs = load("deployment.yaml")
@@ -160,6 +185,16 @@ class Structure(unittest.TestCase):
         self.assertGreaterEqual(spec["terminationGracePeriodSeconds"], SHUTDOWN_TIMEOUT_S)
         c = [x for x in spec["containers"] if x["name"] == "sysdig-forwarder"][0]
         self.check_forwarder_container(c, spec, docs)
+        # its own pod: readiness on /readyz shows a failing sink or API in kubectl
+        self.check_probes(c, {"livenessProbe": "/healthz", "readinessProbe": "/readyz"})
+        # the metrics Service keeps a not-ready pod as an endpoint, so that the
+        # sysdig_forwarder_ready == 0 alert can fire while the pod is not ready
+        svcs = by_kind(docs, "Service")
+        self.assertEqual(len(svcs), 1)
+        self.assertIs(svcs[0]["spec"].get("publishNotReadyAddresses"), True,
+                      "the metrics Service must publish not-ready addresses")
+        self.assertEqual(svcs[0]["spec"]["selector"],
+                         dep["spec"]["template"]["metadata"]["labels"])
         pvcs = by_kind(docs, "PersistentVolumeClaim")
         self.assertEqual(len(pvcs), 1)
         state = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
@@ -180,6 +215,114 @@ class Structure(unittest.TestCase):
                              "%s must not carry a Secret (create it from a file)" % name)
             with open(os.path.join(KDIR, name)) as f:
                 self.assertIsNone(re.search(r"^\s*token:\s*\S", f.read(), re.M), name)
+
+
+def kubelet_secret_file(pod_sc, volume):
+    """(uid, gid, mode) of a file in a Secret volume as the kubelet makes it: owned by root,
+    mode from defaultMode (0644 when unset); with an fsGroup, the group becomes fsGroup and the
+    kubelet adds group read (it ORs 0440 into a read-only volume's files:
+    pkg/volume/volume_linux.go), so 0400 cannot survive an fsGroup."""
+    mode = volume["secret"].get("defaultMode", 0o644)
+    gid = 0
+    if pod_sc.get("fsGroup") is not None:
+        gid = pod_sc["fsGroup"]
+        mode |= 0o440
+    return 0, gid, mode
+
+
+def container_identity(pod_sc, c):
+    """(uid, gid, supplementary groups) of the container's process."""
+    sc = c.get("securityContext", {})
+    uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+    gid = sc.get("runAsGroup", pod_sc.get("runAsGroup", 0))
+    groups = list(pod_sc.get("supplementalGroups", []))
+    if pod_sc.get("fsGroup") is not None:
+        groups.append(pod_sc["fsGroup"])
+    return uid, gid, groups
+
+
+@unittest.skipIf(yaml is None, "python3-yaml is not installed: token Secret check skipped")
+@unittest.skipUnless(SF_BIN, "SF_BIN not set: the daemon is needed")
+class TokenSecretAgreesWithDaemon(unittest.TestCase):
+    """The daemon reads the Secret file the manifest makes, as the manifest's user, and does not
+    warn about it (a warning on every start of every pod is noise that hides real ones)."""
+
+    def forwarder(self, name):
+        docs = load(name)
+        spec = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+        cs = spec.get("initContainers", []) + spec["containers"]
+        c = [x for x in cs if x["name"] == "sysdig-forwarder"][0]
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        vol = [v for v in spec["volumes"] if "secret" in v and v["name"] in mounts][0]
+        cm = [d for d in by_kind(docs, "ConfigMap")][0]["data"]["config.yaml"]
+        return spec["securityContext"], c, vol, cm
+
+    def test_manifests_make_a_file_the_non_root_daemon_can_read(self):
+        for name in FILES:
+            pod_sc, c, vol, _ = self.forwarder(name)
+            uid, gid, groups = container_identity(pod_sc, c)
+            self.assertTrue(uid, "%s: the forwarder must run as a non-root uid" % name)
+            fuid, fgid, mode = kubelet_secret_file(pod_sc, vol)
+            readable = (mode & 0o004) or ((mode & 0o040) and (fgid == gid or fgid in groups))
+            self.assertTrue(readable, "%s: uid %s (groups %s) cannot read a root-owned %04o "
+                            "token of group %s" % (name, uid, [gid] + groups, mode, fgid))
+            self.assertFalse(mode & 0o037, "%s: the token must be readable by the owner and "
+                             "group only (mode %04o)" % (name, mode))
+            self.assertEqual(vol["secret"].get("defaultMode"), mode,
+                             "%s: defaultMode should say the mode the file really gets "
+                             "(%04o)" % (name, mode))
+
+    def run_as(self, uid, gid, groups, token_mode, token_owner, token_group, config_text):
+        """--check-config as uid/gid/groups on a token file with the given owner and mode.
+        The files and the binary are handed over as open descriptors (/proc/self/fd/N), so
+        that the scratch directory (0700) and the build tree need not be reachable by uid."""
+        d = scratch_dir(self, "sf-k8s-token-")
+        tok = os.path.join(d, "token")
+        with open(tok, "w") as f:
+            f.write("k8s-test-token-value\n")
+        os.chown(tok, token_owner, token_group)
+        os.chmod(tok, token_mode)
+        fds = [os.open(tok, os.O_RDONLY)]
+        text = config_text.replace("/var/run/secrets/sysdig/token", "/proc/self/fd/%d" % fds[0])
+        text = text.replace("/var/lib/sysdig-forwarder", d)
+        cfg = os.path.join(d, "config.yaml")
+        with open(cfg, "w") as f:
+            f.write(text)
+        fds.append(os.open(cfg, os.O_RDONLY))
+        fds.append(os.open(SF_BIN, os.O_RDONLY))
+        try:
+            env = dict(os.environ, SYSDIG_SECURE_URL="https://secure.sysdig.com")
+            p = subprocess.run(["sysdig-forwarder", "-c", "/proc/self/fd/%d" % fds[1],
+                                "--check-config"], executable="/proc/self/fd/%d" % fds[2],
+                               capture_output=True, text=True, env=env, timeout=30,
+                               user=uid, group=gid, extra_groups=groups, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return p.returncode, p.stdout + p.stderr
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root (chown, and running as another uid)")
+    def test_daemon_accepts_the_kubelet_made_token_without_warning(self):
+        for name in FILES:
+            pod_sc, c, vol, cm = self.forwarder(name)
+            uid, gid, groups = container_identity(pod_sc, c)
+            fuid, fgid, mode = kubelet_secret_file(pod_sc, vol)
+            rc, out = self.run_as(uid, gid, groups, mode, fuid, fgid, cm)
+            self.assertEqual(rc, 0, "%s: %s" % (name, out))
+            self.assertNotIn("group/others", out, "%s: the daemon warns about the token file "
+                             "the manifest makes (root:%d %04o)" % (name, fgid, mode))
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root (chown, and running as another uid)")
+    def test_daemon_still_warns_about_exposed_tokens(self):
+        cm = self.forwarder("sidecar.yaml")[3]
+        for owner, mode, why in ((0, 0o444, "readable by others"),
+                                 (0, 0o460, "group-writable"),
+                                 (10001, 0o440, "own file, group-readable"),
+                                 (10001, 0o640, "own file, group-readable")):
+            rc, out = self.run_as(10001, 10001, [10001], mode, owner, 10001, cm)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("group/others", out, "no warning for a token file %s (uid %d, %04o)"
+                          % (why, owner, mode))
 
 
 def parse_seconds(s):

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The systemd unit: required directives, `systemd-analyze verify` clean, and
-# `systemd-analyze security --offline=yes` exposure <= 2.0.
+# `systemd-analyze security --offline=yes` exposure <= 2.0; the files the example configs write
+# are in its StateDirectory/LogsDirectory; systemd/logrotate.conf rotates the LogsDirectory,
+# reloads the unit and passes `logrotate -d` (tests/integration/test_logrotate.py runs it).
 # Skips (exit 0, clear message) only when systemd-analyze is not installed.
 set -euo pipefail
 SRC=${SF_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -28,6 +30,7 @@ need 'WatchdogSec=30s'
 need 'ExecStart=/usr/local/bin/sysdig-forwarder -c /etc/sysdig-forwarder/config.yaml'
 need 'ExecReload=/bin/kill -HUP \$MAINPID'
 need 'StateDirectory=sysdig-forwarder'
+need 'LogsDirectory=sysdig-forwarder'
 need 'LoadCredential=sysdig-token:/etc/sysdig-forwarder/token'
 need 'DynamicUser=yes'
 need 'Restart=on-failure'
@@ -44,6 +47,34 @@ need 'UMask=0077'
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$UNIT")
 if [ -n "$stop" ] && [ "$stop" -gt 20 ]; then ok "TimeoutStopSec ${stop}s > shutdown_timeout 20s"
 else bad "TimeoutStopSec must exceed pipeline.shutdown_timeout (20s)"; fi
+
+# ---- every file the shipped configs and the README's example write is in a directory the
+# unit makes writable (ProtectSystem=strict leaves the rest of /var read-only)
+writable="$(sed -n 's#^StateDirectory=\(.*\)#/var/lib/\1/#p; s#^LogsDirectory=\(.*\)#/var/log/\1/#p' "$UNIT")"
+paths=$(grep -hE '^ *(path|dead_letter_path): */var/' "$SRC/systemd/config.yaml" "$SRC/README.md" |
+  sed -E 's/^ *[a-z_]+: *//; s/ .*//')
+[ -n "$paths" ] || bad "no /var paths found in systemd/config.yaml and README.md"
+for p in $paths; do
+  in=0
+  for w in $writable; do case "$p" in "$w"*) in=1 ;; esac; done
+  if [ $in = 1 ]; then ok "$p is in the unit's StateDirectory/LogsDirectory"
+  else bad "$p is outside StateDirectory= and LogsDirectory= (read-only under ProtectSystem=strict)"; fi
+done
+# ---- the logrotate snippet rotates the LogsDirectory and reloads this unit
+LR="$SRC/systemd/logrotate.conf"
+if grep -q '^/var/log/sysdig-forwarder/\*\.ndjson {$' "$LR"; then ok "logrotate.conf rotates /var/log/sysdig-forwarder/*.ndjson"
+else bad "logrotate.conf should rotate /var/log/sysdig-forwarder/*.ndjson"; fi
+if grep -q 'systemctl reload sysdig-forwarder.service' "$LR"; then ok "logrotate.conf reloads the unit (SIGHUP)"
+else bad "logrotate.conf must reload sysdig-forwarder.service after rotating"; fi
+if command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ]; then
+  if out=$(PATH=$PATH:/usr/sbin logrotate -d -s "$scratch/logrotate.state" "$LR" 2>&1); then
+    ok "logrotate -d reads logrotate.conf"
+  else
+    bad "logrotate -d fails on logrotate.conf:"; echo "$out"
+  fi
+else
+  echo "SKIP - logrotate not installed (Debian package 'logrotate'): logrotate.conf syntax not checked"
+fi
 
 # ---- the example config in the docs uses the credential
 if grep -q 'token_file: ${CREDENTIALS_DIRECTORY}/sysdig-token' "$SRC/systemd/config.yaml"; then

@@ -1,4 +1,5 @@
-/* Unit tests for daemon/pipeline/deadletter.c: path, mode, NDJSON content, the max_size bound. */
+/* Unit tests for daemon/pipeline/deadletter.c: path, mode, NDJSON content, the max_size bound,
+ * reopening after the file was moved (SIGHUP). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -185,6 +186,46 @@ START_TEST(test_enospc_leaves_file_unchanged)
 }
 END_TEST
 
+START_TEST(test_reopen_after_move)
+{
+    char path[600], moved[620];
+    snprintf(path, sizeof path, "%s/dl.ndjson", tmpdir);
+    snprintf(moved, sizeof moved, "%s.1", path);
+    sf_event a, b;
+    mkev(&a, "{\"id\":\"a\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    mkev(&b, "{\"id\":\"b\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    const sf_event *ea[] = {&a}, *eb[] = {&b};
+    const char *why[] = {"r"};
+    sf_deadletter *d;
+    /* room for two lines (~140 bytes each), not three */
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
+    sf_deadletter_reopen(d); /* nothing open yet: a no-op */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", eb, why, 1), -ENOSPC);
+    /* logrotate moves the file, SIGHUP: the next write creates a new one, with room again */
+    ck_assert_int_eq(rename(path, moved), 0);
+    sf_deadletter_reopen(d);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", eb, why, 1), 0);
+    ck_assert_uint_eq(sf_deadletter_count(d), 3);
+    char *old = slurp(moved, NULL), *cur = slurp(path, NULL);
+    ck_assert_ptr_nonnull(old);
+    ck_assert_ptr_nonnull(cur);
+    ck_assert_ptr_nonnull(strstr(old, "\"id\":\"a\""));
+    ck_assert_ptr_null(strstr(old, "\"id\":\"b\""));
+    ck_assert_ptr_nonnull(strstr(cur, "\"id\":\"b\""));
+    ck_assert_ptr_null(strstr(cur, "\"id\":\"a\""));
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    free(old);
+    free(cur);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+    sf_event_free(&b);
+}
+END_TEST
+
 START_TEST(test_open_error)
 {
     char path[600];
@@ -210,6 +251,7 @@ int main(void)
     tcase_add_test(tc, test_default_path_beside_checkpoint);
     tcase_add_test(tc, test_lazy_open_mode_and_content);
     tcase_add_test(tc, test_enospc_leaves_file_unchanged);
+    tcase_add_test(tc, test_reopen_after_move);
     tcase_add_test(tc, test_open_error);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,19 @@
+/* healthcheck: `sysdig-forwarder healthcheck [-c FILE] [--timeout D] [URL]`, the built-in probe
+ * for container HEALTHCHECKs (the image needs no curl): GETs the running daemon's /healthz with
+ * libcurl and exits 0 when it answers 200, 1 otherwise. */
+#ifndef SF_HEALTHCHECK_H
+#define SF_HEALTHCHECK_H
+
+#include <stddef.h>
+
+/* The probe URL for a server.listen value: "0.0.0.0:9464" and ":9464" give
+ * "http://127.0.0.1:9464/healthz", "[::]:9464" and "[]:9464" give "http://[::1]:9464/healthz",
+ * any other address is used as it is. Returns 0, or -EINVAL when listen is empty (the server is
+ * off), has port 0 (ephemeral: unknown) or is not HOST:PORT, or the URL does not fit in n. */
+int sf_healthcheck_url(const char *listen, char *out, size_t n);
+
+/* argv[0] == "healthcheck". Returns the exit status: 0 healthy, 1 for everything else
+ * (unhealthy, unreachable, no usable address, usage error: Docker reserves status 2). */
+int sf_healthcheck_main(int argc, char **argv);
+
+#endif
