@@ -9,6 +9,7 @@
 #include "core/log.h"
 
 struct sf_committer {
+    bool failed; /* a page failed: nothing after it may move the checkpoint */
     uv_loop_t *loop;
     sf_defer *defer;
     const sf_config *cfg;
@@ -146,8 +147,15 @@ int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_
 
 void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
 {
-    if (!ok) {
-        sf_progress_free(t); /* the checkpoint stays before the page */
+    if (!ok && !c->failed) {
+        c->failed = true;
+        SF_WARN("checkpoint", "a page could not be delivered: the checkpoint stays before it for "
+                              "the rest of this run, so the next run reads it again");
+    }
+    if (c->failed) {
+        /* A page's progress describes the stream up to and including it (the cursor after it,
+         * the window's end): applying a later page's would skip the failed one. */
+        sf_progress_free(t);
         return;
     }
     for (size_t i = 0; i < t->nids; i++)

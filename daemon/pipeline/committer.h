@@ -38,7 +38,8 @@ typedef struct sf_committer_stats {
 int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_checkpoint *cp,
                      bool persist, sf_committer **out);
 /* The next page in page order was committed: ok, its progress is applied and saved; not ok
- * (some event of it could not be settled), the checkpoint stays. Takes progress. */
+ * (some event of it could not be settled), the checkpoint stays, and stays for every later
+ * page too (their progress would skip the failed one). Takes progress. */
 void sf_committer_commit(sf_committer *c, sf_progress *progress, bool ok);
 /* Waits for the save in flight and writes the latest state if it is not on disk yet; then,
  * on a later loop turn, cb(ud, 0) or cb(ud, negative errno). */

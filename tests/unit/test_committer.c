@@ -187,6 +187,28 @@ START_TEST(test_failed_page_keeps_the_checkpoint)
 }
 END_TEST
 
+/* Once a page failed, later pages that succeed do not move the checkpoint past it (their
+ * progress, the cursor after them or their window's end, would skip the failed page). */
+START_TEST(test_pages_after_a_failed_one_keep_the_checkpoint)
+{
+    setup(true, NULL);
+    sf_committer_commit(T.c, progress("a", 2, 100 * NS, false, 50 * NS, 900 * NS, "c1"), true);
+    sf_committer_commit(T.c, progress("b", 2, 90 * NS, false, 50 * NS, 900 * NS, "c2"), false);
+    sf_committer_commit(T.c, progress("c", 2, 80 * NS, false, 50 * NS, 900 * NS, "c3"), true);
+    sf_committer_commit(T.c, progress("d", 2, 70 * NS, true, 50 * NS, 900 * NS, NULL), true);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert(cp.in_window);
+    ck_assert_str_eq(cp.cursor, "c1"); /* the page after "a" (the failed one) is read again */
+    ck_assert(cp.watermark_ns == SF_TIME_UNSET);
+    ck_assert_uint_eq(cp.events_total, 2);
+    ck_assert(!has_id(&cp, "c-0") && !has_id(&cp, "d-0"));
+    sf_checkpoint_free(&cp);
+    teardown();
+}
+END_TEST
+
 /* Commits while a save runs coalesce: one save in flight, then one save of the latest state. */
 START_TEST(test_commits_during_a_save_coalesce)
 {
@@ -303,6 +325,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_commit_moves_the_checkpoint);
     tcase_add_test(tc, test_failed_page_keeps_the_checkpoint);
+    tcase_add_test(tc, test_pages_after_a_failed_one_keep_the_checkpoint);
     tcase_add_test(tc, test_commits_during_a_save_coalesce);
     tcase_add_test(tc, test_failed_save_then_final_flush);
     tcase_add_test(tc, test_flush_waits_for_the_save_in_flight);
