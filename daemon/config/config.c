@@ -1,4 +1,6 @@
-/* config: the daemon's schema: its tables, loading a file, the configuration reference. */
+/* config: the daemon's schema: its tables, loading a file, the configuration reference.
+ * Over 600 lines: half of it is the option tables of the daemon's own sections (declarative),
+ * the rest the cross-section checks and sink/format loading. */
 #include "config/config.h"
 
 #include <ctype.h>

@@ -1,4 +1,6 @@
 /* http: asynchronous HTTP client, libcurl multi driven by the libuv loop. See http.h.
+ * (One module over 600 lines: the socket/timer glue, request set-up and completion delivery
+ * are one state machine around one curl multi handle; split, each part would need the rest.)
  *
  * Structure (after curl's docs/examples/multi-uv.c, pitfalls handled):
  * - one sf_sock (uv_poll_t) per curl socket, attached with curl_multi_assign; on

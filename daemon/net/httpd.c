@@ -1,4 +1,6 @@
 /* httpd: small embeddable HTTP/1.1 server on libuv + http-parser. See httpd.h.
+ * (Over 600 lines: connection lifecycle, parsing callbacks, deferral and the defences against
+ * slow or flooding clients belong to one connection state machine.)
  *
  * One request at a time per connection: when a request is complete the parser is paused and
  * reading stops; the rest of the input (pipelined requests) stays buffered until the response

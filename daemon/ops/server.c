@@ -1,5 +1,7 @@
 /* server: health/readiness/metrics endpoint, progress and health logs, systemd STATUS=.
- * See server.h. Everything runs on the loop thread; stats are read on demand. */
+ * See server.h. Everything runs on the loop thread; stats are read on demand.
+ * Over 600 lines: most of it is the /metrics page, one family after another (the metric
+ * names are public interface, kept in one place with their help texts). */
 #include "ops/server.h"
 
 #include <dirent.h>

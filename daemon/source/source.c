@@ -1,3 +1,6 @@
+/* source: the Secure Events poller (see source.h and docs/design.md, "Tailing the API").
+ * Over 600 lines because windows, cursors, dedup and the error classes of one request cycle
+ * are one state machine; the checkpoint and delivery live elsewhere (pipeline/committer). */
 #include "source/source.h"
 
 #include <curl/curl.h>
