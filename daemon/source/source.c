@@ -205,11 +205,27 @@ static const char *api_path(const sf_source_cfg *sc)
     return sc->api == SF_API_EVENTS ? "/secure/events/v1/events" : "/api/v1/secureEvents";
 }
 
+static int query_rc(CURLUcode uc)
+{
+    return uc == CURLUE_OK ? 0 : uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
 /* Appends one name=value pair (no characters needing encoding) to the query. */
 static int add_query(CURLU *u, const char *q)
 {
-    CURLUcode uc = curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);
-    return uc == CURLUE_OK ? 0 : uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+    return query_rc(curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY));
+}
+
+/* Appends name=value with the value URL-encoded (cursors hold '+', '/' and '='). */
+static int add_query_encoded(CURLU *u, const char *name, const char *value)
+{
+    sf_buf q = {0};
+    sf_buf_appendf(&q, "%s=%s", name, value);
+    int rc = sf_buf_error(&q) ? sf_buf_error(&q)
+                              : query_rc(curl_url_set(u, CURLUPART_QUERY, q.data,
+                                                      CURLU_APPENDQUERY | CURLU_URLENCODE));
+    sf_buf_free(&q);
+    return rc;
 }
 
 static int build_url(const sf_source_cfg *sc, const char *path, const window_t *w, long limit,
@@ -233,16 +249,7 @@ static int build_url(const sf_source_cfg *sc, const char *path, const window_t *
     if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
         goto out;
     if (w && w->cursor) {
-        sf_buf c = {0};
-        if (sf_buf_puts(&c, "cursor=") || sf_buf_puts(&c, w->cursor)) {
-            sf_buf_free(&c);
-            rc = -ENOMEM;
-            goto out;
-        }
-        CURLUcode uc =
-            curl_url_set(u, CURLUPART_QUERY, c.data, CURLU_APPENDQUERY | CURLU_URLENCODE);
-        sf_buf_free(&c);
-        if (uc != CURLUE_OK)
+        if ((rc = add_query_encoded(u, "cursor", w->cursor)) != 0)
             goto out;
     } else if (w) {
         snprintf(q, sizeof q, "from=%lld", (long long)w->from);
@@ -255,19 +262,8 @@ static int build_url(const sf_source_cfg *sc, const char *path, const window_t *
     snprintf(q, sizeof q, "limit=%ld", limit);
     if ((rc = add_query(u, q)) != 0)
         goto out;
-    if (sc->filter && sc->filter[0]) {
-        sf_buf f = {0};
-        if (sf_buf_puts(&f, "filter=") || sf_buf_puts(&f, sc->filter)) {
-            sf_buf_free(&f);
-            rc = -ENOMEM;
-            goto out;
-        }
-        CURLUcode uc =
-            curl_url_set(u, CURLUPART_QUERY, f.data, CURLU_APPENDQUERY | CURLU_URLENCODE);
-        sf_buf_free(&f);
-        if (uc != CURLUE_OK)
-            goto out;
-    }
+    if (sc->filter && sc->filter[0] && (rc = add_query_encoded(u, "filter", sc->filter)) != 0)
+        goto out;
     for (size_t i = 0; i < sc->zones.n; i++) {
         snprintf(q, sizeof q, "zones=%lld", (long long)sc->zones.v[i]);
         if ((rc = add_query(u, q)) != 0)
