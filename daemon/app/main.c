@@ -90,6 +90,7 @@ typedef struct app {
     uint64_t pages_failed;
     int exit_code;
     const char *mode_name;
+    int lock_fd; /* holds the checkpoint's lock (one daemon per checkpoint) */
     sf_demo *demo;
     char demo_dir[256];
 } app_t;
@@ -439,6 +440,8 @@ static void demo_cleanup(app_t *a)
     char p[300];
     snprintf(p, sizeof p, "%s/checkpoint.json", a->demo_dir);
     unlink(p);
+    snprintf(p, sizeof p, "%s/checkpoint.json.lock", a->demo_dir);
+    unlink(p);
     rmdir(a->demo_dir);
 }
 
@@ -535,6 +538,7 @@ int main(int argc, char **argv)
     static app_t app;
     app_t *a = &app;
     a->exit_code = EXIT_OK;
+    a->lock_fd = -1;
     a->mode_name = once ? "once" : from_s ? "range" : "follow";
     if (uv_loop_init(&a->loop) != 0) {
         fprintf(stderr, "cannot initialise the event loop\n");
@@ -601,6 +605,12 @@ int main(int argc, char **argv)
         }
     } else {
         char err[512];
+        long holder = 0;
+        if (sf_checkpoint_lock(a->cfg.checkpoint.path, &a->lock_fd, &holder, err, sizeof err)) {
+            fprintf(stderr, "sysdig-forwarder: %s\n", err);
+            exit_code = EXIT_STATE;
+            goto out_http;
+        }
         int rc = sf_checkpoint_load(a->cfg.checkpoint.path, &cp, err, sizeof err);
         if (rc < 0) {
             fprintf(stderr, "sysdig-forwarder: %s\n", err);
@@ -668,7 +678,9 @@ out:
     sf_checkpoint_free(&cp);
     if (a->cfg_loaded)
         sf_config_free(&a->cfg);
-    demo_cleanup(a);
+    demo_cleanup(a); /* (removes the demo's lock file while still holding it) */
+    if (a->lock_fd >= 0)
+        close(a->lock_fd); /* the lock is released; the file stays for the next run */
     curl_global_cleanup();
     sf_log_clear_secrets();
     return exit_code;

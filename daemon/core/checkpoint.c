@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #define MAX_FILE_SIZE (256u * 1024 * 1024)
@@ -513,5 +514,58 @@ out:
     sf_buf_free(&data);
     sf_buf_free(&tmp);
     free(dir);
+    return rc;
+}
+
+int sf_checkpoint_lock(const char *path, int *fd, long *holder, char *err, size_t errlen)
+{
+    *fd = -1;
+    *holder = 0;
+    sf_buf lp = {0};
+    sf_buf_appendf(&lp, "%s.lock", path);
+    if (sf_buf_error(&lp)) {
+        snprintf(err, errlen, "checkpoint %s: out of memory", path);
+        sf_buf_free(&lp);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    int lfd = open(lp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lfd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot open the lock file %s: %s", lp.data, strerror(-rc));
+        goto out;
+    }
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = -errno;
+        if (rc == -EWOULDBLOCK) {
+            char buf[32] = "";
+            ssize_t n = pread(lfd, buf, sizeof buf - 1, 0);
+            if (n > 0) {
+                buf[n] = '\0';
+                *holder = strtol(buf, NULL, 10);
+            }
+            rc = -EBUSY;
+            snprintf(err, errlen,
+                     "checkpoint %s is in use by another sysdig-forwarder (pid %ld, lock %s): "
+                     "one daemon per checkpoint; stop the other one or give this one its own "
+                     "checkpoint.path",
+                     path, *holder, lp.data);
+        } else {
+            snprintf(err, errlen, "cannot lock %s: %s", lp.data, strerror(-rc));
+        }
+        close(lfd);
+        goto out;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(lfd, 0) != 0 || pwrite(lfd, pid, (size_t)len, 0) != len) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot write the lock file %s: %s", lp.data, strerror(-rc));
+        close(lfd);
+        goto out;
+    }
+    *fd = lfd;
+out:
+    sf_buf_free(&lp);
     return rc;
 }

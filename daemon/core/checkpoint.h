@@ -61,6 +61,13 @@ int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char 
 /* Returns 0 (loaded), 1 (no file: fresh start; *out initialised), or negative (unreadable or
  * corrupt; err says why, naming the path). */
 int sf_checkpoint_load(const char *path, sf_checkpoint *out, char *err, size_t errlen);
+/* One daemon per checkpoint: takes an exclusive flock on "<path>.lock" (created 0600 beside
+ * the checkpoint) and writes this process's pid into it. The lock is held while *fd stays
+ * open (for the process's lifetime; the kernel drops it at exit, even after a SIGKILL).
+ * Returns 0, -EBUSY if another process holds it (*holder = its pid, or 0 if unknown), or a
+ * negative errno; err says which and why. */
+int sf_checkpoint_lock(const char *path, int *fd, long *holder, char *err, size_t errlen);
+
 /* Atomic durable replace. Blocking (call from a worker thread). 0 or negative errno. */
 int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, size_t errlen);
 

@@ -66,6 +66,30 @@ class CliTest(unittest.TestCase):
         first = json.loads(d.stdout().splitlines()[0])
         self.assertIn("id", first)
 
+    def test_one_daemon_per_checkpoint(self):
+        """A second daemon on the same checkpoint exits 3 naming the first one's pid; once the
+        first is gone (even by SIGKILL), the next one starts."""
+        fake = self._fake(n=50)
+        cfg, out, cp = write_config(self.dir, fake.url)
+        first = Daemon(["-c", cfg], logdir=self.dir, tag="first")
+        try:
+            self.assertTrue(wait_for(lambda: os.path.exists(cp + ".lock") and
+                                     open(cp + ".lock").read().strip() == str(first.p.pid), 20),
+                            first.stderr()[-2000:])
+            for args in (["-c", cfg], ["-c", cfg, "--once"]):
+                r = self.sf(args, timeout=8)
+                self.assertEqual(r.returncode, 3, r.stderr[-2000:])
+                self.assertIn("in use by another sysdig-forwarder (pid %d" % first.p.pid, r.stderr)
+            # a range export does not use the checkpoint: it may run beside the daemon
+            r = self.sf(["-c", cfg, "--from", "-10m", "--to", "now"], timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            first.kill9()
+            r = self.sf(["-c", cfg, "--once"], timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        finally:
+            if first.alive():
+                first.kill9()
+
     def test_check_config_good(self):
         cfg, _, _ = write_config(self.dir, "http://127.0.0.1:9")
         r = self.sf(["-c", cfg, "--check-config"])
