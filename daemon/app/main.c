@@ -62,6 +62,7 @@ static const char usage_text[] =
     "      --ping               check the URL and token against the API\n"
     "      --demo               run against a built-in simulator of the API, print to stdout\n"
     "      --format FMT         with --demo: output format (raw, stix, stix21, cef, leef)\n"
+    "      --log-level LEVEL    debug, info, warn or error (overrides log.level, SF_LOG_LEVEL)\n"
     "      --print-config-reference  print the configuration reference (Markdown)\n"
     "  -v, --version            print the version\n"
     "  -h, --help               this help\n"
@@ -90,7 +91,9 @@ typedef struct app {
     uint64_t pages_failed;
     int exit_code;
     const char *mode_name;
-    int lock_fd; /* holds the checkpoint's lock (one daemon per checkpoint) */
+    bool has_flag_level;
+    sf_log_level flag_level; /* --log-level: overrides log.level and SF_LOG_LEVEL */
+    int lock_fd;             /* holds the checkpoint's lock (one daemon per checkpoint) */
     sf_demo *demo;
     char demo_dir[256];
 } app_t;
@@ -329,7 +332,26 @@ static int load_config(app_t *a, const char *path, const char *text)
     }
     sf_cfg_errors_free(&errs);
     a->cfg_loaded = true;
+    /* logging as configured (file, SF_LOG_* overrides, --log-level) before any line of it */
+    sf_log_set_format((sf_log_format)a->cfg.log.format);
+    sf_log_set_level(a->has_flag_level ? a->flag_level : (sf_log_level)a->cfg.log.level);
+    for (size_t i = 0; i < a->cfg.warnings.n; i++)
+        SF_WARN("config", "%s", a->cfg.warnings.v[i]);
     return 0;
+}
+
+/* Before the configuration is read: the environment's overrides and --log-level already
+ * apply, so the first lines have the format the rest will have. */
+static void early_logging(app_t *a)
+{
+    const char *f = getenv("SF_LOG_FORMAT"), *l = getenv("SF_LOG_LEVEL");
+    if (f && strcmp(f, "json") == 0)
+        sf_log_set_format(SF_LOG_JSON);
+    sf_log_level lvl;
+    if (a->has_flag_level)
+        sf_log_set_level(a->flag_level);
+    else if (l && *l && sf_log_parse_level(l, &lvl) == 0)
+        sf_log_set_level(lvl);
 }
 
 static void log_startup(app_t *a, const sf_checkpoint *cp)
@@ -452,7 +474,17 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "healthcheck") == 0)
         return sf_healthcheck_main(argc - 1, argv + 1);
-    enum { OPT_CHECK = 256, OPT_ONCE, OPT_FROM, OPT_TO, OPT_PING, OPT_DEMO, OPT_FORMAT, OPT_REF };
+    enum {
+        OPT_CHECK = 256,
+        OPT_ONCE,
+        OPT_FROM,
+        OPT_TO,
+        OPT_PING,
+        OPT_DEMO,
+        OPT_FORMAT,
+        OPT_REF,
+        OPT_LOG_LEVEL
+    };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
@@ -463,12 +495,14 @@ int main(int argc, char **argv)
         {"demo", no_argument, NULL, OPT_DEMO},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"print-config-reference", no_argument, NULL, OPT_REF},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *cfg_path = NULL, *from_s = NULL, *to_s = NULL, *format = NULL;
-    bool check = false, once = false, ping = false, demo = false;
+    bool check = false, once = false, ping = false, demo = false, has_flag_level = false;
+    sf_log_level flag_level = SF_LOG_INFO;
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
         switch (c) {
@@ -495,6 +529,13 @@ int main(int argc, char **argv)
             break;
         case OPT_FORMAT:
             format = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            if (sf_log_parse_level(optarg, &flag_level) != 0) {
+                fprintf(stderr, "sysdig-forwarder: --log-level takes debug, info, warn or error\n");
+                return EXIT_USAGE;
+            }
+            has_flag_level = true;
             break;
         case OPT_REF: {
             sf_buf b = {0};
@@ -539,6 +580,9 @@ int main(int argc, char **argv)
     app_t *a = &app;
     a->exit_code = EXIT_OK;
     a->lock_fd = -1;
+    a->has_flag_level = has_flag_level;
+    a->flag_level = flag_level;
+    early_logging(a);
     a->mode_name = once ? "once" : from_s ? "range" : "follow";
     if (uv_loop_init(&a->loop) != 0) {
         fprintf(stderr, "cannot initialise the event loop\n");
@@ -571,8 +615,6 @@ int main(int argc, char **argv)
                a->cfg.nsinks == 1 ? "" : "s");
         goto out_loop;
     }
-    sf_log_set_level((sf_log_level)a->cfg.log.level);
-    sf_log_set_format((sf_log_format)a->cfg.log.format);
     if (!a->cfg.source.tls.verify)
         SF_WARN("main", "source.tls.verify is false: the API's certificate is NOT checked");
 

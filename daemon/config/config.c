@@ -194,14 +194,16 @@ const sf_cfg_option sf_log_options[] = {
     {.name = "level",
      .type = SF_OPT_ENUM,
      .def = "info",
-     .desc = "Least severe level logged.",
+     .desc = "Least severe level logged (the --log-level flag overrides both).",
      .offset = OFF(sf_log_cfg, level),
+     .env = "SF_LOG_LEVEL",
      .enum_values = level_values},
     {.name = "format",
      .type = SF_OPT_ENUM,
      .def = "text",
-     .desc = "Log line format on stderr.",
+     .desc = "Log line format on stderr, from the first line on.",
      .offset = OFF(sf_log_cfg, format),
+     .env = "SF_LOG_FORMAT",
      .enum_values = logfmt_values},
     {.name = "health_interval",
      .type = SF_OPT_DURATION,
@@ -289,6 +291,9 @@ void sf_config_free(sf_config *cfg)
     if (!cfg)
         return;
     free(cfg->file);
+    for (size_t i = 0; i < cfg->warnings.n; i++)
+        free(cfg->warnings.v[i]);
+    free(cfg->warnings.v);
     sf_cfg_free_struct(sf_source_options, &cfg->source);
     sf_cfg_free_struct(sf_checkpoint_options, &cfg->checkpoint);
     sf_cfg_free_struct(sf_log_options, &cfg->log);
@@ -316,7 +321,8 @@ static bool token_mode_exposed(const struct stat *st, uid_t euid)
 }
 
 /* Reads token_file into source->token. Returns 0, -1 (error added) or -ENOMEM. */
-static int read_token_file(sf_source_cfg *src, const sf_cfg_node *smap, sf_cfg_errors *errs)
+static int read_token_file(sf_source_cfg *src, const sf_cfg_node *smap, sf_cfg_errors *errs,
+                           sf_strlist *warnings)
 {
     int line, col, rc = -1, fd;
     sf_cfg_pos(smap, "token_file", &line, &col);
@@ -328,9 +334,20 @@ static int read_token_file(sf_source_cfg *src, const sf_cfg_node *smap, sf_cfg_e
         goto out;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && token_mode_exposed(&st, geteuid()))
-        SF_WARN("config", "token file %s is accessible by group/others (mode %04o); use chmod 600",
-                src->token_file, (unsigned)(st.st_mode & 07777));
+    if (fstat(fd, &st) == 0 && token_mode_exposed(&st, geteuid())) {
+        /* kept, not logged: the caller logs warnings once log.format applies */
+        sf_buf w = {0};
+        sf_buf_appendf(&w, "token file %s is accessible by group/others (mode %04o); use chmod 600",
+                       src->token_file, (unsigned)(st.st_mode & 07777));
+        char *msg = sf_buf_steal(&w);
+        char **v = msg ? realloc(warnings->v, (warnings->n + 1) * sizeof *v) : NULL;
+        if (v) {
+            warnings->v = v;
+            warnings->v[warnings->n++] = msg;
+        } else {
+            free(msg);
+        }
+    }
     for (;;) {
         if (b.len > 65536) {
             sf_cfg_error_key(errs, line, col, "source", "token_file", "%s is too large for a token",
@@ -396,7 +413,7 @@ static bool valid_listen(const char *s)
 }
 
 static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, int scol,
-                        sf_cfg_errors *errs)
+                        sf_cfg_errors *errs, sf_strlist *warnings)
 {
     int line, col;
     if (src->url && strncmp(src->url, "http://", 7) != 0 && strncmp(src->url, "https://", 8) != 0) {
@@ -415,7 +432,7 @@ static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, 
         sf_cfg_error_key(errs, sline, scol, "source", NULL,
                          "one of token or token_file is required");
     } else if (has_file) {
-        int rc = read_token_file(src, smap, errs);
+        int rc = read_token_file(src, smap, errs, warnings);
         if (rc == -ENOMEM)
             return rc;
     }
@@ -720,7 +737,7 @@ int sf_config_load_text(const char *name, const char *text, size_t len, sf_confi
         if (sf_cfg_apply_at(m, line, col, sections[i].key, t, s, 1, true, errs) < 0)
             goto oom;
         if (i == 0 && (!m || m->kind == SF_NODE_MAP) &&
-            check_source(&cfg->source, m, line, col, errs))
+            check_source(&cfg->source, m, line, col, errs, &cfg->warnings))
             goto oom;
     }
     if (cfg->server.listen && *cfg->server.listen && !valid_listen(cfg->server.listen)) {

@@ -73,7 +73,8 @@ typedef struct sf_config {
     sf_dead_letter_cfg dead_letter;
     struct sf_sink_cfg **sinks;
     size_t nsinks;
-    sf_cfg_node *root; /* kept: sinks' node pointers refer into it */
+    sf_cfg_node *root;   /* kept: sinks' node pointers refer into it */
+    sf_strlist warnings; /* found while loading, for the caller to log once logging is set */
 } sf_config;
 
 /* Option tables (exported for docs and tests). */

@@ -90,6 +90,35 @@ class CliTest(unittest.TestCase):
             if first.alive():
                 first.kill9()
 
+    def test_logs_are_json_from_the_first_line(self):
+        """log.format: json (or SF_LOG_FORMAT=json) applies to every line, also those about the
+        configuration itself (a group-readable token file); --log-level overrides the level."""
+        fake = self._fake(n=20)
+        tok = os.path.join(self.dir, "token")
+        with open(tok, "w") as f:
+            f.write(CANARY + "\n")
+        os.chmod(tok, 0o644)  # warned about while the configuration loads
+        for fmt_in_file, env_extra in (("json", {}), ("text", {"SF_LOG_FORMAT": "json"})):
+            with self.subTest(file=fmt_in_file, env=env_extra):
+                d = tempfile.mkdtemp(dir=self.dir)
+                cfg, out, cp = write_config(d, fake.url, token="", extra_source="  token_file: %s\n"
+                                            % tok)
+                with open(cfg) as f:
+                    text = f.read().replace("  token: \n", "").replace(
+                        "log: { level: info, format: text }", "log: { level: info, format: %s }"
+                        % fmt_in_file)
+                with open(cfg, "w") as f:
+                    f.write(text)
+                r = self.sf(["-c", cfg, "--once", "--log-level", "debug"],
+                            env=daemon_env(**env_extra), timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+                lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+                self.assertTrue(lines)
+                objs = [json.loads(ln) for ln in lines]  # every line is one JSON object
+                self.assertIn("accessible by group/others", objs[0]["msg"])
+                self.assertTrue(all({"time", "level", "component", "msg"} <= set(o) for o in objs))
+                self.assertIn("debug", {o["level"] for o in objs}, "--log-level debug ignored")
+
     def test_check_config_good(self):
         cfg, _, _ = write_config(self.dir, "http://127.0.0.1:9")
         r = self.sf(["-c", cfg, "--check-config"])
