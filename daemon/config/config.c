@@ -436,6 +436,15 @@ static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, 
         if (rc == -ENOMEM)
             return rc;
     }
+    /* the Authorization header is built in a fixed buffer: a longer token would be cut short
+     * there (and no Sysdig token is anywhere near this long: a wrong file or variable) */
+    if (src->token && strlen(src->token) > SF_SOURCE_MAX_TOKEN) {
+        const char *key = has_file ? "token_file" : "token";
+        sf_cfg_pos(smap, key, &line, &col);
+        sf_cfg_error_key(errs, line, col, "source", key,
+                         "the token is %zu bytes, more than %d: check that this is the API token",
+                         strlen(src->token), SF_SOURCE_MAX_TOKEN);
+    }
     if (src->zones.n > 100) {
         sf_cfg_pos(smap, "zones", &line, &col);
         sf_cfg_error_key(errs, line, col, "source", "zones",

@@ -13,6 +13,9 @@
 
 typedef enum { SF_API_LEGACY = 0, SF_API_EVENTS = 1 } sf_api_kind;
 
+/* Longest API token accepted (the Authorization header has room for it). */
+#define SF_SOURCE_MAX_TOKEN 4096
+
 typedef struct sf_source_cfg {
     char *url;
     int api; /* sf_api_kind */

@@ -397,7 +397,7 @@ static void fetch(sf_source *s)
     }
     sf_http_request r;
     const char *hdrs[2];
-    char auth[4200];
+    char auth[SF_SOURCE_MAX_TOKEN + 64];
     fill_request(s->sc, &r, hdrs, auth, sizeof auth);
     r.url = url;
     s->req_start_ms = sf_monotonic_ms();
@@ -830,7 +830,7 @@ int sf_source_ping(sf_http *http, const sf_config *cfg, sf_ping_cb cb, void *ud)
     }
     sf_http_request r;
     const char *hdrs[2];
-    char auth[4200];
+    char auth[SF_SOURCE_MAX_TOKEN + 64];
     fill_request(sc, &r, hdrs, auth, sizeof auth);
     r.url = url;
     rc = sf_http_send(http, &r, on_ping, p, NULL);

@@ -627,6 +627,19 @@ START_TEST(test_token_file)
     ck_assert_uint_eq(cfg.warnings.n, 1);
     ck_assert_ptr_nonnull(strstr(cfg.warnings.v[0], "accessible by group/others"));
 
+    /* a token longer than the Authorization header holds is refused, never cut short */
+    {
+        static char big[5000];
+        memset(big, 'k', sizeof big - 2);
+        big[sizeof big - 2] = '\n';
+        write_file(tok, big, 0600);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "t.yaml:3:15: source.token_file: the token is 4998 bytes, more than 4096: "
+                 "check that this is the API token");
+        expect1(y, want);
+    }
+
     /* empty (after trimming) */
     write_file(tok, " \n", 0600);
     char want[512];
