@@ -102,6 +102,32 @@ void sf_cfg_errors_free(sf_cfg_errors *e)
     free(e->msgs);
     e->msgs = NULL;
     e->n = 0;
+    for (size_t i = 0; i < e->nwarns; i++)
+        free(e->warns[i]);
+    free(e->warns);
+    e->warns = NULL;
+    e->nwarns = 0;
+}
+
+void sf_cfg_warn_at(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *fmt, ...)
+{
+    int line, col;
+    sf_cfg_pos(map, key, &line, &col);
+    sf_buf b = {0};
+    if (line > 0)
+        sf_buf_appendf(&b, "%s:%d:%d: ", e->file ? e->file : "<config>", line, col > 0 ? col : 1);
+    va_list ap;
+    va_start(ap, fmt);
+    sf_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    char *msg = redact(sf_buf_steal(&b));
+    char **v = msg ? realloc(e->warns, (e->nwarns + 1) * sizeof *v) : NULL;
+    if (!v) {
+        free(msg); /* a warning lost to OOM changes nothing that is accepted */
+        return;
+    }
+    e->warns = v;
+    e->warns[e->nwarns++] = msg;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -37,7 +37,14 @@ typedef struct sf_cfg_errors {
     char **msgs; /* each "FILE:LINE:COL: message" */
     size_t n;
     const char *file; /* name used in messages (not owned) */
+    /* warnings: accepted, but worth telling the operator ("FILE:LINE:COL: message") */
+    char **warns;
+    size_t nwarns;
 } sf_cfg_errors;
+
+/* Records a warning at sf_cfg_pos(map, key) (a risky but valid setting). */
+void sf_cfg_warn_at(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 void sf_cfg_error(sf_cfg_errors *e, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

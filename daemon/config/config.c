@@ -764,6 +764,15 @@ oom:
 out:
     /* secrets registered after an error was recorded (later options, token_file) */
     sf_cfg_errors_redact(errs, before);
+    /* the validators' warnings join the loader's, for the caller to log */
+    for (size_t i = 0; errs->n == before && i < errs->nwarns; i++) {
+        char **v = realloc(cfg->warnings.v, (cfg->warnings.n + 1) * sizeof *v);
+        if (!v)
+            break;
+        cfg->warnings.v = v;
+        cfg->warnings.v[cfg->warnings.n++] = errs->warns[i];
+        errs->warns[i] = NULL;
+    }
     if (errs->n > before) {
         rc = -(int)(errs->n - before);
         sf_config_free(cfg);

@@ -19,6 +19,20 @@ void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *nod
         sf_cfg_error(errs, line, col, "url: must start with http:// or https://");
 }
 
+void sf_http_sink_warn_transport(const sf_http_sink_cfg *c, const sf_cfg_node *node,
+                                 bool sends_credentials, sf_cfg_errors *errs)
+{
+    if (!c->url)
+        return;
+    if (strncmp(c->url, "http://", 7) == 0 && sends_credentials)
+        sf_cfg_warn_at(errs, node, "url",
+                       "credentials are sent over plain http:// (readable on the network): use "
+                       "https://");
+    if (strncmp(c->url, "https://", 8) == 0 && !c->tls.verify)
+        sf_cfg_warn_at(errs, sf_cfg_map_get(node, "tls") ? sf_cfg_map_get(node, "tls") : node,
+                       "verify", "tls.verify is false: the receiver's certificate is NOT checked");
+}
+
 void sf_http_sink_validate_tls(const sf_http_sink_cfg *c, const sf_cfg_node *node,
                                sf_cfg_errors *errs)
 {

@@ -106,6 +106,9 @@ typedef struct sf_http_sink_cfg {
 void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *node,
                                sf_cfg_errors *errs);
 /* The shared TLS checks (sf_tls_validate) of the sink's "tls" section. */
+/* Warnings (accepted, but risky): credentials over plain http://; https without verification. */
+void sf_http_sink_warn_transport(const sf_http_sink_cfg *c, const sf_cfg_node *node,
+                                 bool sends_credentials, sf_cfg_errors *errs);
 void sf_http_sink_validate_tls(const sf_http_sink_cfg *c, const sf_cfg_node *node,
                                sf_cfg_errors *errs);
 /* none_hint is appended to "auth: credentials given but auth.type is none". */

@@ -315,6 +315,9 @@ static void kr_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors 
             sf_cfg_error(errs, line, col, "cluster_id: expected [A-Za-z0-9._-] characters");
     }
     sf_http_sink_validate_auth(&c->http.auth, node, errs, "");
+    sf_http_sink_warn_transport(
+        &c->http, node,
+        c->http.auth.type == SF_HTTP_AUTH_BASIC || c->http.auth.type == SF_HTTP_AUTH_BEARER, errs);
 }
 
 const sf_sink_ops sf_sink_kafka_rest_ops = {

@@ -943,6 +943,9 @@ static void syslog_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_err
         sf_cfg_error(errs, line, col, "tls: only applies to a tls:// address");
     }
     sf_tls_validate(&c->tls, node, "tls", errs);
+    if (transport == SF_SYSLOG_TLS && !c->tls.verify)
+        sf_cfg_warn_at(errs, tls ? tls : node, "verify",
+                       "tls.verify is false: the receiver's certificate is NOT checked");
     if (sf_syslog_parse_facility(c->facility) < 0) {
         sf_cfg_pos(node, "facility", &line, &col);
         sf_cfg_error(errs, line, col,

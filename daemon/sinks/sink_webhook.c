@@ -624,6 +624,11 @@ static void wh_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors 
     const wh_cfg *c = cfg;
     sf_http_sink_validate_url(&c->http, node, errs);
     sf_http_sink_validate_tls(&c->http, node, errs);
+    /* basic and bearer send a secret; an HMAC signature does not reveal its key */
+    bool creds =
+        hec ? c->hec_token && *c->hec_token
+            : c->http.auth.type == SF_HTTP_AUTH_BASIC || c->http.auth.type == SF_HTTP_AUTH_BEARER;
+    sf_http_sink_warn_transport(&c->http, node, creds, errs);
     if (hec)
         return;
     sf_http_sink_validate_auth(&c->http.auth, node, errs, " (set type: basic, bearer or hmac)");

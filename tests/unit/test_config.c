@@ -1100,12 +1100,62 @@ START_TEST(test_env_override)
 }
 END_TEST
 
+/* Risky but valid sink settings are accepted with a warning at their FILE:LINE:COL:
+ * credentials over plain http://, TLS verification off. */
+START_TEST(test_sink_transport_warnings)
+{
+    const char *head = "source:\n  url: https://x.example\n  token: tok-1234\n";
+    struct {
+        const char *sinks;
+        const char *want; /* NULL: no warning */
+    } cases[] = {
+        {"sinks:\n  - type: webhook\n    url: http://h.example/\n    auth: {type: bearer, "
+         "token: tok-bearer-1}\n",
+         "w.yaml:6:10: credentials are sent over plain http://"},
+        {"sinks:\n  - type: webhook\n    url: http://h.example/\n    auth: {type: hmac, "
+         "secret: hmac-secret-1}\n",
+         NULL},
+        {"sinks:\n  - type: splunk_hec\n    url: http://h.example:8088\n    token: hec-token-1\n",
+         "w.yaml:6:10: credentials are sent over plain http://"},
+        {"sinks:\n  - type: webhook\n    url: https://h.example/\n    tls: {verify: false}\n",
+         "w.yaml:7:19: tls.verify is false"},
+        {"sinks:\n  - type: webhook\n    url: https://h.example/\n", NULL},
+        {"sinks:\n  - type: syslog\n    address: tls://h.example:6514\n    tls: {verify: "
+         "false}\n",
+         "w.yaml:7:19: tls.verify is false"},
+        {"sinks:\n  - type: kafka_rest\n    url: http://k.example:8082\n    topic: t1\n"
+         "    auth: {type: basic, username: u, password: pw-123456}\n",
+         "w.yaml:6:10: credentials are sent over plain http://"},
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(cases); i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s", head, cases[i].sinks);
+        sf_config c;
+        sf_cfg_errors e = {.file = "w.yaml"};
+        int rc = sf_config_load_text("w.yaml", text, strlen(text), &c, &e);
+        for (size_t k = 0; k < e.n; k++)
+            fprintf(stderr, "  [%zu] %s\n", k, e.msgs[k]);
+        ck_assert_int_eq(rc, 0);
+        if (cases[i].want) {
+            ck_assert_msg(c.warnings.n == 1, "case %zu: %zu warnings", i, c.warnings.n);
+            ck_assert_msg(strstr(c.warnings.v[0], cases[i].want), "case %zu: %s", i,
+                          c.warnings.v[0]);
+        } else {
+            ck_assert_msg(c.warnings.n == 0, "case %zu: %s", i, c.warnings.v[0]);
+        }
+        sf_config_free(&c);
+        sf_cfg_errors_free(&e);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_minimal_defaults);
+    tcase_add_test(tc, test_sink_transport_warnings);
     tcase_add_test(tc, test_env_override);
     tcase_add_test(tc, test_full_config);
     tcase_add_test(tc, test_bool_spellings);
