@@ -10,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
 #include "formats/format.h"
+#include "net/httpd.h"
 #include "sinks/sink.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -399,19 +401,6 @@ out:
     return rc;
 }
 
-static bool valid_listen(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || !colon[1])
-        return false;
-    if (s[0] == '[' && colon[-1] != ']')
-        return false;
-    int64_t port;
-    if (sf_parse_int64(colon + 1, strlen(colon + 1), &port) || port < 1 || port > 65535)
-        return false;
-    return true;
-}
-
 static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, int scol,
                         sf_cfg_errors *errs, sf_strlist *warnings)
 {
@@ -749,12 +738,22 @@ int sf_config_load_text(const char *name, const char *text, size_t len, sf_confi
             check_source(&cfg->source, m, line, col, errs, &cfg->warnings))
             goto oom;
     }
-    if (cfg->server.listen && *cfg->server.listen && !valid_listen(cfg->server.listen)) {
-        int line, col;
-        sf_cfg_pos(sf_cfg_map_get(root, "server"), "listen", &line, &col);
-        sf_cfg_error_key(errs, line, col, "server", "listen",
-                         "expected host:port with a port in 1..65535, got \"%.*s\"",
-                         SF_CFG_MAX_VALUE_SHOWN, cfg->server.listen);
+    if (cfg->server.listen && *cfg->server.listen) {
+        /* the server's own parser: what passes here is what it can listen on */
+        struct sockaddr_storage ss;
+        char why[160];
+        const char *colon = strrchr(cfg->server.listen, ':');
+        int bad = sf_httpd_parse_listen(cfg->server.listen, &ss, why, sizeof why);
+        if (!bad && colon && strcmp(colon, ":0") == 0) {
+            snprintf(why, sizeof why, "the port must be in 1..65535");
+            bad = 1;
+        }
+        if (bad) {
+            int line, col;
+            sf_cfg_pos(sf_cfg_map_get(root, "server"), "listen", &line, &col);
+            sf_cfg_error_key(errs, line, col, "server", "listen", "\"%.*s\": %s",
+                             SF_CFG_MAX_VALUE_SHOWN, cfg->server.listen, why);
+        }
     }
     if (load_sinks(cfg, root, errs))
         goto oom;

@@ -9,6 +9,7 @@
 #include "net/httpd.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -743,34 +744,62 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- server ---- */
 
-static int parse_listen(const char *listen, struct sockaddr_storage *ss)
+int sf_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
-    if (!listen || !*listen)
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon || !colon[1]) {
+        snprintf(err, errlen, "expected host:port, [IPv6]:port or :port");
         return -EINVAL;
-    const char *colon = strrchr(listen, ':');
-    if (!colon || !colon[1])
-        return -EINVAL;
+    }
     int64_t port;
-    if (sf_parse_int64(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535)
+    if (sf_parse_int64(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535) {
+        snprintf(err, errlen, "the port must be a number in 0..65535");
         return -EINVAL;
-    char host[64];
+    }
+    char host[256];
     size_t hlen = (size_t)(colon - listen);
     bool v6 = false;
     if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
         listen++;
         hlen -= 2;
         v6 = true;
-    }
-    if (hlen >= sizeof(host))
+    } else if (memchr(listen, ':', hlen)) {
+        snprintf(err, errlen, "an IPv6 address goes in brackets: [::1]:9464");
         return -EINVAL;
+    }
+    if (hlen >= sizeof(host)) {
+        snprintf(err, errlen, "the host name is too long");
+        return -EINVAL;
+    }
     memcpy(host, listen, hlen);
     host[hlen] = '\0';
     if (hlen == 0)
         strcpy(host, v6 ? "::" : "0.0.0.0");
+    /* one resolver for the configuration check and the server: numeric addresses and host
+     * names alike (localhost), the first address getaddrinfo gives for a passive socket */
+    struct addrinfo hints = {.ai_family = v6 ? AF_INET6 : AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    char ps[8];
+    snprintf(ps, sizeof ps, "%d", (int)port);
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host, ps, &hints, &res);
+    if (gai != 0 || !res) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", host,
+                 gai ? gai_strerror(gai) : "no address");
+        if (res)
+            freeaddrinfo(res);
+        return -EINVAL;
+    }
     memset(ss, 0, sizeof(*ss));
-    if (v6)
-        return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) ? -EINVAL : 0;
-    return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) ? -EINVAL : 0;
+    memcpy(ss, res->ai_addr, res->ai_addrlen <= sizeof *ss ? res->ai_addrlen : sizeof *ss);
+    freeaddrinfo(res);
+    return 0;
 }
 
 static void listener_closed_cb(uv_handle_t *h)
@@ -797,7 +826,7 @@ int sf_httpd_start_opts(uv_loop_t *loop, const char *listen, const sf_httpd_opts
     if (!loop || !handler || !out)
         return -EINVAL;
     struct sockaddr_storage ss;
-    int rc = parse_listen(listen, &ss);
+    int rc = sf_httpd_parse_listen(listen, &ss, NULL, 0);
     if (rc)
         return rc;
     sf_httpd *s = calloc(1, sizeof(*s));

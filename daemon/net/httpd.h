@@ -48,6 +48,12 @@ int sf_httpd_start(uv_loop_t *loop, const char *listen, sf_httpd_handler h, void
 int sf_httpd_start_opts(uv_loop_t *loop, const char *listen, const sf_httpd_opts *opts,
                         sf_httpd_handler h, void *ud, sf_httpd **out);
 int sf_httpd_port(const sf_httpd *s); /* bound port (useful with port 0) */
+/* The one parser of listen addresses (the configuration check and the server use it): host:port
+ * with a host name or IPv4 address, [IPv6]:port, :port (all IPv4 interfaces), resolved with
+ * getaddrinfo (AI_PASSIVE). Returns 0 or -EINVAL with err (optional) saying why. */
+struct sockaddr_storage;
+int sf_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss, char *err,
+                          size_t errlen);
 /* Stops listening, closes every connection; 'closed' runs when every handle is closed and the
  * server freed. */
 void sf_httpd_close(sf_httpd *s, void (*closed)(void *arg), void *arg);

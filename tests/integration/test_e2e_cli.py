@@ -12,8 +12,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, NS, Daemon, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
-                     read_output, rfc3339_ns, run, scratch_dir, wait_for, write_config)
+from helpers import (CANARY, NS, Daemon, FakeSysdig, daemon_env, http_get, main,  # noqa: E402
+                     need_bin, read_output, rfc3339_ns, run, scratch_dir, wait_for,
+                     write_config)
 
 
 @need_bin
@@ -118,6 +119,29 @@ class CliTest(unittest.TestCase):
                 self.assertIn("accessible by group/others", objs[0]["msg"])
                 self.assertTrue(all({"time", "level", "component", "msg"} <= set(o) for o in objs))
                 self.assertIn("debug", {o["level"] for o in objs}, "--log-level debug ignored")
+
+    def test_listen_on_a_host_name(self):
+        """server.listen: localhost:PORT passes --check-config and the daemon serves on it (it
+        used to pass the check and then exit 1 with 'invalid argument')."""
+        import socket
+        fake = self._fake(n=5)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg, out, cp = write_config(self.dir, fake.url,
+                                    extra="server: { listen: localhost:%d }\n" % port)
+        r = self.sf(["-c", cfg, "--check-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = Daemon(["-c", cfg], logdir=self.dir, tag="listen")
+        try:
+            def healthy():
+                try:
+                    return http_get("http://127.0.0.1:%d" % port, "/healthz", timeout=2)[0] == 200
+                except OSError:
+                    return False
+            self.assertTrue(wait_for(healthy, 20), d.stderr()[-2000:])
+        finally:
+            d.term()
 
     def test_check_config_good(self):
         cfg, _, _ = write_config(self.dir, "http://127.0.0.1:9")
