@@ -1,6 +1,7 @@
 /* http_sink: the shared parts of the HTTP sinks (see http_sink.h). */
 #include "sinks/http_sink.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,8 +16,27 @@ void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *nod
 {
     int line, col;
     sf_cfg_pos(node, "url", &line, &col);
-    if (c->url && strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
+    if (!c->url)
+        return;
+    if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0) {
         sf_cfg_error(errs, line, col, "url: must start with http:// or https://");
+        return;
+    }
+    /* parsed by libcurl's URL API, as the requests will be: what passes here can be sent */
+    CURLU *u = curl_url();
+    if (!u) {
+        sf_cfg_error(errs, line, col, "url: out of memory");
+        return;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, c->url, 0);
+    char *host = NULL;
+    if (uc == CURLUE_OK && (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host))
+        uc = CURLUE_NO_HOST;
+    if (uc != CURLUE_OK)
+        sf_cfg_error(errs, line, col, "url: \"%.*s\" is not a valid URL (%s)",
+                     SF_CFG_MAX_VALUE_SHOWN, c->url, curl_url_strerror(uc));
+    curl_free(host);
+    curl_url_cleanup(u);
 }
 
 void sf_http_sink_warn_transport(const sf_http_sink_cfg *c, const sf_cfg_node *node,

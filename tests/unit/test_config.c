@@ -1160,12 +1160,42 @@ START_TEST(test_sink_transport_warnings)
 }
 END_TEST
 
+/* Sink URLs go through libcurl's URL API at load time, with FILE:LINE:COL errors. */
+START_TEST(test_sink_urls_parsed)
+{
+    struct {
+        const char *url, *why;
+    } bad[] = {
+        {"https://", "No host part in the URL"},
+        {"https://exa mple.com/x", "Bad hostname"},
+        {"http://[::1", "Bad IPv6 address"},
+        {"http://h.example:99999/x", "Port number"},
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++) {
+        char y[512], want[512];
+        snprintf(y, sizeof y, SRC "sinks:\n  - type: webhook\n    url: \"%s\"\n", bad[i].url);
+        snprintf(want, sizeof want, "t.yaml:6:10: url: \"%s\" is not a valid URL (%s", bad[i].url,
+                 bad[i].why);
+        ck_assert_int_lt(load(y), 0);
+        ck_assert_msg(errs.n == 1 && strncmp(errs.msgs[0], want, strlen(want)) == 0, "%s: %s",
+                      bad[i].url, errs.n ? errs.msgs[0] : "(no error)");
+    }
+    ck_assert_int_eq(load(SRC "sinks:\n  - type: kafka_rest\n    url: \"http://[::1\"\n    topic: "
+                              "t\n"),
+                     -1);
+    ck_assert_int_eq(load(SRC "sinks:\n  - type: webhook\n    url: "
+                              "\"https://h.example:8443/x?y=1\"\n"),
+                     0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_minimal_defaults);
+    tcase_add_test(tc, test_sink_urls_parsed);
     tcase_add_test(tc, test_sink_transport_warnings);
     tcase_add_test(tc, test_env_override);
     tcase_add_test(tc, test_full_config);
