@@ -109,6 +109,8 @@ const char *sf_http_strerror(int err)
         return "connect";
     case SF_HTTP_ETLS:
         return "tls";
+    case SF_HTTP_ETLSVERIFY:
+        return "tls_verify";
     case SF_HTTP_ETOOBIG:
         return "too_big";
     case SF_HTTP_ECANCELED:
@@ -136,18 +138,19 @@ static int map_curl_error(CURLcode c)
     case CURLE_HTTP2_STREAM:
     case CURLE_WEIRD_SERVER_REPLY:
         return SF_HTTP_ECONNECT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
+    case CURLE_PEER_FAILED_VERIFICATION: /* unknown CA, wrong name, expired */
     case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM: /* our client certificate */
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CRL_BADFILE:
+        return SF_HTTP_ETLSVERIFY;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CIPHER:
     case CURLE_SSL_ENGINE_NOTFOUND:
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CLIENTCERT:
     case CURLE_USE_SSL_FAILED:

@@ -43,6 +43,9 @@ enum {
     SF_HTTP_ETOOBIG = -1004,  /* response body or headers exceeded the limit */
     SF_HTTP_ECANCELED = -1005,
     SF_HTTP_EOTHER = -1006,
+    SF_HTTP_ETLSVERIFY = -1007, /* the peer's certificate cannot be verified (unknown CA, wrong
+                                 * name, expired) or ours is unusable: a configuration problem,
+                                 * retrying will not heal it */
 };
 
 typedef struct sf_http_response {

@@ -92,7 +92,9 @@ static void redact_into(const char *text, char *out, size_t n)
 
 static bool auth_failing(const sf_source_stats *st)
 {
-    return st->last_error[0] && (st->last_status == 401 || st->last_status == 403);
+    /* failures that retrying cannot heal: the token refused, the certificate not verifiable */
+    return st->last_error[0] && (st->last_status == 401 || st->last_status == 403 ||
+                                 strstr(st->last_error, "certificate cannot be verified"));
 }
 
 static int64_t max_poll_age_ms(const sf_server *s)
@@ -619,13 +621,15 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
     counter1(b, "sysdig_forwarder_api_requests_total", "Requests sent to the Events API.",
              st.requests);
     family(b, "sysdig_forwarder_api_errors_total", "counter",
-           "Failed API requests by class: transport (connection, TLS, timeout), malformed "
+           "Failed API requests by class: transport (connection, TLS handshake, timeout), "
+           "tls_verify (the certificate cannot be verified: configuration), malformed "
            "(unusable 200 body), 4xx (other than auth and 429), 5xx, 429, auth (401/403).");
     uint64_t c4 = st.status_4xx >= st.status_401_403 ? st.status_4xx - st.status_401_403 : 0;
     const struct {
         const char *cls;
         uint64_t v;
     } errs[] = {{"transport", st.errors_transport},
+                {"tls_verify", st.errors_tls_verify},
                 {"malformed", st.errors_malformed},
                 {"4xx", c4},
                 {"5xx", st.status_5xx},
@@ -639,7 +643,7 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
     /* histogram: the source keeps cumulative bucket counts and the sum; the count is every
      * answered request (each one was timed) */
     uint64_t count = st.pages + st.window_splits + st.errors_malformed + st.errors_transport +
-                     st.status_4xx + st.status_5xx + st.status_429;
+                     st.errors_tls_verify + st.status_4xx + st.status_5xx + st.status_429;
     if (count < st.poll_latency_buckets[NLAT - 1])
         count = st.poll_latency_buckets[NLAT - 1];
     family(b, "sysdig_forwarder_poll_duration_seconds", "histogram",

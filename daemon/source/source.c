@@ -585,6 +585,18 @@ static void on_page(sf_http_response *resp, void *ud)
     record_latency(s);
     s->st.last_status = resp->status;
     char what[800];
+    if (resp->error == SF_HTTP_ETLSVERIFY) {
+        /* not an outage: retrying at the network pace would not heal it */
+        s->st.errors_tls_verify++;
+        snprintf(what, sizeof what,
+                 "API certificate cannot be verified (%s): a configuration problem, not an "
+                 "outage: set source.tls.ca_file to the CA that signed the API's certificate "
+                 "(or fix that certificate); source.tls.verify: false only for tests",
+                 resp->errmsg);
+        set_last_error(s, what);
+        fatal_for_bounded(s, what);
+        return;
+    }
     if (resp->error) {
         s->st.errors_transport++;
         snprintf(what, sizeof what, "API request failed: %s (%s)", sf_http_strerror(resp->error),

@@ -50,6 +50,7 @@ typedef struct sf_source_stats {
     uint64_t pages, events, duplicates, clipped, windows, window_splits;
     uint64_t requests, errors_transport, errors_malformed, status_4xx, status_5xx, status_429;
     uint64_t status_401_403;
+    uint64_t errors_tls_verify; /* certificate verification failed (not in errors_transport) */
     uint64_t poll_latency_buckets[12]; /* cumulative counts for sf_source_latency_bounds */
     double poll_latency_sum;
     int64_t last_success_ms; /* monotonic ms of the last 200 page; 0 none */
