@@ -92,6 +92,13 @@ int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *cons
         goto out;
     }
     if (d->size + b.len > d->max_size) {
+        /* full by our count: the operator may have emptied the file (truncate, no SIGHUP)
+         * since; count again from what it holds now */
+        struct stat st;
+        if (fstat(d->fd, &st) == 0 && (uint64_t)st.st_size < d->size)
+            d->size = (uint64_t)st.st_size;
+    }
+    if (d->size + b.len > d->max_size) {
         rc = -ENOSPC;
         goto out;
     }

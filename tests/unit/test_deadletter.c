@@ -186,6 +186,32 @@ START_TEST(test_enospc_leaves_file_unchanged)
 }
 END_TEST
 
+/* Full, then emptied in place by the operator (truncate, no SIGHUP): the next write counts the
+ * file's real size again and goes in (held events are not held forever). */
+START_TEST(test_emptied_in_place_makes_room)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/dl.ndjson", tmpdir);
+    sf_event a;
+    mkev(&a, "{\"id\":\"a\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    const sf_event *ea[] = {&a};
+    const char *why[] = {"r"};
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), -ENOSPC);
+    ck_assert_int_eq(truncate(path, 0), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
+    size_t len;
+    char *cur = slurp(path, &len);
+    ck_assert(len > 100 && len < 150); /* one line, at the start of the emptied file */
+    free(cur);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+}
+END_TEST
+
 START_TEST(test_reopen_after_move)
 {
     char path[600], moved[620];
@@ -252,6 +278,7 @@ int main(void)
     tcase_add_test(tc, test_lazy_open_mode_and_content);
     tcase_add_test(tc, test_enospc_leaves_file_unchanged);
     tcase_add_test(tc, test_reopen_after_move);
+    tcase_add_test(tc, test_emptied_in_place_makes_room);
     tcase_add_test(tc, test_open_error);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
