@@ -199,6 +199,23 @@ static char *last_segment(char *buf, size_t len)
     return buf;
 }
 
+/* Flips one byte inside the record text rec ("R<k>") in the last segment: its checksum no
+ * longer matches, its framing is intact. */
+static void corrupt_record(const char *rec)
+{
+    char seg[640];
+    last_segment(seg, sizeof seg);
+    FILE *f = fopen(seg, "r+b");
+    ck_assert_ptr_nonnull(f);
+    char data[4096];
+    size_t n = fread(data, 1, sizeof data, f);
+    char *p = memmem(data, n, rec, strlen(rec));
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(fseek(f, p - data + 1, SEEK_SET), 0);
+    fputc('X', f);
+    fclose(f);
+}
+
 /* A crash mid-append leaves a torn tail: it is cut off at open (those events were never
  * acknowledged, so the API is read again) and the spool goes on appending after it. */
 START_TEST(test_torn_tail_cut)
@@ -231,18 +248,7 @@ START_TEST(test_corrupt_record_skipped)
     sf_spool *s = open_spool(1 << 20, 1 << 16);
     ck_assert_int_eq(append_range(s, 0, 4), 0);
     sf_spool_close(s);
-    char seg[640];
-    last_segment(seg, sizeof seg);
-    /* flip one byte of e1's record: find "R1" in the file */
-    FILE *f = fopen(seg, "r+b");
-    ck_assert_ptr_nonnull(f);
-    char data[4096];
-    size_t n = fread(data, 1, sizeof data, f);
-    char *p = memmem(data, n, "R1", 2);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(fseek(f, p - data + 1, SEEK_SET), 0);
-    fputc('X', f);
-    fclose(f);
+    corrupt_record("R1");
     s = open_spool(1 << 20, 1 << 16);
     ck_assert_uint_eq(sf_spool_dropped_corrupt(s), 1);
     ck_assert_uint_eq(sf_spool_count(s), 3);
@@ -269,17 +275,7 @@ START_TEST(test_corrupt_last_record_is_a_torn_tail)
     sf_spool *s = open_spool(1 << 20, 1 << 16);
     ck_assert_int_eq(append_range(s, 0, 3), 0);
     sf_spool_close(s);
-    char seg[640];
-    last_segment(seg, sizeof seg);
-    FILE *f = fopen(seg, "r+b");
-    ck_assert_ptr_nonnull(f);
-    char data[4096];
-    size_t n = fread(data, 1, sizeof data, f);
-    char *p = memmem(data, n, "R2", 2);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(fseek(f, p - data + 1, SEEK_SET), 0);
-    fputc('X', f);
-    fclose(f);
+    corrupt_record("R2");
     s = open_spool(1 << 20, 1 << 16);
     ck_assert_uint_eq(peek_expect(s, 10, 0), 2);
     ck_assert_uint_eq(sf_spool_dropped_corrupt(s), 0);
@@ -292,17 +288,7 @@ START_TEST(test_corruption_found_at_replay)
 {
     sf_spool *s = open_spool(1 << 20, 1 << 16);
     ck_assert_int_eq(append_range(s, 0, 4), 0);
-    char seg[640];
-    last_segment(seg, sizeof seg);
-    FILE *f = fopen(seg, "r+b");
-    ck_assert_ptr_nonnull(f);
-    char data[4096];
-    size_t n = fread(data, 1, sizeof data, f);
-    char *p = memmem(data, n, "R1", 2);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(fseek(f, p - data + 1, SEEK_SET), 0);
-    fputc('X', f);
-    fclose(f);
+    corrupt_record("R1");
     sf_spool_item *it = NULL;
     size_t k = 0;
     ck_assert_int_eq(sf_spool_peek(s, 10, &it, &k), 0);
