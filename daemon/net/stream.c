@@ -88,8 +88,9 @@ struct sf_stream {
     uv_timer_t conn_timer, io_timer, defer;
     int refs;
     wreq_t *wq_head, *wq_tail;
-    char why[256];     /* the failure */
-    char attempt[256]; /* the last address's failure */
+    char why[256];        /* the failure */
+    char attempt[256];    /* the last address's failure */
+    char verify_why[256]; /* an address's certificate could not be verified: why, else "" */
     char rbuf[16384];
     char tbuf[16384];
 };
@@ -100,6 +101,11 @@ static void try_next(sf_stream *s);
 const char *sf_stream_error(const sf_stream *s)
 {
     return s->why;
+}
+
+bool sf_stream_tls_verify_failed(const sf_stream *s)
+{
+    return s->verify_why[0] != '\0';
 }
 
 /* ---- teardown ---- */
@@ -536,6 +542,7 @@ static void tls_handshake(sf_stream *s, sock_t *k)
     if (vr != X509_V_OK) {
         snprintf(why, sizeof why, "TLS certificate verification failed: %s",
                  X509_verify_cert_error_string(vr));
+        snprintf(s->verify_why, sizeof s->verify_why, "%s", why);
     } else {
         char es[200];
         sf_tls_errstr(es, sizeof es);
@@ -673,7 +680,7 @@ static void try_next(sf_stream *s)
         return;
     }
     if (s->state == S_CONNECTING)
-        fail_now(s, s->attempt);
+        fail_now(s, s->verify_why[0] ? s->verify_why : s->attempt); /* the fixable one first */
 }
 
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -702,7 +709,7 @@ static void conn_timeout_cb(uv_timer_t *t)
     char why[160];
     snprintf(why, sizeof why, "connection not established within %lldms",
              (long long)s->connect_timeout_ms);
-    fail_now(s, why);
+    fail_now(s, s->verify_why[0] ? s->verify_why : why);
 }
 
 sf_stream *sf_stream_open(uv_loop_t *loop, const sf_stream_opts *o, const sf_stream_cbs *cb,

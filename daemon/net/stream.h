@@ -81,4 +81,9 @@ void sf_stream_close(sf_stream *s);
 /* Why the stream failed (the text failed carries), or "". */
 const char *sf_stream_error(const sf_stream *s);
 
+/* The stream failed (or is failing) because a peer's TLS certificate could not be verified
+ * (unknown CA, wrong name, expired): a configuration problem, not an outage. When an address
+ * failed that way, failed carries that reason even if later addresses failed otherwise. */
+bool sf_stream_tls_verify_failed(const sf_stream *s);
+
 #endif

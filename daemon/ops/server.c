@@ -582,6 +582,18 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);
         }
     }
+    static const char *const fault_class[SF_SINK_FAULT_COUNT] = {[SF_SINK_FAULT_TLS_VERIFY] =
+                                                                     "tls_verify"};
+    family(b, "sysdig_forwarder_sink_errors_total", "counter",
+           "Sink delivery attempts that failed for a reason retrying cannot heal (a configuration "
+           "problem), by class: tls_verify (the receiver's certificate cannot be verified).");
+    for (size_t i = 0; i < n; i++)
+        for (int c = 1; c < SF_SINK_FAULT_COUNT; c++) {
+            sf_buf_puts(b, "sysdig_forwarder_sink_errors_total{sink=\"");
+            label_value(b, ss[i].name);
+            sf_buf_appendf(b, "\",class=\"%s\"} %llu\n", fault_class[c],
+                           (unsigned long long)ss[i].faults[c]);
+        }
     family(b, "sysdig_forwarder_sink_info", "gauge", "Configured sinks (value is always 1).");
     for (size_t i = 0; i < n; i++) {
         sf_buf_puts(b, "sysdig_forwarder_sink_info{sink=\"");

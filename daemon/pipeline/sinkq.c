@@ -238,6 +238,35 @@ static bool spool_step(sf_sinkq *q)
     return false;
 }
 
+/* The sink refused for a reason retrying cannot heal (sink.fault): counted, logged once per
+ * episode with the fix. Returns the delay before trying again: the slow end of the backoff. */
+static int64_t fault_seen(sf_sinkq *q, size_t n)
+{
+    q->faults[q->sink.fault]++;
+    if (!q->fault_logged) {
+        q->fault_logged = true;
+        SF_ERROR("pipeline",
+                 "sink %s: the receiver's TLS certificate cannot be verified (%s): a configuration "
+                 "problem, retrying will not help. Set this sink's tls.ca_file to the CA that "
+                 "signed it (or tls.server_name to the name it is issued for), or fix the "
+                 "receiver's certificate (tls.verify: false only for tests). %zu events wait%s",
+                 q->sink.name, q->sink.last_error[0] ? q->sink.last_error : "no detail", n,
+                 q->ctx->bounded ? "; this run fails" : "; trying again every retry.max");
+    }
+    /* the slow end of the backoff, jittered over its upper half */
+    int64_t max = q->sink.cfg->common.retry_max_ms;
+    return max - sf_backoff_ms(0, max / 2 > 0 ? max / 2 : 1, max / 2 > 0 ? max / 2 : 1) + 1;
+}
+
+/* The sink accepted what it was sent: a fault episode is over. */
+static void fault_over(sf_sinkq *q)
+{
+    if (!q->fault_logged)
+        return;
+    q->fault_logged = false;
+    SF_INFO("pipeline", "sink %s: the receiver's certificate is accepted again", q->sink.name);
+}
+
 static void replay_result(sf_sinkq *q)
 {
     sf_sink_batch *b = &q->batch;
@@ -248,7 +277,10 @@ static void replay_result(sf_sinkq *q)
     q->sink.healthy = k == n;
     if (q->closing)
         return;
-    if (k < n) {
+    if (k < n && q->sink.fault) {
+        q->retried += n - k;
+        arm_timer(q, fault_seen(q, (size_t)sf_spool_unsent(q->spooler.spool)));
+    } else if (k < n) {
         q->retried += n - k;
         int64_t delay =
             b->retry_after_ms > 0 ? b->retry_after_ms : backoff(q, q->spooler.attempts++);
@@ -258,7 +290,30 @@ static void replay_result(sf_sinkq *q)
         arm_timer(q, delay);
     } else {
         q->spooler.attempts = 0;
+        fault_over(q);
     }
+}
+
+/* A refusal retrying cannot heal (sink.fault), for a batch of queued pages: bounded mode fails
+ * the pages now; follow mode parks them in the spool if there is one, and tries again slowly
+ * without counting attempts. */
+static void batch_fault(sf_sinkq *q, size_t nretry)
+{
+    sf_sink_batch *b = &q->batch;
+    sf_batchbuf *bb = &q->buf;
+    q->retried += nretry;
+    int64_t delay = fault_seen(q, nretry);
+    if (q->ctx->bounded) {
+        for (size_t k = 0; k < b->n; k++)
+            if (k == 0 || bb->job[k] != bb->job[k - 1])
+                sf_job_give_up(bb->job[k], false);
+        return;
+    }
+    if (q->spooler.spool) {
+        q->spooler.spooling = true;
+        park_queued(q);
+    }
+    arm_timer(q, delay);
 }
 
 /* ---- the answer to a batch of queued pages ---- */
@@ -296,6 +351,12 @@ static void batch_result(sf_sinkq *q)
     q->sink.healthy = nretry == 0;
     if (q->closing)
         return;
+    if (nretry && q->sink.fault) {
+        batch_fault(q, nretry);
+        return;
+    }
+    if (!nretry)
+        fault_over(q);
     const char *why = q->sink.last_error[0] ? q->sink.last_error : "no detail";
     if (nretry && q->spooler.spool) {
         /* park the refused events on disk so the checkpoint and the other sinks move on */
@@ -540,6 +601,7 @@ void sf_sinkq_stats(const sf_sinkq *q, sf_sink_stats *st)
     st->spool_events = sf_spool_count(q->spooler.spool);
     st->unsettled = sf_settle_unsettled(&q->settle);
     st->spool_bytes = sf_spool_bytes(q->spooler.spool);
+    memcpy(st->faults, q->faults, sizeof st->faults);
 }
 
 /* ---- close ---- */

@@ -11,6 +11,11 @@
  * (--once, --from: at most 8 attempts), the page fails. A sink with a spool parks what it
  * refuses on disk instead and replays it later (spooler.h).
  *
+ * A refusal that retrying cannot heal (sink.fault: the receiver's certificate cannot be
+ * verified) fails the batch's pages at once in bounded mode; in follow mode it is logged once
+ * per episode with the fix, retried every retry_max without counting attempts (a configuration
+ * problem never dead-letters events), and counted (faults[]).
+ *
  * No re-entry: the sink's answer (sf_sink_batch_done) and its settlements (sf_sink_settled)
  * only record what happened and post the queue's wake node (core/defer.h); the queue handles
  * them on a later loop turn, even when the sink answers from inside submit(). What the queue
@@ -57,6 +62,7 @@ typedef struct sf_sink_stats {
     uint64_t spool_events; /* waiting in the spool now */
     uint64_t spool_bytes;
     uint64_t unsettled; /* records the sink took but has not settled yet (deferred settlement) */
+    uint64_t faults[SF_SINK_FAULT_COUNT]; /* attempts failed for a reason retrying cannot heal */
 } sf_sink_stats;
 
 /* Scratch arrays for the batch in flight (a batch may span several queued pages). */
@@ -91,6 +97,8 @@ typedef struct sf_sinkq {
     sf_settle settle;
     sf_spooler spooler;
     uint64_t delivered, retried, rejected, batches;
+    uint64_t faults[SF_SINK_FAULT_COUNT];
+    bool fault_logged; /* this episode of sink.fault was logged */
 } sf_sinkq;
 
 void sf_sinkq_init(sf_sinkq *q, sf_pipe_ctx *ctx, const sf_sink_cfg *cfg, struct sf_http *http);

@@ -207,6 +207,11 @@ void sf_http_batch_answered(sf_http_batch *hb, const sf_http_response *resp, siz
 {
     sf_sink_batch *b = hb->b;
     hb->inflight--;
+    /* the receiver's certificate cannot be verified: a configuration problem (sink.h) */
+    if (resp->error == SF_HTTP_ETLSVERIFY)
+        hb->s->fault = SF_SINK_FAULT_TLS_VERIFY;
+    else if (!resp->error)
+        hb->s->fault = SF_SINK_FAULT_NONE;
     if (resp->error && resp->errmsg[0]) {
         size_t l = strlen(reason);
         snprintf(reason + l, reasonlen - l, " (%s)", resp->errmsg);

@@ -49,6 +49,15 @@ extern const sf_cfg_option sf_sink_common_options[];
 
 typedef enum { SF_DELIV_OK = 0, SF_DELIV_RETRY = 1, SF_DELIV_REJECT = 2 } sf_deliv_status;
 
+/* Why a sink is failing, when retrying cannot heal it (a configuration problem, not an outage).
+ * The pipeline fails bounded runs at once, and in follow mode retries slowly (retry.max) without
+ * counting attempts, logging it once per episode (sinkq.h). */
+typedef enum {
+    SF_SINK_FAULT_NONE = 0,
+    SF_SINK_FAULT_TLS_VERIFY = 1, /* the receiver's certificate cannot be verified */
+    SF_SINK_FAULT_COUNT
+} sf_sink_fault;
+
 struct sf_sink;
 
 typedef struct sf_sink_batch {
@@ -99,7 +108,10 @@ typedef struct sf_sink {
     void *state;          /* the sink type's */
     bool healthy;         /* last delivery attempt succeeded */
     char last_error[256]; /* never contains secrets */
-    bool defer_settle;    /* set by the sink in open(): OK records settle later */
+    /* set by the sink, with last_error, before it answers RETRY for a reason retrying cannot
+     * heal; cleared by the sink at its next success */
+    sf_sink_fault fault;
+    bool defer_settle; /* set by the sink in open(): OK records settle later */
     /* Batching hints, set by the sink in open(): the pipeline puts several queued pages into
      * one batch up to batch_max records (0: one page per batch), and holds a partial batch up
      * to batch_wait_ms after its first page was queued while more pages may come. */

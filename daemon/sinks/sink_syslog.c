@@ -512,6 +512,7 @@ static void on_connected(sf_stream *cn, void *ud)
     if (cn != st->conn)
         return;
     st->ready = true;
+    st->sink->fault = SF_SINK_FAULT_NONE;
     SF_INFO("sink", "sink %s: connected to %s://%s:%s", st->sink->name, tname(st->transport),
             st->host, st->port);
     st->was_connected = true;
@@ -544,8 +545,11 @@ static void on_written(sf_stream *cn, void *ud, void *wud, int status)
 static void on_failed(sf_stream *cn, void *ud, const char *why)
 {
     sl_state *st = ud;
-    if (cn == st->conn)
-        conn_fail(st, why);
+    if (cn != st->conn)
+        return;
+    st->sink->fault =
+        sf_stream_tls_verify_failed(cn) ? SF_SINK_FAULT_TLS_VERIFY : SF_SINK_FAULT_NONE;
+    conn_fail(st, why);
 }
 
 /* The receiver closed its side after ours: it read every byte we wrote, so the whole window
