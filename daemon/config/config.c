@@ -260,9 +260,11 @@ const sf_cfg_option sf_dead_letter_options[] = {
     {.name = "max_size",
      .type = SF_OPT_SIZE,
      .def = "1GiB",
-     .desc = "Size bound of the file. When reached, rejected events are held and retried (never "
-             "dropped) and an error is logged until space is made (e.g. the file is moved away and "
-             "SIGHUP sent).",
+     .desc = "Size bound of the file. Entries are written whole while they fit (one larger than "
+             "max_size only into an empty file). When full, the rejected events left are held "
+             "and retried (never dropped; the checkpoint waits for them), logged once, shown by "
+             "sysdig_forwarder_dead_letter_full and /readyz, until there is room: move the file "
+             "away (SIGHUP, or the next retry notices) or empty it.",
      .offset = OFF(sf_dead_letter_cfg, max_size),
      .min = 4096},
     {0},

@@ -421,6 +421,13 @@ int sf_server_render_ready(sf_server *s, sf_buf *b)
             check_line(b, &all, false, name, "failed: %s",
                        ss.last_error && *ss.last_error ? ss.last_error : "not accepting events");
     }
+    sf_pipeline_stats ps = {0};
+    if (s->pipe)
+        sf_pipeline_stats_get(s->pipe, &ps);
+    if (ps.dead_letter_full) /* rejected events are held: the checkpoint waits for them */
+        check_line(b, &all, false, "dead_letter",
+                   "failed: the dead-letter file is full (dead_letter.max_size); move it away "
+                   "and send SIGHUP");
     sf_buf_puts(b, all ? "ready\n" : "not ready\n");
     return all ? 200 : 503;
 }
@@ -700,6 +707,13 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
              cs.errors);
     counter1(b, "sysdig_forwarder_encode_errors_total", "Events a sink's format could not encode.",
              ps.encode_errors);
+    family(b, "sysdig_forwarder_dead_letter_full", "gauge",
+           "1 while the dead-letter file is at dead_letter.max_size: rejected events are held "
+           "(never dropped) and the checkpoint waits for them.");
+    sample_u(b, "sysdig_forwarder_dead_letter_full", ps.dead_letter_full ? 1 : 0);
+    family(b, "sysdig_forwarder_dead_letter_bytes", "gauge",
+           "Size of the dead-letter file (0 until the first entry since start or SIGHUP).");
+    sample_u(b, "sysdig_forwarder_dead_letter_bytes", ps.dead_letter_bytes);
 
     sink_metrics(s, b);
 

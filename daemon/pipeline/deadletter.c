@@ -19,6 +19,8 @@ struct sf_deadletter {
     int fd;
     uint64_t size;
     uint64_t count;
+    bool full;   /* max_size stopped the last write */
+    int failing; /* -errno of the last failed write (logged once), 0 */
 };
 
 int sf_deadletter_new(const char *path, const char *default_dir_of, uint64_t max_size,
@@ -48,69 +50,145 @@ int sf_deadletter_new(const char *path, const char *default_dir_of, uint64_t max
     return 0;
 }
 
-int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *const *evs,
-                        const char *const *reasons, size_t n)
+/* One entry (a line) for ev into b. */
+static void entry(sf_buf *b, const char *ts, const char *sink, const sf_event *ev,
+                  const char *reason)
 {
-    if (n == 0)
-        return 0;
-    if (d->fd < 0) {
-        d->fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (d->fd < 0) {
-            int e = errno;
-            SF_ERROR("deadletter", "cannot open %s: %s", d->path, strerror(e));
-            return -e;
-        }
-        struct stat st;
-        d->size = fstat(d->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    sf_buf_appendf(b, "{\"time\":\"%s\",\"sink\":", ts);
+    sf_json_cstr_append(b, sink);
+    sf_buf_puts(b, ",\"reason\":");
+    /* a peer's error text may echo credentials back: redact registered secrets */
+    sf_buf red = {0};
+    sf_json_cstr_append(b, sf_log_redact(reason ? reason : "", &red) == 0 && red.data
+                               ? red.data
+                               : "(reason withheld: out of memory)");
+    sf_buf_free(&red);
+    sf_buf_puts(b, ",\"id\":");
+    sf_json_cstr_append(b, ev->id);
+    sf_buf_puts(b, ",\"event\":");
+    /* the event as received (it is JSON); newlines inside it would break NDJSON */
+    for (size_t k = 0; k < ev->raw_len; k++) {
+        char c = ev->raw[k];
+        sf_buf_putc(b, c == '\n' || c == '\r' ? ' ' : c);
     }
+    sf_buf_puts(b, "}\n");
+}
+
+static int open_file(sf_deadletter *d)
+{
+    d->fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (d->fd < 0)
+        return -errno;
+    struct stat st;
+    d->size = fstat(d->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    return 0;
+}
+
+/* Full by our count: count again from what the file holds now (the operator may have emptied
+ * it in place), or start a new file if it was moved away or deleted (rotated, no SIGHUP). */
+static int recount(sf_deadletter *d)
+{
+    struct stat held, named;
+    if (fstat(d->fd, &held) != 0)
+        return -errno;
+    if (stat(d->path, &named) != 0 || named.st_dev != held.st_dev || named.st_ino != held.st_ino) {
+        close(d->fd);
+        d->fd = -1;
+        int rc = open_file(d);
+        if (rc == 0)
+            SF_INFO("deadletter", "%s was moved away: writing to a new file", d->path);
+        return rc;
+    }
+    if ((uint64_t)held.st_size < d->size)
+        d->size = (uint64_t)held.st_size;
+    return 0;
+}
+
+static void report(sf_deadletter *d, int rc, const char *sink, size_t held)
+{
+    if (rc == -ENOSPC) {
+        if (!d->full)
+            SF_ERROR("deadletter",
+                     "%s is full (dead_letter.max_size: %llu bytes): %zu events sink %s rejected "
+                     "are held, never dropped, and the checkpoint waits for them. Move the file "
+                     "away and send SIGHUP (or empty it), or raise dead_letter.max_size",
+                     d->path, (unsigned long long)d->max_size, held, sink);
+        d->full = true;
+        return;
+    }
+    if (rc) {
+        if (d->failing != rc)
+            SF_ERROR("deadletter",
+                     "cannot write to %s (%s): %zu events sink %s rejected are held and the "
+                     "write is retried",
+                     d->path, strerror(-rc), held, sink);
+        d->failing = rc;
+        return;
+    }
+    if (d->full || d->failing)
+        SF_INFO("deadletter", "%s takes entries again", d->path);
+    d->full = false;
+    d->failing = 0;
+}
+
+/* How many of the entries (ending at ends[i] in the buffer) fit in the file: whole entries
+ * while they fit, and one larger than max_size alone into an empty file. */
+static size_t fitting(const sf_deadletter *d, const size_t *ends, size_t n)
+{
+    size_t k = 0;
+    while (k < n && d->size + ends[k] <= d->max_size)
+        k++;
+    return k == 0 && n && d->size == 0 ? 1 : k;
+}
+
+int sf_deadletter_write(sf_deadletter *d, const char *sink, const sf_event *const *evs,
+                        const char *const *reasons, size_t n, size_t *written)
+{
+    size_t ok = 0;
+    int rc = 0;
     sf_buf b = {0};
+    size_t *ends = NULL;
+    if (n == 0)
+        goto out;
+    if (d->fd < 0 && (rc = open_file(d)) != 0)
+        goto out;
+    if (!(ends = malloc(n * sizeof *ends))) {
+        rc = -ENOMEM;
+        goto out;
+    }
     char ts[40];
     sf_format_rfc3339(sf_now_ns(), 3, ts, sizeof ts);
     for (size_t i = 0; i < n; i++) {
-        sf_buf_appendf(&b, "{\"time\":\"%s\",\"sink\":", ts);
-        sf_json_cstr_append(&b, sink);
-        sf_buf_puts(&b, ",\"reason\":");
-        /* a peer's error text may echo credentials back: redact registered secrets */
-        sf_buf red = {0};
-        sf_json_cstr_append(&b, sf_log_redact(reasons[i] ? reasons[i] : "", &red) == 0 && red.data
-                                    ? red.data
-                                    : "(reason withheld: out of memory)");
-        sf_buf_free(&red);
-        sf_buf_puts(&b, ",\"id\":");
-        sf_json_cstr_append(&b, evs[i]->id);
-        sf_buf_puts(&b, ",\"event\":");
-        /* the event as received (it is JSON); newlines inside it would break NDJSON */
-        for (size_t k = 0; k < evs[i]->raw_len; k++) {
-            char c = evs[i]->raw[k];
-            sf_buf_putc(&b, c == '\n' || c == '\r' ? ' ' : c);
+        entry(&b, ts, sink, evs[i], reasons[i]);
+        ends[i] = b.len;
+    }
+    if ((rc = sf_buf_error(&b)) != 0)
+        goto out; /* a record cut short by a failed append is never written */
+    ok = fitting(d, ends, n);
+    if (ok < n) {
+        if ((rc = recount(d)) != 0) { /* full by our count: look at the file itself */
+            ok = 0;
+            goto out;
         }
-        sf_buf_puts(&b, "}\n");
+        ok = fitting(d, ends, n);
     }
-    int rc = sf_buf_error(&b); /* a record cut short by a failed append is never written */
-    if (rc || !b.data) {
-        rc = rc ? rc : -ENOMEM;
-        goto out;
+    if (ok) {
+        size_t len = ends[ok - 1];
+        if ((rc = sf_append_durable(d->fd, b.data, len, d->size)) != 0) {
+            ok = 0; /* cut back to d->size (or, if even that failed, a torn last line) */
+            goto out;
+        }
+        d->size += len;
+        d->count += ok;
     }
-    if (d->size + b.len > d->max_size) {
-        /* full by our count: the operator may have emptied the file (truncate, no SIGHUP)
-         * since; count again from what it holds now */
-        struct stat st;
-        if (fstat(d->fd, &st) == 0 && (uint64_t)st.st_size < d->size)
-            d->size = (uint64_t)st.st_size;
-    }
-    if (d->size + b.len > d->max_size) {
+    if (ok < n)
         rc = -ENOSPC;
-        goto out;
-    }
-    if ((rc = sf_append_durable(d->fd, b.data, b.len, d->size)) != 0) {
-        if (rc == -EIO)
-            SF_ERROR("deadletter", "cannot cut back %s after a failed write", d->path);
-        goto out;
-    }
-    d->size += b.len;
-    d->count += n;
 out:
+    report(d, rc, sink, n - ok);
+    free(ends);
     sf_buf_free(&b);
+    if (written)
+        *written = ok;
     return rc;
 }
 
@@ -126,6 +204,16 @@ void sf_deadletter_reopen(sf_deadletter *d)
 uint64_t sf_deadletter_count(const sf_deadletter *d)
 {
     return d ? d->count : 0;
+}
+
+bool sf_deadletter_full(const sf_deadletter *d)
+{
+    return d && d->full;
+}
+
+uint64_t sf_deadletter_size(const sf_deadletter *d)
+{
+    return d ? d->size : 0;
 }
 
 const char *sf_deadletter_path(const sf_deadletter *d)

@@ -121,25 +121,20 @@ int sf_job_flush_dead(sf_job *j, sf_deadletter *dl, const char *sink, uint64_t *
         evs[k] = &j->page->events[i];
         why[k++] = j->reasons[i] ? j->reasons[i] : "rejected";
     }
-    rc = sf_deadletter_write(dl, sink, evs, why, k);
-    if (rc) {
-        SF_ERROR("pipeline",
-                 "sink %s: %zu rejected events cannot be written to the dead-letter "
-                 "file %s (%s); holding them and retrying",
-                 sink, k, sf_deadletter_path(dl),
-                 rc == -ENOSPC ? "dead_letter.max_size reached" : strerror(-rc));
-        goto out;
-    }
-    for (size_t i = 0; i < j->page->n; i++) {
+    size_t written = 0;
+    /* what does not fit or fails is logged by the dead-letter file (once per episode) */
+    rc = sf_deadletter_write(dl, sink, evs, why, k, &written);
+    for (size_t i = 0; i < j->page->n && written; i++) {
         if (j->done[i] != SF_JOB_DEAD)
             continue;
         SF_ERROR("pipeline", "sink %s: event %s dead-lettered: %s", sink, j->page->events[i].id,
                  j->reasons[i] ? j->reasons[i] : "rejected");
         j->done[i] = SF_JOB_SETTLED;
         j->remaining--;
+        j->ndead--;
+        written--;
         (*rejected)++;
     }
-    j->ndead = 0;
 out:
     free(evs);
     free(why);

@@ -50,9 +50,9 @@ void sf_job_mark_dead(sf_job *j, size_t idx, char *reason);
 /* Bounded mode gives up on the page: it will fail (the checkpoint stays before it), and its
  * pending records (and, with dead_too, those waiting for the dead-letter file) are settled. */
 void sf_job_give_up(sf_job *j, bool dead_too);
-/* Writes the records marked dead durably to the dead-letter file; only then are they settled
- * (*rejected counts them). Returns 0, or negative if the file could not take them (they stay
- * marked, the job is held). */
+/* Writes the records marked dead durably to the dead-letter file, in order, as many as it
+ * takes; only those are settled (*rejected counts them). Returns 0, or negative if the file
+ * could not take them all (the rest stay marked, the job is held). */
 int sf_job_flush_dead(sf_job *j, sf_deadletter *dl, const char *sink, uint64_t *rejected);
 
 #endif

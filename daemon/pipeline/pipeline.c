@@ -229,6 +229,8 @@ void sf_pipeline_stats_get(const sf_pipeline *p, sf_pipeline_stats *st)
 {
     memset(st, 0, sizeof *st);
     st->encode_errors = p->ctx.encode_errors;
+    st->dead_letter_full = sf_deadletter_full(p->ctx.dl);
+    st->dead_letter_bytes = sf_deadletter_size(p->ctx.dl);
     for (size_t i = 0; i < p->nsinks; i++) {
         st->delivered += p->sinks[i].delivered;
         st->retried += p->sinks[i].retried;

@@ -36,7 +36,9 @@ typedef void (*sf_pipeline_commit_cb)(void *ud, void *token, bool ok);
 
 typedef struct sf_pipeline_stats {
     uint64_t delivered, retried, rejected, encode_errors;
-    size_t queued_events; /* events waiting or in flight, all sinks */
+    size_t queued_events;  /* events waiting or in flight, all sinks */
+    bool dead_letter_full; /* the dead-letter file reached max_size: rejected events are held */
+    uint64_t dead_letter_bytes;
 } sf_pipeline_stats;
 
 /* defer: the loop's notification queue (must outlive the pipeline's use of the loop). */

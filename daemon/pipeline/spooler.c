@@ -99,10 +99,20 @@ size_t sf_spooler_replay_done(sf_spooler *sp, sf_sink_batch *b, sf_settle *st, b
             why[ndl++] = b->reason[k] ? b->reason[k] : "rejected by the peer";
         }
     }
-    if (ndl && (!evs || !why || sf_deadletter_write(dl, sink, evs, why, ndl) != 0)) {
-        for (k = 0; k < n && b->status[k] == SF_DELIV_OK; k++)
-            ; /* keep the rejected ones in the spool until the dead-letter file takes them */
-        ndl = 0;
+    size_t wrote = 0, nrej = 0;
+    for (size_t i = 0; i < k; i++)
+        nrej += b->status[i] == SF_DELIV_REJECT;
+    if (ndl && evs && why)
+        sf_deadletter_write(dl, sink, evs, why, ndl, &wrote);
+    if (wrote < nrej) {
+        /* consumed up to the first rejected record the dead-letter file did not take (or that
+         * could not be given to it): it stays in the spool until the file takes it */
+        size_t seen = 0;
+        for (k = 0; k < n && (b->status[k] == SF_DELIV_OK ||
+                              (b->status[k] == SF_DELIV_REJECT && seen++ < wrote));
+             k++)
+            ;
+        ndl = wrote;
     }
     for (size_t i = 0; i < ndl; i++)
         SF_ERROR("pipeline", "sink %s: event %s dead-lettered: %s", sink, evs[i]->id, why[i]);

@@ -324,7 +324,7 @@ class FsyncFailureTest(unittest.TestCase):
     body: ndjson
     retry: {{ initial: 100ms, max: 200ms }}
 """)
-        self.run_with_failing_fsync(cfg, cp, "dead.ndjson", "cannot be written to the dead-letter")
+        self.run_with_failing_fsync(cfg, cp, "dead.ndjson", "events sink hook rejected are held")
         r = run(["-c", cfg, "--once"], timeout=90)
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         with open(dl) as f:

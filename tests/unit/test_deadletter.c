@@ -1,5 +1,6 @@
-/* Unit tests for daemon/pipeline/deadletter.c: path, mode, NDJSON content, the max_size bound,
- * reopening after the file was moved (SIGHUP). */
+/* Unit tests for daemon/pipeline/deadletter.c: path, mode, NDJSON content, the max_size bound
+ * (whole entries while they fit, an oversized one into an empty file), room made again
+ * (emptied in place, moved away with or without SIGHUP). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -81,7 +82,7 @@ START_TEST(test_lazy_open_mode_and_content)
     ck_assert_str_eq(sf_deadletter_path(d), path);
     struct stat st;
     ck_assert_int_ne(stat(path, &st), 0); /* opened lazily */
-    ck_assert_int_eq(sf_deadletter_write(d, "s", NULL, NULL, 0), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", NULL, NULL, 0, NULL), 0);
     ck_assert_int_ne(stat(path, &st), 0);
 
     mode_t old = umask(0);
@@ -90,7 +91,7 @@ START_TEST(test_lazy_open_mode_and_content)
     mkev(&b, "{\"id\":\"ev-\\\"2\",\"x\":[1,\r\n2]}");
     const sf_event *evs[] = {&a, &b};
     const char *why[] = {"HTTP 400: bad \"thing\"\n", "format cef: no field"};
-    ck_assert_int_eq(sf_deadletter_write(d, "web\"hook", evs, why, 2), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "web\"hook", evs, why, 2, NULL), 0);
     umask(old);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0600);
@@ -130,7 +131,7 @@ START_TEST(test_lazy_open_mode_and_content)
     ck_assert_int_eq(sf_deadletter_new(NULL, cp, 1 << 20, &d), 0);
     const sf_event *one[] = {&a};
     const char *r1[] = {"again"};
-    ck_assert_int_eq(sf_deadletter_write(d, "s2", one, r1, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s2", one, r1, 1, NULL), 0);
     ck_assert_uint_eq(sf_deadletter_count(d), 1);
     size_t len2;
     text = slurp(path, &len2);
@@ -144,33 +145,43 @@ START_TEST(test_lazy_open_mode_and_content)
 }
 END_TEST
 
-START_TEST(test_enospc_leaves_file_unchanged)
+START_TEST(test_full_writes_what_fits)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/dl.ndjson", tmpdir);
-    sf_event a;
+    sf_event a, b, c;
     mkev(&a, "{\"id\":\"a\",\"pad\":\"0123456789012345678901234567890123456789\"}");
-    const sf_event *evs[] = {&a, &a, &a};
+    mkev(&b, "{\"id\":\"b\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    mkev(&c, "{\"id\":\"c\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    const sf_event *evs[] = {&a, &b, &c};
     const char *why[] = {"r", "r", "r"};
     /* one line is ~140 bytes; allow two */
     sf_deadletter *d;
+    size_t w = 99;
     ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1, &w), 0);
+    ck_assert_uint_eq(w, 1);
+    ck_assert(!sf_deadletter_full(d));
     size_t len1;
     char *before = slurp(path, &len1);
     ck_assert(len1 > 100 && len1 < 150);
-    /* a batch of 3 would overflow: nothing of it is written */
-    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 3), -ENOSPC);
+    ck_assert_uint_eq(sf_deadletter_size(d), len1);
+    /* a batch of 3 with room for one more: the first goes in, whole; the rest are refused */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 3, &w), -ENOSPC);
+    ck_assert_uint_eq(w, 1);
+    ck_assert(sf_deadletter_full(d));
     size_t len2;
     char *after = slurp(path, &len2);
-    ck_assert_uint_eq(len2, len1);
-    ck_assert_str_eq(after, before);
+    ck_assert_uint_eq(len2, 2 * len1);
+    ck_assert_int_eq(memcmp(after, before, len1), 0);
+    ck_assert_ptr_nonnull(strstr(after + len1, "\"id\":\"a\""));
+    ck_assert_ptr_null(strstr(after, "\"id\":\"b\""));
+    ck_assert_uint_eq(after[len2 - 1], '\n');
     free(after);
-    ck_assert_uint_eq(sf_deadletter_count(d), 1);
-    /* a single one still fits */
-    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), 0);
     ck_assert_uint_eq(sf_deadletter_count(d), 2);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), -ENOSPC);
+    /* full: nothing more goes in, and nothing of it is left in the file */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs + 1, why, 2, &w), -ENOSPC);
+    ck_assert_uint_eq(w, 0);
     after = slurp(path, &len2);
     ck_assert_uint_eq(len2, 2 * len1);
     free(after);
@@ -179,8 +190,72 @@ START_TEST(test_enospc_leaves_file_unchanged)
 
     /* the bound counts what the file already held when it was opened */
     ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), -ENOSPC);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1, &w), -ENOSPC);
+    ck_assert_uint_eq(w, 0);
     ck_assert_uint_eq(sf_deadletter_count(d), 0);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+    sf_event_free(&b);
+    sf_event_free(&c);
+}
+END_TEST
+
+/* An entry larger than max_size on its own cannot block the file for ever: it goes alone into
+ * an empty file. */
+START_TEST(test_oversized_entry_into_empty_file)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/dl.ndjson", tmpdir);
+    char big[600];
+    memset(big, 'x', sizeof big);
+    snprintf(big, sizeof big, "{\"id\":\"big\",\"pad\":\"%0*d\"}", 500, 0);
+    sf_event a, small;
+    mkev(&a, big);
+    mkev(&small, "{\"id\":\"s\"}");
+    const sf_event *evs[] = {&a, &small};
+    const char *why[] = {"r", "r"};
+    sf_deadletter *d;
+    size_t w = 99;
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 2, &w), -ENOSPC);
+    ck_assert_uint_eq(w, 1);
+    ck_assert_uint_gt(sf_deadletter_size(d), 300);
+    /* not into a file that holds anything */
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1, &w), -ENOSPC);
+    ck_assert_uint_eq(w, 0);
+    sf_deadletter_free(d);
+    sf_event_free(&a);
+    sf_event_free(&small);
+}
+END_TEST
+
+/* Full, then the operator moves the file away without SIGHUP: the next write notices (the path
+ * no longer names the open file) and starts a new file. */
+START_TEST(test_full_then_moved_without_sighup)
+{
+    char path[600], moved[620];
+    snprintf(path, sizeof path, "%s/dl.ndjson", tmpdir);
+    snprintf(moved, sizeof moved, "%s.1", path);
+    sf_event a;
+    mkev(&a, "{\"id\":\"a\",\"pad\":\"0123456789012345678901234567890123456789\"}");
+    const sf_event *ea[] = {&a};
+    const char *why[] = {"r"};
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), -ENOSPC);
+    ck_assert_int_eq(rename(path, moved), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert(!sf_deadletter_full(d));
+    size_t len;
+    char *cur = slurp(path, &len);
+    ck_assert_ptr_nonnull(cur);
+    ck_assert(len > 100 && len < 150);
+    free(cur);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
     sf_deadletter_free(d);
     sf_event_free(&a);
 }
@@ -198,11 +273,11 @@ START_TEST(test_emptied_in_place_makes_room)
     const char *why[] = {"r"};
     sf_deadletter *d;
     ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), -ENOSPC);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), -ENOSPC);
     ck_assert_int_eq(truncate(path, 0), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
     size_t len;
     char *cur = slurp(path, &len);
     ck_assert(len > 100 && len < 150); /* one line, at the start of the emptied file */
@@ -226,13 +301,13 @@ START_TEST(test_reopen_after_move)
     /* room for two lines (~140 bytes each), not three */
     ck_assert_int_eq(sf_deadletter_new(path, NULL, 300, &d), 0);
     sf_deadletter_reopen(d); /* nothing open yet: a no-op */
-    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", eb, why, 1), -ENOSPC);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", ea, why, 1, NULL), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", eb, why, 1, NULL), -ENOSPC);
     /* logrotate moves the file, SIGHUP: the next write creates a new one, with room again */
     ck_assert_int_eq(rename(path, moved), 0);
     sf_deadletter_reopen(d);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", eb, why, 1), 0);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", eb, why, 1, NULL), 0);
     ck_assert_uint_eq(sf_deadletter_count(d), 3);
     char *old = slurp(moved, NULL), *cur = slurp(path, NULL);
     ck_assert_ptr_nonnull(old);
@@ -262,7 +337,7 @@ START_TEST(test_open_error)
     const char *why[] = {"r"};
     sf_deadletter *d;
     ck_assert_int_eq(sf_deadletter_new(path, NULL, 1 << 20, &d), 0);
-    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1), -ENOENT);
+    ck_assert_int_eq(sf_deadletter_write(d, "s", evs, why, 1, NULL), -ENOENT);
     ck_assert_uint_eq(sf_deadletter_count(d), 0);
     sf_deadletter_free(d);
     sf_event_free(&a);
@@ -276,7 +351,9 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_default_path_beside_checkpoint);
     tcase_add_test(tc, test_lazy_open_mode_and_content);
-    tcase_add_test(tc, test_enospc_leaves_file_unchanged);
+    tcase_add_test(tc, test_full_writes_what_fits);
+    tcase_add_test(tc, test_oversized_entry_into_empty_file);
+    tcase_add_test(tc, test_full_then_moved_without_sighup);
     tcase_add_test(tc, test_reopen_after_move);
     tcase_add_test(tc, test_emptied_in_place_makes_room);
     tcase_add_test(tc, test_open_error);

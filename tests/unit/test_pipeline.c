@@ -684,7 +684,11 @@ START_TEST(test_dead_letter_full_holds_page)
     ctx_init(1, 8);
     snprintf(T.dlpath, sizeof T.dlpath, "%s/custom-dl.ndjson", T.tmpdir);
     T.cfg.dead_letter.path = T.dlpath;
-    T.cfg.dead_letter.max_size = 64; /* smaller than any entry */
+    T.cfg.dead_letter.max_size = 64; /* smaller than any entry, and the file is not empty */
+    FILE *pre = fopen(T.dlpath, "w");
+    ck_assert_ptr_nonnull(pre);
+    fputs("{\"held\":\"by an earlier run\"}\n", pre);
+    fclose(pre);
     T.fakes[0].decide = decide_reject_e2;
     T.fakes[0].sync = true;
     ctx_start();
@@ -697,8 +701,9 @@ START_TEST(test_dead_letter_full_holds_page)
     /* held: no commit, for either page (order), nothing written, the failure was logged */
     ck_assert_uint_eq(T.ncommits, 0);
     ck_assert_uint_eq(sf_pipeline_inflight(T.p), 2);
-    ck_assert_uint_eq(count_lines(T.dlpath), 0);
-    ck_assert(sf_log_count(SF_LOG_ERROR) > errors_before);
+    ck_assert_uint_eq(count_lines(T.dlpath), 1); /* the earlier run's line */
+    /* retried every few ms, logged once (the file is full) */
+    ck_assert_uint_eq(sf_log_count(SF_LOG_ERROR), errors_before + 1);
     sf_pipeline_stats st;
     sf_pipeline_stats_get(T.p, &st);
     ck_assert_uint_eq(st.rejected, 0);
@@ -711,6 +716,68 @@ START_TEST(test_dead_letter_full_holds_page)
     assert_commits_in_order(2, false);
     sf_pipeline_free(T.p);
     T.p = NULL;
+    ctx_finish();
+}
+END_TEST
+
+/* The size of one dead-letter entry for an event of mkevents() rejected without a reason. */
+static size_t dead_entry_size(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/probe.ndjson", T.tmpdir);
+    sf_deadletter *d;
+    ck_assert_int_eq(sf_deadletter_new(path, NULL, 1 << 20, &d), 0);
+    sf_event *ev = mkevents(1, 1);
+    const sf_event *evs[] = {ev};
+    const char *why[] = {"rejected by the peer"};
+    ck_assert_int_eq(sf_deadletter_write(d, T.names[0], evs, why, 1, NULL), 0);
+    size_t n = (size_t)sf_deadletter_size(d);
+    sf_deadletter_free(d);
+    sf_event_free(ev);
+    free(ev);
+    unlink(path);
+    return n;
+}
+
+/* The dead-letter file has room for one of a page's three rejected events: that one is written
+ * and settled (whole entries, in order), the other two are held with the page, and "full" is
+ * logged once however often the write is retried. Once the operator empties the file the rest
+ * goes in and the page commits. */
+START_TEST(test_dead_letter_room_for_some)
+{
+    ctx_init(1, 8);
+    size_t line = dead_entry_size();
+    const char pre[] = "{\"held\":\"by an earlier run\"}\n";
+    FILE *f = fopen(T.dlpath, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(pre, f);
+    fclose(f);
+    T.cfg.dead_letter.max_size = strlen(pre) + line + line / 2;
+    T.fakes[0].decide = decide_reject_all_no_reason;
+    T.fakes[0].sync = true;
+    ctx_start();
+    uint64_t errors_before = sf_log_count(SF_LOG_ERROR);
+    submit_page(1, 3);
+    RUN_UNTIL(false, 150);
+    ck_assert_uint_eq(T.ncommits, 0);
+    ck_assert_uint_eq(count_lines(T.dlpath), 2);
+    sf_pipeline_stats st;
+    sf_pipeline_stats_get(T.p, &st);
+    ck_assert_uint_eq(st.rejected, 1);
+    /* "event p1-e0 dead-lettered", and the file full: once */
+    ck_assert_uint_eq(sf_log_count(SF_LOG_ERROR), errors_before + 2);
+    /* emptied: room for one more (e1), then full again; emptied again: e2, and the commit */
+    ck_assert_int_eq(truncate(T.dlpath, 0), 0);
+    RUN_UNTIL((sf_pipeline_stats_get(T.p, &st), st.rejected == 2), 2000);
+    ck_assert_uint_eq(st.rejected, 2);
+    ck_assert_uint_eq(T.ncommits, 0);
+    ck_assert_int_eq(truncate(T.dlpath, 0), 0);
+    RUN_UNTIL(T.ncommits == 1, 2000);
+    ck_assert_uint_eq(T.ncommits, 1);
+    ck_assert(T.commits[0].ok);
+    ck_assert_uint_eq(T.commits[0].dl_lines, 1);
+    sf_pipeline_stats_get(T.p, &st);
+    ck_assert_uint_eq(st.rejected, 3);
     ctx_finish();
 }
 END_TEST
@@ -1311,6 +1378,47 @@ START_TEST(test_spool_replay_resumes_at_first_refused)
 }
 END_TEST
 
+static void decide_refuse_then_reject(fake_t *f, sf_sink_batch *b, unsigned call)
+{
+    (void)f;
+    for (size_t k = 0; k < b->n; k++)
+        b->status[k] = call == 0 ? SF_DELIV_RETRY : SF_DELIV_REJECT;
+}
+
+/* A spool replay whose records the sink rejects, with room in the dead-letter file for one
+ * entry at a time: the spool is consumed exactly as far as the file took them, never past a
+ * rejected record that is not in the file yet. */
+START_TEST(test_spool_replay_dead_letter_room_for_some)
+{
+    ctx_init(1, 8);
+    size_t line = dead_entry_size();
+    T.cfg.dead_letter.max_size = line + line / 2;
+    char spool[300];
+    snprintf(spool, sizeof spool, "%s/spool", T.tmpdir);
+    T.scfg[0].common.spool_path = spool;
+    T.scfg[0].common.spool_max_size = 1 << 20;
+    T.scfg[0].common.spool_segment_size = 1 << 16;
+    T.scfg[0].common.retry_initial_ms = 1;
+    T.scfg[0].common.retry_max_ms = 2;
+    T.fakes[0].decide = decide_refuse_then_reject;
+    ctx_start();
+    submit_page(1, 3);
+    RUN_UNTIL(T.ncommits == 1, 2000); /* refused: spooled, committed */
+    assert_commits_in_order(1, true);
+    for (unsigned room = 1; room <= 3; room++) {
+        RUN_UNTIL(count_lines(T.dlpath) == 1 && spool_events(0) == 3 - room, 2000);
+        RUN_UNTIL(false, 30); /* retries while full take nothing more */
+        ck_assert_uint_eq(count_lines(T.dlpath), 1);
+        ck_assert_uint_eq(spool_events(0), 3 - room);
+        sf_sink_stats ss;
+        sf_pipeline_sink_stats(T.p, 0, &ss);
+        ck_assert_uint_eq(ss.rejected, room);
+        ck_assert_int_eq(truncate(T.dlpath, 0), 0);
+    }
+    ctx_finish();
+}
+END_TEST
+
 START_TEST(test_close_idle)
 {
     ctx_init(1, 8);
@@ -1336,6 +1444,7 @@ int main(void)
     tcase_add_test(tc, test_reject_goes_to_dead_letters_before_commit);
     tcase_add_test(tc, test_reject_without_reason);
     tcase_add_test(tc, test_dead_letter_full_holds_page);
+    tcase_add_test(tc, test_dead_letter_room_for_some);
     tcase_add_test(tc, test_bounded_exhausted_fails_page);
     tcase_add_test(tc, test_bounded_caps_unlimited_attempts);
     tcase_add_test(tc, test_unbounded_exhausted_dead_letters);
@@ -1347,6 +1456,7 @@ int main(void)
     tcase_add_test(tc, test_submit_error_retries_all);
     tcase_add_test(tc, test_no_sinks);
     tcase_add_test(tc, test_close_with_pages_in_flight);
+    tcase_add_test(tc, test_spool_replay_dead_letter_room_for_some);
     tcase_add_test(tc, test_close_idle);
     tcase_add_test(tc, test_deferred_settlement_holds_commits);
     tcase_add_test(tc, test_deferred_flush_settles);
