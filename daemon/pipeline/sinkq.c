@@ -540,6 +540,7 @@ void sf_sinkq_stats(const sf_sinkq *q, sf_sink_stats *st)
     st->spool_events = sf_spool_count(q->spooler.spool);
     st->unsettled = sf_settle_unsettled(&q->settle);
     st->spool_bytes = sf_spool_bytes(q->spooler.spool);
+    st->topic_missing = q->sink.topic_missing;
 }
 
 /* ---- close ---- */

@@ -57,6 +57,7 @@ typedef struct sf_sink_stats {
     uint64_t spool_events; /* waiting in the spool now */
     uint64_t spool_bytes;
     uint64_t unsettled; /* records the sink took but has not settled yet (deferred settlement) */
+    bool topic_missing; /* kafka_rest: its topic does not exist (last answer) */
 } sf_sink_stats;
 
 /* Scratch arrays for the batch in flight (a batch may span several queued pages). */

@@ -99,6 +99,7 @@ typedef struct sf_sink {
     void *state;          /* the sink type's */
     bool healthy;         /* last delivery attempt succeeded */
     char last_error[256]; /* never contains secrets */
+    bool topic_missing;   /* kafka_rest: the last answer said the topic does not exist */
     bool defer_settle;    /* set by the sink in open(): OK records settle later */
     /* Batching hints, set by the sink in open(): the pipeline puts several queued pages into
      * one batch up to batch_max records (0: one page per batch), and holds a partial batch up
