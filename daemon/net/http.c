@@ -284,6 +284,7 @@ static void set_canceled(sf_http_xfer *x)
     x->resp.error = SF_HTTP_ECANCELED;
     snprintf(x->resp.errmsg, sizeof(x->resp.errmsg), "request canceled");
     sf_buf_reset(&x->resp.body);
+    x->resp.partial_status = 0;
 }
 
 static void check_multi_info(sf_http *h)
@@ -310,6 +311,7 @@ static void check_multi_info(sf_http *h)
             r->error = SF_HTTP_OK;
         } else {
             r->status = 0;
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->partial_status);
             if (x->too_big || x->header_too_big) {
                 r->error = SF_HTTP_ETOOBIG;
                 snprintf(r->errmsg, sizeof(r->errmsg), "response %s exceeds the limit of %zu bytes",
@@ -323,7 +325,10 @@ static void check_multi_info(sf_http *h)
                 while (n && (r->errmsg[n - 1] == '\n' || r->errmsg[n - 1] == '\r'))
                     r->errmsg[--n] = '\0';
             }
-            sf_buf_reset(&r->body);
+            if (r->error == SF_HTTP_ETOOBIG) {
+                sf_buf_reset(&r->body);
+                r->partial_status = 0;
+            }
         }
         deliver(x);
     }

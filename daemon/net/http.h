@@ -52,7 +52,12 @@ typedef struct sf_http_response {
     long status;      /* HTTP status, 0 when error != 0 */
     int error;        /* SF_HTTP_* */
     char errmsg[256]; /* human text for error (curl's), never contains header values */
+    /* The answer. When error != 0 (other than ETOOBIG / ECANCELED): what arrived before the
+     * transfer failed, possibly nothing, and partial_status is that answer's HTTP status (0:
+     * none arrived), e.g. a streamed answer cut part-way (kafka_rest v3 keeps the per-record
+     * reports it got). */
     sf_buf body;
+    long partial_status;
     int64_t retry_after_ms; /* Retry-After (delta-seconds or HTTP-date); -1 if absent */
     char content_type[128];
     long ratelimit_limit; /* X-RateLimit-Limit, -1 if absent */

@@ -552,6 +552,10 @@ static void sink_metrics(sf_server *s, sf_buf *b)
          "Events a sink wrote but has not settled yet (syslog resend window); the checkpoint "
          "waits for them.",
          8},
+        {"sysdig_forwarder_sink_topic_missing", "gauge",
+         "1 while the sink's last answer said its Kafka topic does not exist (kafka_rest; its "
+         "events are retried), else 0.",
+         9},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
@@ -582,8 +586,11 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             case 7:
                 v = (double)ss[i].spooled;
                 break;
-            default:
+            case 8:
                 v = (double)ss[i].unsettled;
+                break;
+            default:
+                v = ss[i].topic_missing ? 1.0 : 0.0;
                 break;
             }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);

@@ -602,6 +602,7 @@ void sf_sinkq_stats(const sf_sinkq *q, sf_sink_stats *st)
     st->unsettled = sf_settle_unsettled(&q->settle);
     st->spool_bytes = sf_spool_bytes(q->spooler.spool);
     memcpy(st->faults, q->faults, sizeof st->faults);
+    st->topic_missing = q->sink.topic_missing;
 }
 
 /* ---- close ---- */

@@ -1,5 +1,6 @@
 #include "sinks/kafka_rest_parse.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,51 +14,102 @@ static void set_all(sf_deliv_status *st, size_t from, size_t n, sf_deliv_status 
         st[i] = v;
 }
 
+/* Kafka protocol codes whose exception is a RetriableException (apache/kafka
+ * clients/src/main/java/org/apache/kafka/common/protocol/Errors.java, each code's exception
+ * class in common/errors/), as Redpanda's HTTP Proxy reports them raw. Two more are retried:
+ * -1 (UNKNOWN_SERVER_ERROR, not retriable in Kafka) and 55 (OPERATION_NOT_ATTEMPTED): Redpanda's
+ * proxy answers them for failures of its own, not of the record (src/v/kafka/client/producer.cc,
+ * make_produce_response: 55 when it is stopping, -1 for any other exception). 3
+ * (UNKNOWN_TOPIC_OR_PARTITION) is retriable in Kafka; it is also how Redpanda says the topic
+ * does not exist (see topic_missing). */
 static bool kafka_retriable(long code)
 {
-    static const long retriable[] = {-1, 2, 3, 5, 6, 7, 13, 14, 15, 16, 19, 20, 56, 78, 80, 89};
+    static const long retriable[] = {-1, 2,  3,  5,  6,  7,  9,   13,  14,  15,  16,
+                                     19, 20, 41, 51, 55, 56, 70,  71,  72,  74,  75,
+                                     78, 80, 83, 84, 88, 89, 100, 103, 106, 122, 123};
     for (size_t i = 0; i < sizeof retriable / sizeof retriable[0]; i++)
         if (retriable[i] == code)
             return true;
     return false;
 }
 
+/* A Confluent error code (rest-utils core/.../exceptions/KafkaExceptionMapper.java, kafka-rest
+ * Errors.java and exceptions/KafkaRestExceptionMapper.java), or an HTTP status used as one (v3
+ * per-record reports: StreamingResponse.java's mappers). As the server means it:
+ *   40401 topic not found: a producer TimeoutException "Topic X not present in metadata"
+ *   40403 UnknownTopicOrPartitionException: both retriable in Kafka: retried (topic missing)
+ *   40404 leader not available, 40801 (SerializationException, HTTP 408), 42901 throttling
+ *   quota, 429xxx rate limits, 50003 retriable Kafka error, 50302 broker not available and
+ *   other 5xx: retried
+ *   50002 non-retriable Kafka error, 40002 bad request, 40101 authentication, 40301
+ *   authorization, 40402 partition not found, 413 record too large, 422xx payload/schema and
+ *   other 4xx: rejected */
+static sf_deliv_status rest_code_status(long code, bool *topic_missing)
+{
+    switch (code) {
+    case 40401:
+    case 40403:
+        if (topic_missing)
+            *topic_missing = true;
+        return SF_DELIV_RETRY;
+    case 50002:
+        return SF_DELIV_REJECT;
+    default:
+        break;
+    }
+    long http = code >= 100000 ? code / 1000 : code >= 10000 ? code / 100 : code;
+    if (code == 40404 || http == 408 || http == 429 || (http >= 500 && http < 600))
+        return SF_DELIV_RETRY;
+    return SF_DELIV_REJECT;
+}
+
 sf_deliv_status sf_kr_code_status(long code, bool raw_kafka)
 {
     if (code == 0)
         return SF_DELIV_OK;
-    if (code >= 1000) {
-        switch (code) {
-        case 50003: /* producer error, retriable */
-        case 50001:
-        case 50302:
-        case 40404: /* leader not available */
-        case 42900:
-            return SF_DELIV_RETRY;
-        default:
-            return code >= 50000 && code != 50002 ? SF_DELIV_RETRY : SF_DELIV_REJECT;
-        }
-    }
+    if (code >= 400)
+        return rest_code_status(code, NULL);
     if (!raw_kafka && (code == 1 || code == 2))
         return code == 2 ? SF_DELIV_RETRY : SF_DELIV_REJECT; /* Confluent legacy codes */
     return kafka_retriable(code) ? SF_DELIV_RETRY : SF_DELIV_REJECT;
 }
 
+/* The producer's "topic missing" TimeoutException: KafkaProducer.waitOnMetadata's "Topic %s not
+ * present in metadata after %d ms." (apache/kafka KafkaProducer.java), matched as rest-utils'
+ * KafkaExceptionMapper does (TOPIC_NOT_PRESENT_MESSAGE_PATTERN, lower case). */
+static bool not_in_metadata(const char *msg)
+{
+    char low[400];
+    size_t i = 0;
+    for (; msg[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)msg[i]);
+    low[i] = '\0';
+    return strstr(low, "not present in metadata") != NULL;
+}
+
 static const char *known_code(long code)
 {
     switch (code) {
+    case 3:
+        return "unknown topic or partition";
+    case 40002:
+        return "bad request";
     case 40401:
         return "topic not found";
     case 40402:
         return "partition not found";
     case 40403:
-        return "consumer instance not found";
+        return "unknown topic or partition";
     case 40404:
         return "leader not available";
+    case 40801:
+        return "serialization error";
     case 40101:
         return "unauthorized";
     case 40301:
         return "forbidden";
+    case 42901:
+        return "throttled";
     case 50001:
         return "Kafka error";
     case 50002:
@@ -65,7 +117,7 @@ static const char *known_code(long code)
     case 50003:
         return "Kafka error (retriable)";
     case 50302:
-        return "no SSL support / service unavailable";
+        return "broker not available";
     default:
         if (code >= 42200 && code < 42300)
             return "invalid request payload or schema";
@@ -106,49 +158,61 @@ static long code_of(const cJSON *o, const char *key, bool *present)
     return cJSON_IsNumber(c) ? num_long(c) : 0;
 }
 
-static size_t whole_request(long http, const char *body, size_t len, size_t n, sf_deliv_status *st,
-                            char *reason, size_t rl)
+/* A JSON object's "offsets" list with at least one entry, or NULL. */
+static const cJSON *offsets_of(const cJSON *j)
+{
+    const cJSON *offs = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "offsets") : NULL;
+    return cJSON_IsArray(offs) && cJSON_GetArraySize(offs) > 0 ? offs : NULL;
+}
+
+/* An answer about the whole request: {"error_code","message"} (rest-utils' ErrorMessage,
+ * Redpanda's error_body), seastar's {"code","message"}, or anything else. The code decides when
+ * there is one (500 with 50002 is not retriable), else the HTTP status. */
+static size_t whole_request(long http, const cJSON *j, size_t n, sf_deliv_status *st, char *reason,
+                            size_t rl, sf_kr_info *info)
 {
     long code = 0;
     bool present = false;
     char msg[160] = "";
-    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     if (cJSON_IsObject(j)) {
         code = code_of(j, "error_code", &present);
         text_of(j, "message", msg, sizeof msg);
     }
-    cJSON_Delete(j);
-    bool retry;
-    if (http == 429 || http == 408 || http >= 500 || (http > 0 && http < 400))
-        retry = true;
-    else if (present && code >= 1000)
-        retry = sf_kr_code_status(code, false) == SF_DELIV_RETRY;
+    bool missing = false;
+    sf_deliv_status s;
+    if (present && code >= 400)
+        s = rest_code_status(code, &missing);
+    else if (http == 429 || http == 408 || http >= 500 || (http > 0 && http < 400))
+        s = SF_DELIV_RETRY;
     else
-        retry = false;
+        s = SF_DELIV_REJECT;
     const char *what = present ? known_code(code) : NULL;
+    const char *hint = "";
+    if (http == 404 && !missing && !(present && code >= 10000))
+        hint = " (no such endpoint: check url; Confluent Cloud needs the /kafka path prefix)";
+    else if (http == 413)
+        hint = " (too large: lower batch.max_bytes)";
     if (present)
-        snprintf(reason, rl, "Kafka REST: HTTP %ld, error_code %ld%s%s%s%s%s", http, code,
-                 what ? " (" : "", what ? what : "", what ? ")" : "", msg[0] ? ": " : "", msg);
+        snprintf(reason, rl, "Kafka REST: HTTP %ld, error_code %ld%s%s%s%s%s%s", http, code,
+                 what ? " (" : "", what ? what : "", what ? ")" : "", msg[0] ? ": " : "", msg,
+                 hint);
     else
-        snprintf(reason, rl, "Kafka REST: HTTP %ld%s", http, http == 429 ? " (rate limited)" : "");
-    set_all(st, 0, n, retry ? SF_DELIV_RETRY : SF_DELIV_REJECT);
+        snprintf(reason, rl, "Kafka REST: HTTP %ld%s%s", http, http == 429 ? " (rate limited)" : "",
+                 hint);
+    if (missing && info)
+        info->topic_missing = true;
+    set_all(st, 0, n, s);
     return n;
 }
 
-static size_t v2_answer(int flavor, int64_t partition, const char *body, size_t len, size_t n,
-                        sf_deliv_status *st, char *reason, size_t rl)
+/* v2: {"offsets":[...]}. Confluent: one entry per record, in order, {"partition","offset",
+ * "error_code","error"} (kafka-rest resources/v2/AbstractProduceAction.java); Redpanda: one per
+ * partition, {"partition","error_code"?,"offset"}, offset -1 on failure (pandaproxy
+ * json/requests/produce.h). */
+static size_t v2_answer(int flavor, int64_t partition, const cJSON *j, const cJSON *offs, size_t n,
+                        sf_deliv_status *st, char *reason, size_t rl, sf_kr_info *info)
 {
-    cJSON *j = cJSON_ParseWithLength(body, len);
-    const cJSON *offs = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "offsets") : NULL;
-    size_t ne = cJSON_IsArray(offs) ? (size_t)cJSON_GetArraySize(offs) : 0;
-    if (!cJSON_IsArray(offs) || ne == 0) {
-        cJSON_Delete(j);
-        set_all(st, 0, n, SF_DELIV_RETRY);
-        snprintf(reason, rl,
-                 "Kafka REST: HTTP 200 without an offsets list (not assumed "
-                 "delivered)");
-        return n;
-    }
+    size_t ne = (size_t)cJSON_GetArraySize(offs);
     bool confluent_marks = cJSON_GetObjectItemCaseSensitive(j, "key_schema_id") ||
                            cJSON_GetObjectItemCaseSensitive(j, "value_schema_id");
     bool per_record = ne == n && (flavor == SF_KR_CONFLUENT ||
@@ -165,29 +229,33 @@ static size_t v2_answer(int flavor, int64_t partition, const char *body, size_t 
             long code = cJSON_IsObject(e) ? code_of(e, "error_code", &present) : -1;
             const cJSON *off =
                 cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "offset") : NULL;
+            char err[300];
+            text_of(e, "error", err, sizeof err);
             sf_deliv_status s = sf_kr_code_status(code, raw_kafka);
             if (s == SF_DELIV_OK && !(cJSON_IsNumber(off) && off->valuedouble >= 0))
                 s = SF_DELIV_RETRY; /* no offset: not known to be written */
+            bool missing = s == SF_DELIV_RETRY && (code == 3 || /* Redpanda, one record */
+                                                   (code == 50003 && not_in_metadata(err)) ||
+                                                   code == 40401 || code == 40403);
+            if (missing && info)
+                info->topic_missing = true;
             st[i] = s;
             if (s != SF_DELIV_OK) {
                 bad++;
                 if (!reason[0]) {
-                    char err[120];
-                    text_of(e, "error", err, sizeof err);
-                    const char *what = known_code(code);
-                    snprintf(reason, rl, "Kafka REST: record error_code %ld%s%s%s%s%s", code,
+                    const char *what = missing ? "topic not found" : known_code(code);
+                    snprintf(reason, rl, "Kafka REST: record error_code %ld%s%s%s%s%.120s", code,
                              what ? " (" : "", what ? what : "", what ? ")" : "",
                              err[0] ? ": " : "", err);
                 }
             }
             i++;
         }
-        cJSON_Delete(j);
         return bad;
     }
     /* per partition */
     sf_deliv_status worst = SF_DELIV_OK, mine = SF_DELIV_RETRY;
-    bool found = false, any_retry = false;
+    bool found = false, any_retry = false, all_unknown = true, mine_unknown = false;
     const cJSON *e;
     cJSON_ArrayForEach(e, offs)
     {
@@ -202,22 +270,31 @@ static size_t v2_answer(int flavor, int64_t partition, const char *body, size_t 
             if (!code)
                 code = -1;
         }
+        bool mine_entry = partition >= 0 && cJSON_IsNumber(p) && num_long(p) == partition;
+        /* Redpanda: UNKNOWN_TOPIC_OR_PARTITION on every partition is how a missing topic is
+         * answered (tests/rptest/tests/pandaproxy_test.py test_produce_topic) */
+        if (!(raw_kafka && code == 3))
+            all_unknown = false;
+        else if (mine_entry)
+            mine_unknown = true;
         if (s != SF_DELIV_OK) {
             any_retry = any_retry || s == SF_DELIV_RETRY;
             worst = SF_DELIV_REJECT;
-            if (!reason[0])
-                snprintf(reason, rl, "Kafka REST: partition %ld error_code %ld%s",
-                         cJSON_IsNumber(p) ? num_long(p) : -1L, code,
+            if (!reason[0]) {
+                const char *what = raw_kafka ? known_code(code) : NULL;
+                snprintf(reason, rl, "Kafka REST: partition %ld error_code %ld%s%s%s%s",
+                         cJSON_IsNumber(p) ? num_long(p) : -1L, code, what ? " (" : "",
+                         what ? what : "", what ? ")" : "",
                          partition < 0 ? " (records cannot be mapped to partitions: the "
                                          "request's failed records are all retried)"
                                        : "");
+            }
         }
-        if (partition >= 0 && cJSON_IsNumber(p) && num_long(p) == partition) {
+        if (mine_entry) {
             found = true;
             mine = s;
         }
     }
-    cJSON_Delete(j);
     sf_deliv_status all;
     if (partition >= 0)
         all = found ? mine : (ne == 1 && worst == SF_DELIV_OK ? SF_DELIV_OK : SF_DELIV_RETRY);
@@ -225,6 +302,8 @@ static size_t v2_answer(int flavor, int64_t partition, const char *body, size_t 
         all = SF_DELIV_OK;
     else
         all = any_retry ? SF_DELIV_RETRY : SF_DELIV_REJECT;
+    if (info && (partition >= 0 ? mine_unknown : all_unknown))
+        info->topic_missing = true;
     if (partition >= 0 && !found && all != SF_DELIV_OK && !reason[0])
         snprintf(reason, rl, "Kafka REST: no offsets entry for partition %lld",
                  (long long)partition);
@@ -232,8 +311,14 @@ static size_t v2_answer(int flavor, int64_t partition, const char *body, size_t 
     return all == SF_DELIV_OK ? 0 : n;
 }
 
-static size_t v3_answer(const char *body, size_t len, size_t n, sf_deliv_status *st, char *reason,
-                        size_t rl)
+/* v3: one report per record, in order, each written as its record completes (kafka-rest
+ * response/StreamingResponse.java: AsyncResponseQueue writes each result to a ChunkedOutput):
+ * {"error_code":200,...} or {"error_code","message"} where error_code is a Confluent code
+ * (KafkaExceptionMapper, the default mapper) or an HTTP status (400 unparsable record, 408 the
+ * stream outlived streaming.connection.max.duration.ms, 429 rate limit). cut: the transfer
+ * failed part-way; the complete reports received still count. */
+static size_t v3_answer(const char *body, size_t len, size_t n, bool cut, int transport_error,
+                        sf_deliv_status *st, char *reason, size_t rl, sf_kr_info *info)
 {
     const char *p = body, *end = body + len;
     size_t i = 0, bad = 0;
@@ -250,31 +335,36 @@ static size_t v3_answer(const char *body, size_t len, size_t n, sf_deliv_status 
             break;
         }
         p = stop;
-        bool present;
+        bool present, missing = false;
         long code = code_of(r, "error_code", &present);
         sf_deliv_status s;
         if (!present || code == 200)
             s = present ? SF_DELIV_OK : SF_DELIV_RETRY;
-        else if (code == 429 || code == 408 || (code >= 500 && code < 600))
-            s = SF_DELIV_RETRY;
-        else if (code >= 1000)
-            s = sf_kr_code_status(code, false);
         else
-            s = SF_DELIV_REJECT;
+            s = rest_code_status(code, &missing);
+        if (missing && info)
+            info->topic_missing = true;
         st[i++] = s;
         if (s != SF_DELIV_OK) {
             bad++;
             if (!reason[0]) {
                 char msg[120];
                 text_of(r, "message", msg, sizeof msg);
-                snprintf(reason, rl, "Kafka REST v3: record error_code %ld%s%s", code,
-                         msg[0] ? ": " : "", msg);
+                const char *what = known_code(code);
+                snprintf(reason, rl, "Kafka REST v3: record error_code %ld%s%s%s%s%s", code,
+                         what ? " (" : "", what ? what : "", what ? ")" : "", msg[0] ? ": " : "",
+                         msg);
             }
         }
         cJSON_Delete(r);
     }
     if (i < n) {
-        if (!reason[0])
+        if (!reason[0] && cut)
+            snprintf(reason, rl,
+                     "Kafka REST v3: answer cut after %zu of %zu record reports (%s): the "
+                     "reported records are kept, the others retried",
+                     i, n, sf_http_strerror(transport_error));
+        else if (!reason[0])
             snprintf(reason, rl,
                      "Kafka REST v3: %zu of %zu record reports missing or "
                      "unparsable (not assumed delivered)",
@@ -287,16 +377,21 @@ static size_t v3_answer(const char *body, size_t len, size_t n, sf_deliv_status 
 
 size_t sf_kr_classify(int api, int flavor, int64_t partition, long http_status, int transport_error,
                       const char *body, size_t len, size_t n, sf_deliv_status *st, char *reason,
-                      size_t reasonlen)
+                      size_t reasonlen, sf_kr_info *info)
 {
+    if (info)
+        info->topic_missing = false;
     if (transport_error) {
+        /* a v3 answer cut part-way: keep the reports that arrived (their records are in Kafka;
+         * sending them again would duplicate them) */
+        if (api == SF_KR_API_V3 && http_status == 200 && body && len)
+            return v3_answer(body, len, n, true, transport_error, st, reason, reasonlen, info);
         set_all(st, 0, n, SF_DELIV_RETRY);
         snprintf(reason, reasonlen, "Kafka REST: %s", sf_http_strerror(transport_error));
         return n;
     }
-    if (http_status < 200 || http_status >= 300)
-        return whole_request(http_status, body, len, n, st, reason, reasonlen);
-    if (!body || !len) {
+    bool ok_status = http_status >= 200 && http_status < 300;
+    if (ok_status && (!body || !len)) {
         set_all(st, 0, n, SF_DELIV_RETRY);
         snprintf(reason, reasonlen,
                  "Kafka REST: HTTP %ld with an empty body (not assumed "
@@ -304,7 +399,25 @@ size_t sf_kr_classify(int api, int flavor, int64_t partition, long http_status, 
                  http_status);
         return n;
     }
-    if (api == SF_KR_API_V3)
-        return v3_answer(body, len, n, st, reason, reasonlen);
-    return v2_answer(flavor, partition, body, len, n, st, reason, reasonlen);
+    if (ok_status && api == SF_KR_API_V3)
+        return v3_answer(body, len, n, false, 0, st, reason, reasonlen, info);
+    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *offs = api == SF_KR_API_V2 ? offsets_of(j) : NULL;
+    size_t bad;
+    if (offs) {
+        /* the per-record outcome whatever the status: Confluent v2 answers 401/403 when a
+         * record failed authentication/authorization, with every record's entry in the body
+         * (kafka-rest entities/v2/ProduceResponse.java getRequestStatus) */
+        bad = v2_answer(flavor, partition, j, offs, n, st, reason, reasonlen, info);
+    } else if (ok_status) {
+        set_all(st, 0, n, SF_DELIV_RETRY);
+        snprintf(reason, reasonlen,
+                 "Kafka REST: HTTP %ld without an offsets list (not assumed delivered)",
+                 http_status);
+        bad = n;
+    } else {
+        bad = whole_request(http_status, j, n, st, reason, reasonlen, info);
+    }
+    cJSON_Delete(j);
+    return bad;
 }

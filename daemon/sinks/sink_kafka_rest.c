@@ -8,6 +8,7 @@
 
 #include "core/hmac.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "net/http.h"
 #include "sinks/http_sink.h"
 #include "sinks/kafka_rest_parse.h"
@@ -138,9 +139,7 @@ static int kr_open(sf_sink *s)
     int rc = sf_buf_append(&u, c->http.url, blen);
     if (!rc && c->api == SF_KR_API_V3)
         rc = sf_buf_appendf(&u, "/v3/clusters/%s/topics/%s/records", c->cluster_id, c->topic);
-    else if (!rc && c->partition >= 0)
-        rc = sf_buf_appendf(&u, "/topics/%s/partitions/%lld", c->topic, (long long)c->partition);
-    else if (!rc)
+    else if (!rc) /* v2: the partition goes in each record (Redpanda has no partition route) */
         rc = sf_buf_appendf(&u, "/topics/%s", c->topic);
     if (rc)
         goto fail;
@@ -175,6 +174,12 @@ static int add_record(kr_t *k, sf_buf *out, const sf_buf *rec, const sf_event *e
     int rc = 0;
     if (c->api == SF_KR_API_V2) {
         if ((rc = sf_buf_puts(out, first ? "{\"records\":[{" : ",{")))
+            return rc;
+        /* a record's "partition": Confluent (entities/v2/ProduceRequest.java ProduceRecord) and
+         * Redpanda (pandaproxy json/requests/produce.h) both take it; only Confluent has
+         * POST /topics/{t}/partitions/{p} */
+        if (c->partition >= 0 &&
+            (rc = sf_buf_appendf(out, "\"partition\":%lld,", (long long)c->partition)))
             return rc;
         if (c->key == KEY_EVENT_ID) {
             if ((rc = sf_buf_puts(out, "\"key\":")))
@@ -236,11 +241,30 @@ static int add_record(kr_t *k, sf_buf *out, const sf_buf *rec, const sf_event *e
 static void kr_on_response(sf_http_response *resp, void *ud)
 {
     kr_t *k = ud;
-    char reason[320];
-    size_t bad = sf_kr_classify(k->c->api, k->c->flavor, k->c->partition, resp->status, resp->error,
+    sf_sink *s = k->hb.s;
+    char reason[320], why[480];
+    sf_kr_info info;
+    size_t bad = sf_kr_classify(k->c->api, k->c->flavor, k->c->partition,
+                                resp->error ? resp->partial_status : resp->status, resp->error,
                                 resp->body.data, resp->body.len, k->count,
-                                k->hb.b->status + k->first, reason, sizeof reason);
-    sf_http_batch_answered(&k->hb, resp, k->first, k->count, bad, true, reason, sizeof reason);
+                                k->hb.b->status + k->first, reason, sizeof reason, &info);
+    if (info.topic_missing) {
+        /* retried like Kafka's own producer does (the topic may be created); visible: the sink
+         * is not ready with this reason, the topic_missing gauge, one error line per episode */
+        snprintf(why, sizeof why,
+                 "topic \"%s\" does not exist (or the proxy cannot see it); its events are "
+                 "retried (retry.max_attempts) until it is created [%s]",
+                 k->c->topic, reason);
+        if (!s->topic_missing)
+            SF_ERROR("sink", "sink %s: %s", s->name, why);
+    } else {
+        snprintf(why, sizeof why, "%s", reason);
+        if (s->topic_missing && resp->error == 0)
+            SF_INFO("sink", "sink %s: topic \"%s\" exists now", s->name, k->c->topic);
+    }
+    if (info.topic_missing || resp->error == 0)
+        s->topic_missing = info.topic_missing;
+    sf_http_batch_answered(&k->hb, resp, k->first, k->count, bad, true, why, sizeof why);
     sf_http_batch_pump(&k->hb);
 }
 

@@ -3,7 +3,8 @@
  * Input layout: 4 header bytes, then the response body.
  *   [0] bit0: api (v2/v3), bits1-2: flavour (auto/confluent/redpanda)
  *   [1] partition: 0xff -> -1 (not pinned), else value % 8
- *   [2] HTTP status index into a table of statuses (a transport error for the last entries)
+ *   [2] HTTP status index into a table of statuses (a transport error for the last entries;
+ *       then bit3 of [0] says whether a 200 answer had started: a cut v3 stream)
  *   [3] records in the request: 1 + value % 64
  * Every record must get a valid status; the reason must be NUL-terminated. */
 #include <stddef.h>
@@ -30,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t si = data[2] % (sizeof statuses / sizeof statuses[0]);
     long status = statuses[si];
     int terr = status ? 0 : terrs[1 + data[2] % 4];
+    if (terr && (data[0] & 8))
+        status = 200; /* the answer cut part-way */
     size_t n = 1 + data[3] % 64;
     /* the body in its own exact-size allocation so ASan sees any over-read */
     size_t blen = size - 4;
@@ -41,8 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(st, 0x7f, sizeof st);
     char reason[256];
     memset(reason, 'x', sizeof reason);
+    sf_kr_info info;
     size_t bad = sf_kr_classify(api, flavor, partition, status, terr, body, blen, n, st, reason,
-                                sizeof reason);
+                                sizeof reason, &info);
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) {
         if (st[i] != SF_DELIV_OK && st[i] != SF_DELIV_RETRY && st[i] != SF_DELIV_REJECT)

@@ -140,7 +140,7 @@ class ServerTest(unittest.TestCase):
             P + "poll_duration_seconds": "histogram", P + "cursor_lag_seconds": "gauge",
             P + "queue_events": "gauge", P + "checkpoint_writes": "counter",
             P + "checkpoint_write_errors": "counter", P + "sink_up": "gauge",
-            P + "sink_unsettled_events": "gauge",
+            P + "sink_unsettled_events": "gauge", P + "sink_topic_missing": "gauge",
             P + "build_info": "gauge", "process_resident_memory_bytes": "gauge",
             "process_open_fds": "gauge",
         }

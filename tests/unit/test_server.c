@@ -202,6 +202,7 @@ static const char *const documented[] = {
     "sysdig_forwarder_ready",
     "sysdig_forwarder_sink_errors_total",
     "sysdig_forwarder_sink_info",
+    "sysdig_forwarder_sink_topic_missing",
     "sysdig_forwarder_sink_unsettled_events",
     "sysdig_forwarder_sink_up",
     "sysdig_forwarder_spool_bytes",
