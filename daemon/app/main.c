@@ -56,7 +56,11 @@ static const char usage_text[] =
     "Forwards Sysdig Secure runtime events to syslog, files, Kafka REST and webhooks.\n"
     "\n"
     "  -c, --config FILE        configuration file (YAML)\n"
-    "      --check-config       validate the configuration; print FILE:LINE:COL: problems\n"
+    "      --check-config       validate the configuration and what start-up needs from\n"
+    "                           this machine (output paths writable, TLS files load);\n"
+    "                           print FILE:LINE:COL: problems\n"
+    "      --syntax-only        with --check-config: the configuration alone (for a\n"
+    "                           machine other than the one it runs on, e.g. CI)\n"
     "      --once               catch up from the checkpoint to now, deliver, save, exit\n"
     "      --from T --to T      export a fixed range (RFC 3339, -2h, now); checkpoint untouched\n"
     "      --ping               check the URL and token against the API\n"
@@ -340,6 +344,18 @@ static int load_config(app_t *a, const char *path, const char *text)
     return 0;
 }
 
+/* What start-up will need from this machine (files to write, TLS files to load): an error
+ * there is a configuration error (exit 2, FILE:LINE:COL), found by --check-config too, never a
+ * failure after start. */
+static int check_env(app_t *a)
+{
+    sf_cfg_errors errs = {0};
+    int n = sf_config_check_env(&a->cfg, &errs);
+    print_errors(&errs);
+    sf_cfg_errors_free(&errs);
+    return n ? -1 : 0;
+}
+
 /* Before the configuration is read: the environment's overrides and --log-level already
  * apply, so the first lines have the format the rest will have. */
 static void early_logging(app_t *a)
@@ -483,11 +499,13 @@ int main(int argc, char **argv)
         OPT_DEMO,
         OPT_FORMAT,
         OPT_REF,
-        OPT_LOG_LEVEL
+        OPT_LOG_LEVEL,
+        OPT_SYNTAX_ONLY
     };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
+        {"syntax-only", no_argument, NULL, OPT_SYNTAX_ONLY},
         {"once", no_argument, NULL, OPT_ONCE},
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
@@ -502,6 +520,7 @@ int main(int argc, char **argv)
     };
     const char *cfg_path = NULL, *from_s = NULL, *to_s = NULL, *format = NULL;
     bool check = false, once = false, ping = false, demo = false, has_flag_level = false;
+    bool syntax_only = false;
     sf_log_level flag_level = SF_LOG_INFO;
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
@@ -511,6 +530,9 @@ int main(int argc, char **argv)
             break;
         case OPT_CHECK:
             check = true;
+            break;
+        case OPT_SYNTAX_ONLY:
+            syntax_only = true;
             break;
         case OPT_ONCE:
             once = true;
@@ -562,11 +584,13 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     int modes = (check ? 1 : 0) + (once ? 1 : 0) + (ping ? 1 : 0) + ((from_s || to_s) ? 1 : 0);
-    if (modes > 1 || (!cfg_path && !demo) || (!!from_s != !!to_s) || (format && !demo)) {
+    if (modes > 1 || (!cfg_path && !demo) || (!!from_s != !!to_s) || (format && !demo) ||
+        (syntax_only && !check)) {
         fprintf(
             stderr, "%s%s",
-            !cfg_path && !demo     ? "sysdig-forwarder: -c FILE is required\n"
-            : (!!from_s != !!to_s) ? "sysdig-forwarder: --from and --to go together\n"
+            !cfg_path && !demo      ? "sysdig-forwarder: -c FILE is required\n"
+            : syntax_only && !check ? "sysdig-forwarder: --syntax-only goes with --check-config\n"
+            : (!!from_s != !!to_s)  ? "sysdig-forwarder: --from and --to go together\n"
             : format && !demo
                 ? "sysdig-forwarder: --format goes with --demo (sinks choose formats in the "
                   "configuration)\n"
@@ -607,6 +631,10 @@ int main(int argc, char **argv)
             goto out_loop;
         }
     } else if (load_config(a, cfg_path, NULL) != 0) {
+        exit_code = EXIT_USAGE;
+        goto out_loop;
+    }
+    if (!syntax_only && check_env(a) != 0) {
         exit_code = EXIT_USAGE;
         goto out_loop;
     }

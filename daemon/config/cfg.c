@@ -5,6 +5,7 @@
 #include "config/cfg.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -176,6 +177,74 @@ void sf_cfg_error_at(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, 
     va_start(ap, fmt);
     verror(e, line, col, NULL, NULL, fmt, ap);
     va_end(ap);
+}
+
+/* The directory part of path ("." for a bare name), in out. */
+static void dir_of(const char *path, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, outlen, ".");
+    else if (slash == path)
+        snprintf(out, outlen, "/");
+    else
+        snprintf(out, outlen, "%.*s", (int)(slash - path), path);
+}
+
+void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
+                       const char *path)
+{
+    struct stat st;
+    char dir[PATH_MAX];
+    if (!path || !*path)
+        return;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            sf_cfg_error_at(e, map, key, "%s: %s is a directory, not a file", what, path);
+        else if (access(path, W_OK) != 0)
+            sf_cfg_error_at(e, map, key, "%s: %s cannot be written (%s)", what, path,
+                            strerror(errno));
+        return;
+    }
+    if (errno != ENOENT) {
+        sf_cfg_error_at(e, map, key, "%s: %s: %s", what, path, strerror(errno));
+        return;
+    }
+    dir_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
+                        dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
+                        what, path, dir, strerror(errno));
+}
+
+void sf_cfg_check_dir(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
+                      const char *path)
+{
+    struct stat st;
+    char dir[PATH_MAX];
+    if (!path || !*path)
+        return;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            sf_cfg_error_at(e, map, key, "%s: %s is not a directory", what, path);
+        else if (access(path, W_OK | X_OK) != 0)
+            sf_cfg_error_at(e, map, key, "%s: %s is not writable (%s)", what, path,
+                            strerror(errno));
+        return;
+    }
+    if (errno != ENOENT) {
+        sf_cfg_error_at(e, map, key, "%s: %s: %s", what, path, strerror(errno));
+        return;
+    }
+    dir_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
+                        dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
+                        what, path, dir, strerror(errno));
 }
 
 void sf_cfg_node_free(sf_cfg_node *n)

@@ -154,4 +154,14 @@ void sf_cfg_key_pos(const sf_cfg_node *map, const char *key, int *line, int *col
 void sf_cfg_error_at(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
 
+/* Checks of the machine, not of the text (what start-up will need: sf_config_check_env). Each
+ * reports at sf_cfg_pos(map, key), naming what (e.g. "sinks[0].path"), as this process's user:
+ *  - file: path can be opened for appending (it exists and is a writable regular file, or its
+ *    directory exists and new files can be made in it);
+ *  - dir: path is a writable directory, or can be made (its parent is a writable directory). */
+void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
+                       const char *path);
+void sf_cfg_check_dir(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
+                      const char *path);
+
 #endif

@@ -781,6 +781,33 @@ out:
     return rc;
 }
 
+int sf_config_check_env(const sf_config *cfg, sf_cfg_errors *errs)
+{
+    size_t before = errs->n;
+    if (cfg->file)
+        errs->file = cfg->file;
+    const sf_cfg_node *root = cfg->root;
+    const sf_cfg_node *smap = root ? sf_cfg_map_get(root, "source") : NULL;
+    if (cfg->source.url && strncmp(cfg->source.url, "https://", 8) == 0)
+        sf_tls_check_files(&cfg->source.tls, smap, "source.tls", errs);
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        const sf_sink_cfg *s = cfg->sinks[i];
+        const sf_cfg_node *map = s->common.node;
+        if (s->common.spool_path) {
+            const sf_cfg_node *sp = map ? sf_cfg_map_get(map, "spool") : NULL;
+            sf_cfg_check_dir(errs, sp ? sp : map, sp ? "path" : "spool", "spool.path",
+                             s->common.spool_path);
+        }
+        if (s->ops && s->ops->check_env)
+            s->ops->check_env(s->type_cfg, map, errs);
+    }
+    if (cfg->dead_letter.path && *cfg->dead_letter.path) {
+        const sf_cfg_node *dl = root ? sf_cfg_map_get(root, "dead_letter") : NULL;
+        sf_cfg_check_file(errs, dl ? dl : root, "path", "dead_letter.path", cfg->dead_letter.path);
+    }
+    return (int)(errs->n - before);
+}
+
 int sf_config_load(const char *path, sf_config *cfg, sf_cfg_errors *errs)
 {
     memset(cfg, 0, sizeof *cfg);

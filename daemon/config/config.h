@@ -95,6 +95,12 @@ int sf_config_load(const char *path, sf_config *cfg, sf_cfg_errors *errs);
 int sf_config_load_text(const char *name, const char *text, size_t len, sf_config *cfg,
                         sf_cfg_errors *errs);
 void sf_config_free(sf_config *cfg);
+/* What start-up will need from this machine, checked before anything starts (and by
+ * --check-config, as the same user): output files and directories can be written or made
+ * (file sinks, spools, dead_letter.path) and TLS files load (source and sinks). Errors go to
+ * errs at the key's FILE:LINE:COL; returns their count. The checkpoint's own directory is the
+ * checkpoint's check (exit 3), not this one. */
+int sf_config_check_env(const sf_config *cfg, sf_cfg_errors *errs);
 
 /* Markdown reference of every section, sink type and format (drives README). */
 int sf_config_reference(struct sf_buf *out);

@@ -223,10 +223,13 @@ void sf_tls_errstr(char *out, size_t outlen)
     ERR_clear_error();
 }
 
-struct ssl_ctx_st *sf_tls_ctx_new(const sf_tls_cfg *t, char *err, size_t errlen)
+/* The context for t; on failure NULL, *bad the tls key at fault (ca_file, cert_file,
+ * key_file, or "" if none), *file the file and err OpenSSL's reason. */
+static SSL_CTX *ctx_build(const sf_tls_cfg *t, const char **bad, const char **file, char *err,
+                          size_t errlen)
 {
-    char es[200];
     ERR_clear_error();
+    *bad = *file = "";
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
         snprintf(err, errlen, "cannot create a TLS context");
@@ -239,8 +242,8 @@ struct ssl_ctx_st *sf_tls_ctx_new(const sf_tls_cfg *t, char *err, size_t errlen)
         int ok = t->ca_file ? SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL)
                             : SSL_CTX_set_default_verify_paths(ctx);
         if (!ok) {
-            sf_tls_errstr(es, sizeof es);
-            snprintf(err, errlen, "tls.ca_file %s: %s", t->ca_file ? t->ca_file : "(system)", es);
+            *bad = "ca_file";
+            *file = t->ca_file ? t->ca_file : "(system)";
             goto fail;
         }
     } else {
@@ -251,22 +254,54 @@ struct ssl_ctx_st *sf_tls_ctx_new(const sf_tls_cfg *t, char *err, size_t errlen)
         if (t->key_password)
             SSL_CTX_set_default_passwd_cb_userdata(ctx, t->key_password);
         if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
-            sf_tls_errstr(es, sizeof es);
-            snprintf(err, errlen, "tls.cert_file %s: %s", t->cert_file, es);
+            *bad = "cert_file";
+            *file = t->cert_file;
             goto fail;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(ctx) != 1) {
-            sf_tls_errstr(es, sizeof es);
-            snprintf(err, errlen, "tls.key_file %s: %s", key, es);
+            *bad = t->key_file ? "key_file" : "cert_file";
+            *file = key;
             goto fail;
         }
         SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
     }
     return ctx;
 fail:
+    sf_tls_errstr(err, errlen);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+struct ssl_ctx_st *sf_tls_ctx_new(const sf_tls_cfg *t, char *err, size_t errlen)
+{
+    const char *bad, *file;
+    char es[200];
+    SSL_CTX *ctx = ctx_build(t, &bad, &file, es, sizeof es);
+    if (!ctx && *bad)
+        snprintf(err, errlen, "tls.%s %s: %s", bad, file, es);
+    else if (!ctx)
+        snprintf(err, errlen, "%s", es);
+    return ctx;
+}
+
+int sf_tls_check_files(const sf_tls_cfg *t, const sf_cfg_node *parent, const char *path,
+                       sf_cfg_errors *errs)
+{
+    if (!t->cert_file && !(t->verify && t->ca_file))
+        return 0; /* nothing of ours to load */
+    const char *bad, *file;
+    char es[200];
+    SSL_CTX *ctx = ctx_build(t, &bad, &file, es, sizeof es);
+    if (ctx) {
+        SSL_CTX_free(ctx);
+        return 0;
+    }
+    const sf_cfg_node *tls = parent ? sf_cfg_map_get(parent, "tls") : NULL;
+    sf_cfg_error_at(errs, tls ? tls : parent, *bad ? bad : "tls", "%s.%s: %s: %s", path,
+                    *bad ? bad : "", file, es);
+    return 1;
 }
 
 int sf_tls_ssl_setup(struct ssl_st *ssl, const sf_tls_cfg *t, const char *host)

@@ -45,6 +45,13 @@ extern const char *const sf_tls_version_names[];
 int sf_tls_validate(const sf_tls_cfg *t, const sf_cfg_node *parent, const char *path,
                     sf_cfg_errors *errs);
 
+/* Loads what t names (ca_file when verifying, cert_file, key_file with key_password) as a
+ * connection would, so a file that is missing, unreadable, not PEM, or a key that does not
+ * match its certificate is a configuration error (FILE:LINE:COL at the key) instead of a
+ * failure at the first connection. Returns the number of errors added. */
+int sf_tls_check_files(const sf_tls_cfg *t, const sf_cfg_node *parent, const char *path,
+                       sf_cfg_errors *errs);
+
 /* The name a connection to 'host' sends as SNI and checks the certificate against. */
 const char *sf_tls_peer_name(const sf_tls_cfg *t, const char *host);
 /* Whether s is an IPv4 or IPv6 address literal (no brackets). */

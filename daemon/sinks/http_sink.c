@@ -53,6 +53,13 @@ void sf_http_sink_warn_transport(const sf_http_sink_cfg *c, const sf_cfg_node *n
                        "verify", "tls.verify is false: the receiver's certificate is NOT checked");
 }
 
+void sf_http_sink_check_env(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
+{
+    const sf_http_sink_cfg *c = cfg;
+    if (c->url && strncmp(c->url, "https://", 8) == 0)
+        sf_tls_check_files(&c->tls, node, "tls", errs);
+}
+
 void sf_http_sink_validate_tls(const sf_http_sink_cfg *c, const sf_cfg_node *node,
                                sf_cfg_errors *errs)
 {

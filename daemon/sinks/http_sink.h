@@ -105,6 +105,9 @@ typedef struct sf_http_sink_cfg {
 /* Validation shared by the HTTP sinks (errors at the key's line/col, else the sink's). */
 void sf_http_sink_validate_url(const sf_http_sink_cfg *c, const sf_cfg_node *node,
                                sf_cfg_errors *errs);
+/* check_env of the HTTP sinks (cfg: a struct whose first member is the sf_http_sink_cfg): the
+ * TLS files of an https:// url load. */
+void sf_http_sink_check_env(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs);
 /* The shared TLS checks (sf_tls_validate) of the sink's "tls" section. */
 /* Warnings (accepted, but risky): credentials over plain http://; https without verification. */
 void sf_http_sink_warn_transport(const sf_http_sink_cfg *c, const sf_cfg_node *node,

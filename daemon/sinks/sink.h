@@ -84,6 +84,9 @@ typedef struct sf_sink_ops {
     size_t cfg_size;
     /* Cross-field checks after the table was applied; add errors to errs (line/col of node). */
     void (*validate)(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs);
+    /* Optional: what open() will need from this machine (files it creates or loads), checked
+     * at start and by --check-config (sf_config_check_env), so start-up does not fail on it. */
+    void (*check_env)(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs);
     int (*open)(struct sf_sink *s);
     int (*submit)(struct sf_sink *s, sf_sink_batch *b);
     void (*reopen)(struct sf_sink *s); /* SIGHUP: reopen files / reconnect; optional */

@@ -64,11 +64,18 @@ static int file_open(sf_sink *s)
     return sf_fdwriter_open(s, &o);
 }
 
+static void file_check_env(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
+{
+    const file_cfg *c = cfg;
+    sf_cfg_check_file(errs, node, "path", "path", c->path);
+}
+
 const sf_sink_ops sf_sink_file_ops = {
     .type = "file",
     .desc = "Appends one record per line to a local file.",
     .options = file_options,
     .cfg_size = sizeof(file_cfg),
+    .check_env = file_check_env,
     .open = file_open,
     .submit = sf_fdwriter_submit,
     .reopen = sf_fdwriter_reopen,

@@ -351,6 +351,7 @@ const sf_sink_ops sf_sink_kafka_rest_ops = {
     .options = kr_options,
     .cfg_size = sizeof(kr_cfg),
     .validate = kr_validate,
+    .check_env = sf_http_sink_check_env,
     .open = kr_open,
     .submit = sf_http_sink_submit,
     .close = sf_http_sink_close,

@@ -979,12 +979,24 @@ static void syslog_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_err
     }
 }
 
+static void syslog_check_env(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
+{
+    const syslog_cfg *c = cfg;
+    int transport = -1, port;
+    char host[256], err[160];
+    if (sf_syslog_parse_address(c->address, &transport, host, sizeof host, &port, err,
+                                sizeof err) == 0 &&
+        transport == SF_SYSLOG_TLS)
+        sf_tls_check_files(&c->tls, node, "tls", errs);
+}
+
 const sf_sink_ops sf_sink_syslog_ops = {
     .type = "syslog",
     .desc = "Sends each record as one syslog message (RFC 5424 or 3164) over UDP, TCP or TLS.",
     .options = syslog_options,
     .cfg_size = sizeof(syslog_cfg),
     .validate = syslog_validate,
+    .check_env = syslog_check_env,
     .open = syslog_open,
     .submit = syslog_submit,
     .reopen = syslog_reopen,

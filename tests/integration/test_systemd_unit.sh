@@ -87,7 +87,7 @@ if [ -n "${SF_BIN:-}" ] && [ -x "${SF_BIN}" ]; then
   cred=$scratch/cred
   mkdir "$cred"
   echo "test-token-value" > "$cred/sysdig-token"
-  if out=$(CREDENTIALS_DIRECTORY=$cred "$SF_BIN" -c "$SRC/systemd/config.yaml" --check-config 2>&1); then
+  if out=$(CREDENTIALS_DIRECTORY=$cred "$SF_BIN" -c "$SRC/systemd/config.yaml" --check-config --syntax-only 2>&1); then
     ok "systemd/config.yaml passes --check-config"
   else
     bad "systemd/config.yaml fails --check-config: $out"
