@@ -375,6 +375,7 @@ typedef struct wh {
     uint64_t requests, failures;
     sf_hec_acker *acker; /* splunk_hec with ack: true */
     bool batch_closed, acker_closed;
+    bool in_request; /* inside send_chunk or on_response: they pump the batch themselves */
     void (*closed)(sf_sink *);
 } wh_t;
 
@@ -413,7 +414,7 @@ static int wh_send(sf_http_batch *hb);
 static void on_room(void *ud)
 {
     wh_t *w = ud;
-    if (w->hb.b)
+    if (w->hb.b && !w->in_request)
         sf_http_batch_pump(&w->hb);
 }
 
@@ -587,8 +588,11 @@ static void on_response(sf_http_response *resp, void *ud)
                                               resp->body.len, r->count, st, reason, sizeof reason);
     if (bad)
         w->failures++;
-    if (r->ent)
+    if (r->ent) {
+        w->in_request = true;
         hec_ack_answered(w, r, &ans);
+        w->in_request = false;
+    }
     sf_http_batch_answered(&w->hb, resp, r->first, r->count, bad, false, reason, sizeof reason);
     sf_http_batch_pump(&w->hb);
 }
@@ -666,7 +670,9 @@ static int send_chunk(wh_t *w, wh_req *r)
     }
     rc = sf_http_send(w->hb.s->http, &req, on_response, r, NULL);
     if (r->ent && rc) {
+        w->in_request = true;
         sf_hec_acker_answered(w->acker, r->ent, 0, -1, NULL); /* not sent: leaves the FIFO */
+        w->in_request = false;
         r->ent = NULL;
     } else if (r->ent) {
         r->body = body; /* kept until the answer */
