@@ -1,8 +1,10 @@
-/* uuid: UUIDv5 = SHA-1(namespace bytes || name), truncated to 16 bytes, version and variant set. */
+/* uuid: UUIDv5 = SHA-1(namespace bytes || name), truncated to 16 bytes, version and variant set;
+ * UUIDv4 = 122 random bits. */
 #include "core/uuid.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +36,15 @@ int sf_uuid_parse(const char *s, sf_uuid *out)
         out->b[n++] = (uint8_t)(hi << 4 | lo);
         i++;
     }
+    return 0;
+}
+
+int sf_uuid_v4(sf_uuid *out)
+{
+    if (RAND_bytes(out->b, (int)sizeof out->b) != 1)
+        return -EIO;
+    out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x40);
+    out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
     return 0;
 }
 

@@ -549,8 +549,8 @@ static void sink_metrics(sf_server *s, sf_buf *b)
         {"sysdig_forwarder_events_spooled_total", "counter",
          "Events parked in the sink's disk spool while it refused them.", 7},
         {"sysdig_forwarder_sink_unsettled_events", "gauge",
-         "Events a sink wrote but has not settled yet (syslog resend window); the checkpoint "
-         "waits for them.",
+         "Events a sink wrote but has not settled yet (syslog resend window, Splunk HEC "
+         "awaiting indexer acknowledgement); the checkpoint waits for them.",
          8},
         {"sysdig_forwarder_sink_topic_missing", "gauge",
          "1 while the sink's last answer said its Kafka topic does not exist (kafka_rest; its "

@@ -1,7 +1,8 @@
 /* sink_webhook: "webhook" (generic HTTP receiver) and "splunk_hec" (Splunk HTTP Event
  * Collector preset) sink types. See docs/sinks-http.md.
  * Over 600 lines because it holds two sink types that share one request path: their option
- * tables (a third of the file), body building, HEC response classification and gzip. */
+ * tables (a third of the file), body building, the generic classification and gzip. The HEC
+ * answer classification (Splunk's codes) and indexer acknowledgement are sink_splunk_hec.c. */
 #include "sinks/sink_webhook.h"
 
 #include <errno.h>
@@ -10,11 +11,12 @@
 #include <string.h>
 #include <zlib.h>
 
-#include <cjson/cJSON.h>
-
 #include "core/hmac.h"
+#include "core/log.h"
+#include "core/uuid.h"
 #include "net/http.h"
 #include "sinks/http_sink.h"
+#include "sinks/sink_splunk_hec.h"
 
 typedef struct wh_cfg {
     sf_http_sink_cfg http; /* first: the shared option entries' offsets are from it */
@@ -26,6 +28,9 @@ typedef struct wh_cfg {
     int64_t concurrency;
     /* splunk_hec */
     char *hec_token, *hec_host, *hec_source, *hec_sourcetype, *hec_index;
+    bool hec_ack;
+    int64_t ack_poll_ms, ack_timeout_ms;
+    uint64_t ack_window_bytes;
 } wh_cfg;
 
 _Static_assert(offsetof(wh_cfg, http) == 0, "sf_http_sink_cfg must come first");
@@ -143,6 +148,38 @@ static const sf_cfg_option hec_options[] = {
      .type = SF_OPT_STR,
      .desc = "HEC host (default: the event's host.hostName label, if any)",
      .offset = OFF(hec_host)},
+    {.name = "ack",
+     .type = SF_OPT_BOOL,
+     .def = "false",
+     .desc = "Indexer acknowledgement (the token must have it enabled): requests carry a "
+             "channel (X-Splunk-Request-Channel) and events settle (let the checkpoint move) "
+             "only once Splunk reports them indexed; false: a 200 settles them, although "
+             "Splunk may still lose them before indexing",
+     .offset = OFF(hec_ack)},
+    {.name = "ack_poll_interval",
+     .type = SF_OPT_DURATION,
+     .def = "10s",
+     .min = 100,
+     .max = 3600000,
+     .desc = "ack: how often /services/collector/ack is asked (at once on shutdown and at the "
+             "end of --once)",
+     .offset = OFF(ack_poll_ms)},
+    {.name = "ack_timeout",
+     .type = SF_OPT_DURATION,
+     .def = "5m",
+     .min = 1000,
+     .max = 86400000,
+     .desc = "ack: a request not acknowledged this long after Splunk accepted it is sent again "
+             "(Splunk loses ack status when an indexer restarts; duplicates possible)",
+     .offset = OFF(ack_timeout_ms)},
+    {.name = "ack_window_bytes",
+     .type = SF_OPT_SIZE,
+     .def = "64MiB",
+     .min = 4096,
+     .max = INT64_C(1) << 34,
+     .desc = "ack: bound on the request bodies kept until acknowledged (for a re-send); new "
+             "batches wait while this much is unacknowledged (backpressure)",
+     .offset = OFF(ack_window_bytes)},
     COMMON_HTTP_OPTIONS,
     {0},
 };
@@ -264,48 +301,12 @@ static void set_all(sf_deliv_status *st, size_t from, size_t n, sf_deliv_status 
         st[i] = v;
 }
 
-static bool hec_auth_code(int code)
+/* The generic classification by HTTP status (webhook, and HEC answers without a known code). */
+size_t sf_webhook_classify_status(const char *peer, long http_status, int code, const char *text,
+                                  const char *snippet, size_t n, sf_deliv_status *st, char *reason,
+                                  size_t reasonlen)
 {
-    return code == 1 || code == 2 || code == 3 || code == 4 || code == 16 || code == 21;
-}
-
-size_t sf_webhook_classify(bool hec, long http_status, int transport_error, const char *body,
-                           size_t len, size_t n, sf_deliv_status *st, char *reason,
-                           size_t reasonlen)
-{
-    char snippet[160];
-    const char *peer = hec ? "Splunk HEC" : "webhook receiver";
-    sf_webhook_sanitize(body, len, snippet, sizeof snippet);
-    if (transport_error) {
-        set_all(st, 0, n, SF_DELIV_RETRY);
-        snprintf(reason, reasonlen, "%s: %s", peer, sf_http_strerror(transport_error));
-        return n;
-    }
-    int code = -1;
-    long invalid_at = -1;
-    char text[120] = "";
-    if (hec && body && len) {
-        cJSON *j = cJSON_ParseWithLength(body, len);
-        if (cJSON_IsObject(j)) {
-            const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "code");
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "text");
-            const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "invalid-event-number");
-            if (cJSON_IsNumber(c))
-                code = c->valueint; /* cJSON clamps valueint: no undefined cast */
-            if (cJSON_IsString(t))
-                sf_webhook_sanitize(t->valuestring, strlen(t->valuestring), text, sizeof text);
-            if (cJSON_IsNumber(iv) && iv->valuedouble >= 0)
-                invalid_at = iv->valueint;
-        }
-        cJSON_Delete(j);
-    }
-    if (http_status >= 200 && http_status < 300) {
-        if (hec && code > 0 && code != 17) {
-            set_all(st, 0, n, SF_DELIV_RETRY);
-            snprintf(reason, reasonlen, "Splunk HEC answered HTTP %ld with code %d (%s)",
-                     http_status, code, text);
-            return n;
-        }
+    if (http_status >= 200 && http_status < 300 && code <= 0) {
         set_all(st, 0, n, SF_DELIV_OK);
         reason[0] = '\0';
         return 0;
@@ -320,31 +321,9 @@ size_t sf_webhook_classify(bool hec, long http_status, int transport_error, cons
                      snippet[0] ? ": " : "", snippet);
         return n;
     }
-    /* other 4xx: permanent */
-    if (hec && hec_auth_code(code)) {
-        set_all(st, 0, n, SF_DELIV_REJECT);
-        snprintf(reason, reasonlen,
-                 "Splunk HEC refused the token (HTTP %ld, code %d: %s): check the sink's token",
-                 http_status, code, text);
-        return n;
-    }
-    if (hec && code >= 0) {
-        size_t from = 0;
-        if (invalid_at >= 0 && (size_t)invalid_at < n) {
-            /* HEC indexes the events before the invalid one and stops there */
-            from = (size_t)invalid_at;
-            set_all(st, 0, from, SF_DELIV_OK);
-            st[from] = SF_DELIV_REJECT;
-            set_all(st, from + 1, n, SF_DELIV_RETRY);
-            snprintf(reason, reasonlen, "Splunk HEC: HTTP %ld (code %d: %s) at event %ld",
-                     http_status, code, text, invalid_at);
-            return n - from;
-        }
-        set_all(st, 0, n, SF_DELIV_REJECT);
-        snprintf(reason, reasonlen, "Splunk HEC: HTTP %ld (code %d: %s)", http_status, code, text);
-        return n;
-    }
-    if (http_status == 401 || http_status == 403)
+    if (code >= 0)
+        snprintf(reason, reasonlen, "%s: HTTP %ld (code %d: %s)", peer, http_status, code, text);
+    else if (http_status == 401 || http_status == 403)
         snprintf(reason, reasonlen, "%s: HTTP %ld (authentication refused: check auth)%s%s", peer,
                  http_status, snippet[0] ? ": " : "", snippet);
     else
@@ -354,6 +333,24 @@ size_t sf_webhook_classify(bool hec, long http_status, int transport_error, cons
     return n;
 }
 
+size_t sf_webhook_classify(bool hec, long http_status, int transport_error, const char *body,
+                           size_t len, size_t n, sf_deliv_status *st, char *reason,
+                           size_t reasonlen)
+{
+    if (hec)
+        return sf_webhook_classify_hec(http_status, transport_error, body, len, n, st, reason,
+                                       reasonlen, false, NULL);
+    char snippet[160];
+    sf_webhook_sanitize(body, len, snippet, sizeof snippet);
+    if (transport_error) {
+        set_all(st, 0, n, SF_DELIV_RETRY);
+        snprintf(reason, reasonlen, "webhook receiver: %s", sf_http_strerror(transport_error));
+        return n;
+    }
+    return sf_webhook_classify_status("webhook receiver", http_status, -1, "", snippet, n, st,
+                                      reason, reasonlen);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* the sink                                                                                    */
 
@@ -361,6 +358,8 @@ typedef struct wh_req {
     struct wh *w;
     size_t first, count;
     bool busy;
+    sf_hec_ent *ent; /* ack: its place in the acknowledgement FIFO */
+    sf_buf body;     /* ack: its body, uncompressed (kept for a re-send) */
 } wh_req;
 
 typedef struct wh {
@@ -374,6 +373,10 @@ typedef struct wh {
     sf_http_headers hdrs; /* static headers, may hold secrets */
     wh_req *reqs;         /* c->concurrency slots */
     uint64_t requests, failures;
+    sf_hec_acker *acker; /* splunk_hec with ack: true */
+    bool batch_closed, acker_closed;
+    bool in_request; /* inside send_chunk or on_response: they pump the batch themselves */
+    void (*closed)(sf_sink *);
 } wh_t;
 
 static bool url_has_path(const char *url)
@@ -396,6 +399,9 @@ static void wh_free(wh_t *w)
 {
     if (!w)
         return;
+    sf_hec_acker_free(w->acker);
+    for (size_t i = 0; w->reqs && i < (size_t)w->c->concurrency; i++)
+        sf_buf_free(&w->reqs[i].body);
     sf_http_headers_free(&w->hdrs);
     free(w->reqs);
     free(w->url);
@@ -403,6 +409,45 @@ static void wh_free(wh_t *w)
 }
 
 static int wh_send(sf_http_batch *hb);
+
+/* ack: the window has room again: a batch waiting for it goes on */
+static void on_room(void *ud)
+{
+    wh_t *w = ud;
+    if (w->hb.b && !w->in_request)
+        sf_http_batch_pump(&w->hb);
+}
+
+/* ack: a channel (a random GUID, one per sink and run, as Splunk's kafka-connect-splunk does:
+ * HecChannel.newChannelId, UUID.randomUUID) on every request, and the tracker. */
+static int hec_ack_open(sf_sink *s, wh_t *w)
+{
+    sf_uuid u;
+    char id[SF_UUID_STR_LEN + 1];
+    if (sf_uuid_v4(&u) != 0) {
+        sf_sink_set_error(s, "cannot make a channel id (no randomness)");
+        return -EIO;
+    }
+    sf_uuid_format(&u, id);
+    if (sf_http_headers_add(&w->hdrs, "X-Splunk-Request-Channel: %s", id))
+        return -ENOMEM;
+    const wh_cfg *c = w->c;
+    sf_hec_acker_opts o = {.s = s,
+                           .http = &c->http,
+                           .event_url = w->url,
+                           .hdrs = &w->hdrs,
+                           .gzip = c->gzip,
+                           .poll_ms = c->ack_poll_ms,
+                           .timeout_ms = c->ack_timeout_ms,
+                           .window_bytes = c->ack_window_bytes,
+                           .room = on_room,
+                           .ud = w};
+    if (!(w->acker = sf_hec_acker_new(&o)))
+        return -ENOMEM;
+    s->defer_settle = true;
+    SF_INFO("sink", "sink %s: Splunk HEC indexer acknowledgement on channel %s", s->name, id);
+    return 0;
+}
 
 static int wh_open(sf_sink *s, bool hec)
 {
@@ -450,6 +495,12 @@ static int wh_open(sf_sink *s, bool hec)
     for (size_t i = 0; i < c->headers.n; i++)
         if (sf_http_headers_add(&w->hdrs, "%s: %s", c->headers.k[i], c->headers.v[i]))
             goto fail;
+    if (hec && c->hec_ack && (rc = hec_ack_open(s, w)) != 0) {
+        if (rc == -ENOMEM)
+            sf_sink_set_error(s, "out of memory");
+        wh_free(w);
+        return rc;
+    }
     s->state = w;
     /* the pipeline gathers queued pages to fill the parallel requests, waiting up to
      * max_wait for more while the batch is not full */
@@ -472,7 +523,7 @@ static int hec_open(sf_sink *s)
     return wh_open(s, true);
 }
 
-static int gzip_buf(const sf_buf *in, sf_buf *out)
+int sf_webhook_gzip(const sf_buf *in, sf_buf *out)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -496,17 +547,52 @@ static int gzip_buf(const sf_buf *in, sf_buf *out)
     return rc;
 }
 
+static int add_record(void *ud, sf_buf *out, size_t i, bool first);
+
+/* ack: the records the answer accepted (a prefix) wait in the FIFO for their ackId's
+ * acknowledgement, with their body (rebuilt when only part of the request was taken). */
+static void hec_ack_answered(wh_t *w, wh_req *r, const sf_hec_answer *ans)
+{
+    const sf_deliv_status *st = w->hb.b->status + r->first;
+    size_t nok = 0;
+    while (nok < r->count && st[nok] == SF_DELIV_OK)
+        nok++;
+    sf_buf part = {0};
+    sf_buf *body = &r->body;
+    if (nok && nok < r->count) {
+        body = &part;
+        for (size_t i = 0; i < nok; i++)
+            if (add_record(w, &part, r->first + i, i == 0) != 0)
+                break;
+        sf_webhook_body_end(&part, w->mode, nok);
+    }
+    sf_hec_ent *e = r->ent;
+    r->ent = NULL;
+    sf_hec_acker_answered(w->acker, e, nok, ans->ack_id, body);
+    sf_buf_free(&part);
+    sf_buf_free(&r->body);
+}
+
 static void on_response(sf_http_response *resp, void *ud)
 {
     wh_req *r = ud;
     wh_t *w = r->w;
     char reason[320];
     r->busy = false;
-    size_t bad =
-        sf_webhook_classify(w->hec, resp->status, resp->error, resp->body.data, resp->body.len,
-                            r->count, w->hb.b->status + r->first, reason, sizeof reason);
+    sf_deliv_status *st = w->hb.b->status + r->first;
+    sf_hec_answer ans = {.code = -1, .ack_id = -1, .invalid_at = -1};
+    size_t bad = w->hec ? sf_webhook_classify_hec(resp->status, resp->error, resp->body.data,
+                                                  resp->body.len, r->count, st, reason,
+                                                  sizeof reason, w->acker != NULL, &ans)
+                        : sf_webhook_classify(false, resp->status, resp->error, resp->body.data,
+                                              resp->body.len, r->count, st, reason, sizeof reason);
     if (bad)
         w->failures++;
+    if (r->ent) {
+        w->in_request = true;
+        hec_ack_answered(w, r, &ans);
+        w->in_request = false;
+    }
     sf_http_batch_answered(&w->hb, resp, r->first, r->count, bad, false, reason, sizeof reason);
     sf_http_batch_pump(&w->hb);
 }
@@ -533,7 +619,7 @@ static int send_chunk(wh_t *w, wh_req *r)
     r->count = k;
     const sf_buf *wire = &body;
     if (c->gzip) {
-        if ((rc = gzip_buf(&body, &gz)))
+        if ((rc = sf_webhook_gzip(&body, &gz)))
             goto out;
         wire = &gz;
     }
@@ -578,7 +664,20 @@ static int send_chunk(wh_t *w, wh_req *r)
         .body_len = wire->len,
     };
     sf_http_sink_request(&req, &c->http);
+    if (w->acker && !(r->ent = sf_hec_acker_sent(w->acker))) {
+        rc = -ENOMEM;
+        goto out;
+    }
     rc = sf_http_send(w->hb.s->http, &req, on_response, r, NULL);
+    if (r->ent && rc) {
+        w->in_request = true;
+        sf_hec_acker_answered(w->acker, r->ent, 0, -1, NULL); /* not sent: leaves the FIFO */
+        w->in_request = false;
+        r->ent = NULL;
+    } else if (r->ent) {
+        r->body = body; /* kept until the answer */
+        body = (sf_buf){0};
+    }
 out:
     sf_http_batch_advance(&w->hb, r->first, &r->count);
     free(hdrs);
@@ -598,8 +697,8 @@ static int wh_send(sf_http_batch *hb)
     for (size_t i = 0; i < (size_t)w->c->concurrency && !r; i++)
         if (!w->reqs[i].busy)
             r = &w->reqs[i];
-    if (!r)
-        return 1;
+    if (!r || (w->acker && !sf_hec_acker_has_room(w->acker)))
+        return 1; /* ack: waits for acknowledgements to make room (on_room) */
     r->w = w;
     r->count = 0;
     int rc = send_chunk(w, r);
@@ -611,6 +710,49 @@ static int wh_send(sf_http_batch *hb)
     }
     r->busy = true;
     return 0;
+}
+
+static void hec_maybe_closed(wh_t *w)
+{
+    if (!w->batch_closed || !w->acker_closed || !w->closed)
+        return;
+    void (*cb)(sf_sink *) = w->closed;
+    w->closed = NULL;
+    cb(w->hb.s);
+}
+
+static void hec_batch_closed(sf_sink *s)
+{
+    wh_t *w = s->state;
+    w->batch_closed = true;
+    hec_maybe_closed(w);
+}
+
+static void hec_acker_closed(void *ud)
+{
+    wh_t *w = ud;
+    w->acker_closed = true;
+    hec_maybe_closed(w);
+}
+
+/* splunk_hec: with ack, the tracker's poll and re-send stop too (in-flight ones cancelled). */
+static void hec_close(sf_sink *s, void (*closed)(sf_sink *s))
+{
+    wh_t *w = s->state;
+    if (!w->acker) {
+        sf_http_sink_close(s, closed);
+        return;
+    }
+    w->closed = closed;
+    sf_hec_acker_close(w->acker, hec_acker_closed, w);
+    sf_http_sink_close(s, hec_batch_closed);
+}
+
+static void hec_flush(sf_sink *s)
+{
+    wh_t *w = s->state;
+    if (w->acker)
+        sf_hec_acker_flush(w->acker);
 }
 
 static void wh_destroy(sf_sink *s)
@@ -668,6 +810,7 @@ const sf_sink_ops sf_sink_splunk_hec_ops = {
     .check_env = sf_http_sink_check_env,
     .open = hec_open,
     .submit = sf_http_sink_submit,
-    .close = sf_http_sink_close,
+    .flush = hec_flush,
+    .close = hec_close,
     .destroy = wh_destroy,
 };

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""webhook and splunk_hec sinks against a Python receiver: HMAC / basic / bearer / Splunk
-token checked on every request, injected 429 (Retry-After) / 500 / 400 answers. Every event
-must arrive, and the events of a 400'd request must be reported as dead-lettered."""
+"""webhook sink against a Python receiver: HMAC / basic / bearer checked on every request,
+injected 429 (Retry-After) / 500 / 400 answers. Every event must arrive, and the events of a
+400'd request must be reported as dead-lettered. (splunk_hec: test_sink_splunk_hec.py, against
+the Splunk HEC double tests/fakesplunk/hec.py.)"""
 
 import base64
 import gzip
@@ -21,17 +22,15 @@ from helpers import CANARY, FakeSysdig, main, need_bin, run, scratch_dir  # noqa
 SECRET = "hmac-secret-5b1f9c"
 PASSWORD = "pw-7d2e9a1c"
 BEARER = "bearer-tok-4e8a2f"
-HEC_TOKEN = "hec-0e1d2c3b-4a59"
 
 
 class Receiver:
-    """Threaded HTTP receiver. auth: ('hmac', secret) | ('basic', user, pw) | ('bearer', tok) |
-    ('splunk', tok). faults: {request number (1-based): (status, headers, body)}."""
+    """Threaded HTTP receiver. auth: ('hmac', secret) | ('basic', user, pw) | ('bearer', tok).
+    faults: {request number (1-based): (status, headers, body)}."""
 
-    def __init__(self, auth, faults=None, hec=False):
+    def __init__(self, auth, faults=None):
         self.auth = auth
         self.faults = dict(faults or {})
-        self.hec = hec
         self.lock = threading.Lock()
         self.n = 0
         self.accepted = []   # ids in accepted requests (order of arrival)
@@ -72,8 +71,6 @@ class Receiver:
             return got == "Basic " + base64.b64encode(("%s:%s" % (a[1], a[2])).encode()).decode()
         if a[0] == "bearer":
             return got == "Bearer " + a[1]
-        if a[0] == "splunk":
-            return got == "Splunk " + a[1]
         if a[0] == "hmac":
             ts = h.headers.get("X-Timestamp", "")
             sig = h.headers.get("X-Signature", "")
@@ -89,19 +86,7 @@ class Receiver:
         text = body.decode("utf-8")
         ctype = h.headers.get("Content-Type", "")
         vals = []
-        if self.hec:
-            dec = json.JSONDecoder()
-            i = 0
-            while i < len(text):
-                while i < len(text) and text[i] in " \r\n\t":
-                    i += 1
-                if i >= len(text):
-                    break
-                obj, i = dec.raw_decode(text, i)
-                if obj.get("sourcetype") != "sysdig:secure" or "time" not in obj:
-                    self.errors.append("bad HEC envelope %r" % (obj,))
-                vals.append(obj["event"])
-        elif ctype == "application/x-ndjson":
+        if ctype == "application/x-ndjson":
             vals = [json.loads(ln) for ln in text.split("\n") if ln]
         else:
             vals = json.loads(text)
@@ -134,10 +119,7 @@ class Receiver:
         if not self._check_auth(h, raw):
             with self.lock:
                 self.log.append((time.time(), num, 401, ids))
-            if self.hec:
-                self._reply(h, 403, b'{"text":"Invalid token","code":4}')
-            else:
-                self._reply(h, 401, b"bad credentials")
+            self._reply(h, 401, b"bad credentials")
             return
         f = self.faults.get(num)
         if f:
@@ -148,7 +130,7 @@ class Receiver:
         with self.lock:
             self.log.append((time.time(), num, 200, ids))
             self.accepted.extend(ids)
-        self._reply(h, 200, b'{"text":"Success","code":0}' if self.hec else b"ok")
+        self._reply(h, 200, b"ok")
 
 
 def sink_config(d, api_url, sink_yaml, page_size=25):
@@ -191,7 +173,7 @@ class WebhookTest(unittest.TestCase):
         e = dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY, **(env or {}))
         r = run(["-c", cfg, "--once"], env=e, timeout=90)
         self.assertFalse(r.timed_out, r.stderr[-3000:])
-        for s in (CANARY, SECRET, PASSWORD, BEARER, HEC_TOKEN):
+        for s in (CANARY, SECRET, PASSWORD, BEARER):
             self.assertNotIn(s, r.stderr + r.stdout, "a secret leaked into the output")
         return r
 
@@ -264,31 +246,6 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(self.rx.accepted, [])
         for i in self.ids:
             self.assertRegex(r.stderr, r"event %s dead-lettered: .*HTTP 401" % i)
-
-    def test_splunk_hec(self):
-        self.rx = Receiver(("splunk", HEC_TOKEN), {1: (503, {}, b'{"text":"Server is busy",'
-                                                              b'"code":9}')}, hec=True)
-        r = self.once(f"""  - name: splunk
-    type: splunk_hec
-    url: {self.rx.url}
-    token: "{HEC_TOKEN}"
-    index: security
-    retry: {{ initial: 100ms, max: 300ms }}
-""")
-        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        self.assertEqual(self.rx.errors, [])
-        self.assertEqual(set(self.rx.accepted), self.ids)
-        os.unlink(os.path.join(self.dir, "checkpoint.json"))
-        self.rx.accepted.clear()
-        r = self.once(f"""  - name: splunk
-    type: splunk_hec
-    url: {self.rx.url}/services/collector/event
-    token: wrong-token-123
-""")
-        self.assertEqual(self.rx.accepted, [])
-        self.assertIn("refused the token", r.stderr)
-        for i in self.ids:
-            self.assertIn("event %s dead-lettered" % i, r.stderr)
 
     def test_config_errors(self):
         cfg = sink_config(self.dir, self.fake.url, """  - name: hook

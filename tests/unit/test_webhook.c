@@ -7,6 +7,7 @@
 #include "core/event.h"
 #include "core/hmac.h"
 #include "net/http.h"
+#include "sinks/sink_splunk_hec.h"
 #include "sinks/sink_webhook.h"
 
 /* RFC 4231 test cases 1, 2 and 6 (HMAC-SHA-256) */
@@ -172,6 +173,32 @@ static const cls_case cls_cases[] = {
     {true, 503, 0, "{\"text\":\"Server is busy\",\"code\":9}", "RR", "code 9"},
     {true, 500, 0, "{\"text\":\"Internal server error\",\"code\":8}", "R", "code 8"},
     {true, 429, 0, "<html/>", "R", "HTTP 429"},
+    /* issue 12: Splunk's codes 0-25 (table in sink_webhook.c) */
+    {true, 400, 0, "{\"text\":\"Data channel is missing\",\"code\":10}", "RR", "set ack: true"},
+    {true, 400, 0, "{\"text\":\"Invalid data channel\",\"code\":11}", "R", "code 11"},
+    {true, 400, 0, "{\"text\":\"ACK is disabled\",\"code\":14}", "R", "set ack: false"},
+    {true, 400, 0, "{\"text\":\"Invalid token\",\"code\":21}", "X", "refused the token"},
+    {true, 400, 0, "{\"text\":\"Token disabled\",\"code\":22}", "XX", "refused the token"},
+    {true, 400, 0, "{\"text\":\"Query string authorization is not enabled\",\"code\":16}", "X",
+     "refused the token"},
+    {true, 400, 0,
+     "{\"text\":\"Error in handling indexed fields\",\"code\":15,\"invalid-event-number\":2}",
+     "OOXR", "code 15"},
+    {true, 400, 0, "{\"text\":\"Event field cannot be blank\",\"code\":13}", "XX", "code 13"},
+    {true, 503, 0, "{\"text\":\"HEC is unhealthy, queues are full\",\"code\":18}", "RR", "code 18"},
+    {true, 503, 0, "{\"text\":\"HEC is unhealthy, ack service unavailable\",\"code\":19}", "R",
+     "code 19"},
+    {true, 503, 0, "{\"text\":\"Server is shutting down\",\"code\":23}", "R", "code 23"},
+    {true, 200, 0, "{\"text\":\"HEC queue is approaching its capacity limit\",\"code\":24}", "RR",
+     "code 24"},
+    {true, 200, 0, "{\"text\":\"HEC is healthy\",\"code\":17}", "O", NULL},
+    /* 503 / code 9 with invalid-event-number k: the k-1 before the k-th were processed */
+    {true, 503, 0, "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":3}", "OORRR",
+     "the first 2 of 5 events were processed"},
+    {true, 503, 0, "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":0}", "RR",
+     "code 9"},
+    {true, 503, 0, "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":9}", "RR",
+     "code 9"},
 };
 
 START_TEST(classify_table)
@@ -194,6 +221,93 @@ START_TEST(classify_table)
     if (c->reason_has)
         ck_assert_msg(strstr(reason, c->reason_has), "case %d: reason '%s' lacks '%s'", _i, reason,
                       c->reason_has);
+}
+END_TEST
+
+/* with indexer acknowledgement only an ackId proves records were taken */
+START_TEST(classify_hec_ack)
+{
+    sf_deliv_status st[4];
+    char reason[320];
+    sf_hec_answer a;
+    const char *ok = "{\"text\":\"Success\",\"code\":0,\"ackId\":42}";
+    ck_assert_uint_eq(
+        sf_webhook_classify_hec(200, 0, ok, strlen(ok), 2, st, reason, sizeof reason, true, &a), 0);
+    ck_assert_int_eq(a.ack_id, 42);
+    ck_assert_int_eq(a.code, 0);
+    const char *busy = "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":3}";
+    ck_assert_uint_eq(
+        sf_webhook_classify_hec(503, 0, busy, strlen(busy), 4, st, reason, sizeof reason, true, &a),
+        4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(st[i], SF_DELIV_RETRY);
+    const char *busy_id =
+        "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":3,\"ackId\":7}";
+    ck_assert_uint_eq(sf_webhook_classify_hec(503, 0, busy_id, strlen(busy_id), 4, st, reason,
+                                              sizeof reason, true, &a),
+                      2);
+    ck_assert_int_eq(st[1], SF_DELIV_OK);
+    ck_assert_int_eq(st[2], SF_DELIV_RETRY);
+    ck_assert_int_eq(a.ack_id, 7);
+}
+END_TEST
+
+/* acks that arrive out of order settle in the order the records were reported */
+START_TEST(ack_fifo_order)
+{
+    sf_hec_fifo f = {0};
+    sf_hec_ent *e1 = sf_hec_fifo_push(&f), *e2 = sf_hec_fifo_push(&f);
+    sf_hec_ent *e3 = sf_hec_fifo_push(&f), *e4 = sf_hec_fifo_push(&f);
+    sf_buf b = {0};
+    sf_buf_puts(&b, "body-of-e2");
+    /* answers out of order: e2 first, e4 refused (not reported OK: leaves the FIFO) */
+    sf_hec_fifo_answered(&f, e2, 5, 11, 1000, &b);
+    ck_assert_ptr_null(b.data);
+    ck_assert_uint_eq(f.bytes, 10);
+    sf_hec_fifo_answered(&f, e4, 0, -1, 1000, NULL);
+    ck_assert_uint_eq(f.count, 3);
+    sf_hec_fifo_answered(&f, e3, 2, 12, 1000, NULL);
+    ck_assert(sf_hec_fifo_ack(&f, 11));
+    ck_assert(sf_hec_fifo_ack(&f, 12));
+    ck_assert(!sf_hec_fifo_ack(&f, 12)); /* once */
+    ck_assert_uint_eq(f.bytes, 0);
+    ck_assert_uint_eq(sf_hec_fifo_settle(&f), 0); /* e1 still in flight holds them */
+    sf_hec_fifo_answered(&f, e1, 3, 10, 1500, NULL);
+    ck_assert_uint_eq(sf_hec_fifo_settle(&f), 0);
+    /* not acknowledged within the timeout: to be re-sent */
+    ck_assert_uint_eq(sf_hec_fifo_expire(&f, 2000, 1000), 0);
+    ck_assert_uint_eq(sf_hec_fifo_expire(&f, 2500, 1000), 1);
+    ck_assert_int_eq(e1->state, SF_HEC_RESEND);
+    e1->state = SF_HEC_WAITING;
+    const char *acks = "{\"acks\":{\"10\":true,\"99\":true,\"x\":true,\"13\":false}}";
+    ck_assert_int_eq(sf_hec_parse_acks(&f, acks, strlen(acks)), 1);
+    ck_assert_uint_eq(sf_hec_fifo_settle(&f), 10);
+    ck_assert_uint_eq(f.count, 0);
+    const char *disabled = "{\"text\":\"ACK is disabled\",\"code\":14}";
+    ck_assert_int_eq(sf_hec_parse_acks(&f, disabled, strlen(disabled)), -1);
+    /* accepted without an ackId (a token without acknowledgement): settles at once */
+    sf_hec_ent *e5 = sf_hec_fifo_push(&f);
+    sf_hec_fifo_answered(&f, e5, 4, -1, 3000, NULL);
+    ck_assert_uint_eq(sf_hec_fifo_settle(&f), 4);
+    sf_hec_fifo_free(&f);
+}
+END_TEST
+
+START_TEST(ack_url)
+{
+    static const char *in[] = {"https://splunk:8088/services/collector/event",
+                               "https://splunk:8088/services/collector",
+                               "http://h:1/proxy/services/collector/event?index=x",
+                               "https://splunk:8088", "https://splunk:8088/custom/path"};
+    static const char *out[] = {
+        "https://splunk:8088/services/collector/ack", "https://splunk:8088/services/collector/ack",
+        "http://h:1/proxy/services/collector/ack", "https://splunk:8088/services/collector/ack",
+        "https://splunk:8088/services/collector/ack"};
+    for (size_t i = 0; i < SF_ARRAY_LEN(in); i++) {
+        char *u = sf_hec_ack_url(in[i]);
+        ck_assert_str_eq(u, out[i]);
+        free(u);
+    }
 }
 END_TEST
 
@@ -220,6 +334,11 @@ int main(void)
     tcase_add_test(tc, body_hec);
     tcase_add_loop_test(tc, classify_table, 0, (int)SF_ARRAY_LEN(cls_cases));
     tcase_add_test(tc, sanitize);
+    TCase *ack = tcase_create("hec_ack");
+    tcase_add_test(ack, classify_hec_ack);
+    tcase_add_test(ack, ack_fifo_order);
+    tcase_add_test(ack, ack_url);
+    suite_add_tcase(s, ack);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
