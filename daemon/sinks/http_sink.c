@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/hmac.h"
 #include "core/log.h"
@@ -277,4 +278,91 @@ void sf_http_sink_close(sf_sink *s, void (*closed)(sf_sink *s))
         return;
     }
     closed(s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* answers and bodies (pure)                                                                   */
+
+void sf_http_sanitize(const char *body, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    bool space = false;
+    if (!outlen)
+        return;
+    for (size_t i = 0; body && i < len && o + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            space = o > 0;
+            continue;
+        }
+        if (space && o + 2 < outlen)
+            out[o++] = ' ';
+        space = false;
+        out[o++] = (c >= 0x21 && c < 0x7f) ? (char)c : '?';
+    }
+    if (o + 1 >= outlen && len > o && o >= 3)
+        memcpy(out + o - 3, "...", 3);
+    out[o] = '\0';
+}
+
+static void set_all(sf_deliv_status *st, size_t from, size_t n, sf_deliv_status v)
+{
+    for (size_t i = from; i < n; i++)
+        st[i] = v;
+}
+
+/* The generic classification by HTTP status (webhook, and HEC answers without a known code). */
+size_t sf_http_classify_status(const char *peer, long http_status, int code, const char *text,
+                               const char *snippet, size_t n, sf_deliv_status *st, char *reason,
+                               size_t reasonlen)
+{
+    if (http_status >= 200 && http_status < 300 && code <= 0) {
+        set_all(st, 0, n, SF_DELIV_OK);
+        reason[0] = '\0';
+        return 0;
+    }
+    if (http_status == 408 || http_status == 429 || http_status >= 500 || http_status < 400) {
+        set_all(st, 0, n, SF_DELIV_RETRY);
+        if (code >= 0)
+            snprintf(reason, reasonlen, "%s: HTTP %ld (code %d: %s)", peer, http_status, code,
+                     text);
+        else
+            snprintf(reason, reasonlen, "%s: HTTP %ld%s%s", peer, http_status,
+                     snippet[0] ? ": " : "", snippet);
+        return n;
+    }
+    if (code >= 0)
+        snprintf(reason, reasonlen, "%s: HTTP %ld (code %d: %s)", peer, http_status, code, text);
+    else if (http_status == 401 || http_status == 403)
+        snprintf(reason, reasonlen, "%s: HTTP %ld (authentication refused: check auth)%s%s", peer,
+                 http_status, snippet[0] ? ": " : "", snippet);
+    else
+        snprintf(reason, reasonlen, "%s: HTTP %ld%s%s", peer, http_status, snippet[0] ? ": " : "",
+                 snippet);
+    set_all(st, 0, n, SF_DELIV_REJECT);
+    return n;
+}
+
+int sf_http_gzip(const sf_buf *in, sf_buf *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    uLong bound = deflateBound(&z, (uLong)in->len);
+    int rc = sf_buf_reserve(out, (size_t)bound + 32);
+    if (!rc) {
+        z.next_in = (Bytef *)in->data;
+        z.avail_in = (uInt)in->len;
+        z.next_out = (Bytef *)out->data + out->len;
+        z.avail_out = (uInt)(out->cap - out->len - 1);
+        if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+            rc = -EIO;
+        else {
+            out->len += z.total_out;
+            out->data[out->len] = '\0';
+        }
+    }
+    deflateEnd(&z);
+    return rc;
 }

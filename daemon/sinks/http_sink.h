@@ -179,4 +179,16 @@ void sf_http_batch_pump(sf_http_batch *hb);
 int sf_http_sink_submit(sf_sink *s, sf_sink_batch *b);
 void sf_http_sink_close(sf_sink *s, void (*closed)(sf_sink *s));
 
+/* Copies at most outlen-1 bytes of a response body as one printable-ASCII line. */
+void sf_http_sanitize(const char *body, size_t len, char *out, size_t outlen);
+
+/* The classification by HTTP status alone (peer names the receiver in reason; code >= 0 and
+ * text: a HEC code the caller does not know). */
+size_t sf_http_classify_status(const char *peer, long http_status, int code, const char *text,
+                               const char *snippet, size_t n, sf_deliv_status *st, char *reason,
+                               size_t reasonlen);
+
+/* gzip (RFC 1952) of in appended to out. 0, -ENOMEM or -EIO. */
+int sf_http_gzip(const sf_buf *in, sf_buf *out);
+
 #endif

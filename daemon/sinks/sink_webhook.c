@@ -2,21 +2,20 @@
  * Collector preset) sink types. See docs/sinks-http.md.
  * Over 600 lines because it holds two sink types that share one request path: their option
  * tables (a third of the file), body building, the generic classification and gzip. The HEC
- * answer classification (Splunk's codes) and indexer acknowledgement are sink_splunk_hec.c. */
+ * answer classification (Splunk's codes) and indexer acknowledgement are hec.c. */
 #include "sinks/sink_webhook.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "core/hmac.h"
 #include "core/log.h"
 #include "core/uuid.h"
 #include "net/http.h"
 #include "sinks/http_sink.h"
-#include "sinks/sink_splunk_hec.h"
+#include "sinks/hec.h"
 
 typedef struct wh_cfg {
     sf_http_sink_cfg http; /* first: the shared option entries' offsets are from it */
@@ -273,82 +272,23 @@ int sf_webhook_body(sf_buf *out, int mode, const sf_buf *records, const sf_event
 /* ------------------------------------------------------------------------------------------ */
 /* response classification (pure)                                                              */
 
-void sf_webhook_sanitize(const char *body, size_t len, char *out, size_t outlen)
-{
-    size_t o = 0;
-    bool space = false;
-    if (!outlen)
-        return;
-    for (size_t i = 0; body && i < len && o + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)body[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            space = o > 0;
-            continue;
-        }
-        if (space && o + 2 < outlen)
-            out[o++] = ' ';
-        space = false;
-        out[o++] = (c >= 0x21 && c < 0x7f) ? (char)c : '?';
-    }
-    if (o + 1 >= outlen && len > o && o >= 3)
-        memcpy(out + o - 3, "...", 3);
-    out[o] = '\0';
-}
-
-static void set_all(sf_deliv_status *st, size_t from, size_t n, sf_deliv_status v)
-{
-    for (size_t i = from; i < n; i++)
-        st[i] = v;
-}
-
-/* The generic classification by HTTP status (webhook, and HEC answers without a known code). */
-size_t sf_webhook_classify_status(const char *peer, long http_status, int code, const char *text,
-                                  const char *snippet, size_t n, sf_deliv_status *st, char *reason,
-                                  size_t reasonlen)
-{
-    if (http_status >= 200 && http_status < 300 && code <= 0) {
-        set_all(st, 0, n, SF_DELIV_OK);
-        reason[0] = '\0';
-        return 0;
-    }
-    if (http_status == 408 || http_status == 429 || http_status >= 500 || http_status < 400) {
-        set_all(st, 0, n, SF_DELIV_RETRY);
-        if (code >= 0)
-            snprintf(reason, reasonlen, "%s: HTTP %ld (code %d: %s)", peer, http_status, code,
-                     text);
-        else
-            snprintf(reason, reasonlen, "%s: HTTP %ld%s%s", peer, http_status,
-                     snippet[0] ? ": " : "", snippet);
-        return n;
-    }
-    if (code >= 0)
-        snprintf(reason, reasonlen, "%s: HTTP %ld (code %d: %s)", peer, http_status, code, text);
-    else if (http_status == 401 || http_status == 403)
-        snprintf(reason, reasonlen, "%s: HTTP %ld (authentication refused: check auth)%s%s", peer,
-                 http_status, snippet[0] ? ": " : "", snippet);
-    else
-        snprintf(reason, reasonlen, "%s: HTTP %ld%s%s", peer, http_status, snippet[0] ? ": " : "",
-                 snippet);
-    set_all(st, 0, n, SF_DELIV_REJECT);
-    return n;
-}
-
 size_t sf_webhook_classify(bool hec, long http_status, int transport_error, const char *body,
                            size_t len, size_t n, sf_deliv_status *st, char *reason,
                            size_t reasonlen)
 {
     if (hec)
-        return sf_webhook_classify_hec(http_status, transport_error, body, len, n, st, reason,
-                                       reasonlen, false, NULL);
+        return sf_hec_classify(http_status, transport_error, body, len, n, st, reason, reasonlen,
+                               false, NULL);
     char snippet[160];
-    sf_webhook_sanitize(body, len, snippet, sizeof snippet);
+    sf_http_sanitize(body, len, snippet, sizeof snippet);
     if (transport_error) {
-        set_all(st, 0, n, SF_DELIV_RETRY);
+        for (size_t i = 0; i < n; i++)
+            st[i] = SF_DELIV_RETRY;
         snprintf(reason, reasonlen, "webhook receiver: %s", sf_http_strerror(transport_error));
         return n;
     }
-    return sf_webhook_classify_status("webhook receiver", http_status, -1, "", snippet, n, st,
-                                      reason, reasonlen);
+    return sf_http_classify_status("webhook receiver", http_status, -1, "", snippet, n, st, reason,
+                                   reasonlen);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -523,30 +463,6 @@ static int hec_open(sf_sink *s)
     return wh_open(s, true);
 }
 
-int sf_webhook_gzip(const sf_buf *in, sf_buf *out)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    uLong bound = deflateBound(&z, (uLong)in->len);
-    int rc = sf_buf_reserve(out, (size_t)bound + 32);
-    if (!rc) {
-        z.next_in = (Bytef *)in->data;
-        z.avail_in = (uInt)in->len;
-        z.next_out = (Bytef *)out->data + out->len;
-        z.avail_out = (uInt)(out->cap - out->len - 1);
-        if (deflate(&z, Z_FINISH) != Z_STREAM_END)
-            rc = -EIO;
-        else {
-            out->len += z.total_out;
-            out->data[out->len] = '\0';
-        }
-    }
-    deflateEnd(&z);
-    return rc;
-}
-
 static int add_record(void *ud, sf_buf *out, size_t i, bool first);
 
 /* ack: the records the answer accepted (a prefix) wait in the FIFO for their ackId's
@@ -581,11 +497,11 @@ static void on_response(sf_http_response *resp, void *ud)
     r->busy = false;
     sf_deliv_status *st = w->hb.b->status + r->first;
     sf_hec_answer ans = {.code = -1, .ack_id = -1, .invalid_at = -1};
-    size_t bad = w->hec ? sf_webhook_classify_hec(resp->status, resp->error, resp->body.data,
-                                                  resp->body.len, r->count, st, reason,
-                                                  sizeof reason, w->acker != NULL, &ans)
-                        : sf_webhook_classify(false, resp->status, resp->error, resp->body.data,
-                                              resp->body.len, r->count, st, reason, sizeof reason);
+    size_t bad = w->hec
+                     ? sf_hec_classify(resp->status, resp->error, resp->body.data, resp->body.len,
+                                       r->count, st, reason, sizeof reason, w->acker != NULL, &ans)
+                     : sf_webhook_classify(false, resp->status, resp->error, resp->body.data,
+                                           resp->body.len, r->count, st, reason, sizeof reason);
     if (bad)
         w->failures++;
     if (r->ent) {
@@ -619,7 +535,7 @@ static int send_chunk(wh_t *w, wh_req *r)
     r->count = k;
     const sf_buf *wire = &body;
     if (c->gzip) {
-        if ((rc = sf_webhook_gzip(&body, &gz)))
+        if ((rc = sf_http_gzip(&body, &gz)))
             goto out;
         wire = &gz;
     }

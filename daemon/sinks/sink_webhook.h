@@ -30,9 +30,6 @@ int sf_webhook_body_end(sf_buf *out, int mode, size_t nrecords);
 int sf_webhook_body(sf_buf *out, int mode, const sf_buf *records, const sf_event *const *events,
                     size_t n, bool json_records, const sf_hec_opts *hec);
 
-/* Copies at most outlen-1 bytes of a response body as one printable-ASCII line. */
-void sf_webhook_sanitize(const char *body, size_t len, char *out, size_t outlen);
-
 /* Classifies one request's outcome for its n records: statuses into st[0..n-1], and a reason
  * (for rejects) or an error summary (for retries) into reason. For HEC (hec=true), the JSON
  * answer {"text","code","invalid-event-number"?} is interpreted per Splunk's documentation.
@@ -40,29 +37,5 @@ void sf_webhook_sanitize(const char *body, size_t len, char *out, size_t outlen)
 size_t sf_webhook_classify(bool hec, long http_status, int transport_error, const char *body,
                            size_t len, size_t n, sf_deliv_status *st, char *reason,
                            size_t reasonlen);
-
-/* The classification by HTTP status alone (peer names the receiver in reason; code >= 0 and
- * text: a HEC code the caller does not know). */
-size_t sf_webhook_classify_status(const char *peer, long http_status, int code, const char *text,
-                                  const char *snippet, size_t n, sf_deliv_status *st, char *reason,
-                                  size_t reasonlen);
-
-/* What a Splunk HEC answer carried. */
-typedef struct sf_hec_answer {
-    int code;         /* "code", -1 if none */
-    long long ack_id; /* "ackId" (indexer acknowledgement), -1 if none */
-    long invalid_at;  /* "invalid-event-number", -1 if none */
-} sf_hec_answer;
-
-/* sf_webhook_classify for Splunk HEC, per Splunk's list of codes (see the table in
- * sink_splunk_hec.c). ack: the sink uses indexer acknowledgement, so records count as accepted
- * only with an ackId (an accepted prefix of an error answer without one is retried). ans (may be
- * NULL) receives what the answer carried. Accepted records are always a prefix. */
-size_t sf_webhook_classify_hec(long http_status, int transport_error, const char *body, size_t len,
-                               size_t n, sf_deliv_status *st, char *reason, size_t reasonlen,
-                               bool ack, sf_hec_answer *ans);
-
-/* gzip (RFC 1952) of in appended to out. 0, -ENOMEM or -EIO. */
-int sf_webhook_gzip(const sf_buf *in, sf_buf *out);
 
 #endif

@@ -7,7 +7,7 @@
 #include "core/event.h"
 #include "core/hmac.h"
 #include "net/http.h"
-#include "sinks/sink_splunk_hec.h"
+#include "sinks/hec.h"
 #include "sinks/sink_webhook.h"
 
 /* RFC 4231 test cases 1, 2 and 6 (HMAC-SHA-256) */
@@ -232,20 +232,19 @@ START_TEST(classify_hec_ack)
     sf_hec_answer a;
     const char *ok = "{\"text\":\"Success\",\"code\":0,\"ackId\":42}";
     ck_assert_uint_eq(
-        sf_webhook_classify_hec(200, 0, ok, strlen(ok), 2, st, reason, sizeof reason, true, &a), 0);
+        sf_hec_classify(200, 0, ok, strlen(ok), 2, st, reason, sizeof reason, true, &a), 0);
     ck_assert_int_eq(a.ack_id, 42);
     ck_assert_int_eq(a.code, 0);
     const char *busy = "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":3}";
     ck_assert_uint_eq(
-        sf_webhook_classify_hec(503, 0, busy, strlen(busy), 4, st, reason, sizeof reason, true, &a),
-        4);
+        sf_hec_classify(503, 0, busy, strlen(busy), 4, st, reason, sizeof reason, true, &a), 4);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(st[i], SF_DELIV_RETRY);
     const char *busy_id =
         "{\"text\":\"Server is busy\",\"code\":9,\"invalid-event-number\":3,\"ackId\":7}";
-    ck_assert_uint_eq(sf_webhook_classify_hec(503, 0, busy_id, strlen(busy_id), 4, st, reason,
-                                              sizeof reason, true, &a),
-                      2);
+    ck_assert_uint_eq(
+        sf_hec_classify(503, 0, busy_id, strlen(busy_id), 4, st, reason, sizeof reason, true, &a),
+        2);
     ck_assert_int_eq(st[1], SF_DELIV_OK);
     ck_assert_int_eq(st[2], SF_DELIV_RETRY);
     ck_assert_int_eq(a.ack_id, 7);
@@ -314,11 +313,11 @@ END_TEST
 START_TEST(sanitize)
 {
     char out[16];
-    sf_webhook_sanitize("  a\r\n\tb  c ", 11, out, sizeof out);
+    sf_http_sanitize("  a\r\n\tb  c ", 11, out, sizeof out);
     ck_assert_str_eq(out, "a b c");
-    sf_webhook_sanitize("0123456789abcdefghij", 20, out, sizeof out);
+    sf_http_sanitize("0123456789abcdefghij", 20, out, sizeof out);
     ck_assert_str_eq(out, "0123456789ab...");
-    sf_webhook_sanitize(NULL, 0, out, sizeof out);
+    sf_http_sanitize(NULL, 0, out, sizeof out);
     ck_assert_str_eq(out, "");
 }
 END_TEST

@@ -1,5 +1,5 @@
-/* sink_splunk_hec: the Splunk HEC parts of the splunk_hec sink: the classification of HEC
- * answers by Splunk's codes (sf_webhook_classify_hec, declared in sink_webhook.h) and indexer
+/* hec: the Splunk HEC protocol for the splunk_hec sink (sink_webhook.c): the classification of
+ * HEC answers by Splunk's codes (sf_hec_classify) and indexer
  * acknowledgement (sink_webhook.c builds and sends the event requests; this file tracks what
  * they delivered until Splunk says it is indexed). See docs/sinks-http.md, "splunk_hec".
  *
@@ -17,8 +17,8 @@
  * answers arriving out of order keep the order), then holds the records the answer accepted,
  * their ackId and a copy of their request body (for a re-send). Entries settle (sf_sink_settled)
  * from the head only, once acknowledged: acks that arrive out of order settle in order. */
-#ifndef SF_SINK_SPLUNK_HEC_H
-#define SF_SINK_SPLUNK_HEC_H
+#ifndef SF_SINKS_HEC_H
+#define SF_SINKS_HEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -106,5 +106,20 @@ void sf_hec_acker_flush(sf_hec_acker *a);
 void sf_hec_acker_close(sf_hec_acker *a, void (*closed)(void *ud), void *ud);
 void sf_hec_acker_free(sf_hec_acker *a);
 uint64_t sf_hec_acker_resent(const sf_hec_acker *a); /* requests re-sent in total */
+
+/* What a Splunk HEC answer carried. */
+typedef struct sf_hec_answer {
+    int code;         /* "code", -1 if none */
+    long long ack_id; /* "ackId" (indexer acknowledgement), -1 if none */
+    long invalid_at;  /* "invalid-event-number", -1 if none */
+} sf_hec_answer;
+
+/* sf_webhook_classify for Splunk HEC, per Splunk's list of codes (see the table in
+ * hec.c). ack: the sink uses indexer acknowledgement, so records count as accepted
+ * only with an ackId (an accepted prefix of an error answer without one is retried). ans (may be
+ * NULL) receives what the answer carried. Accepted records are always a prefix. */
+size_t sf_hec_classify(long http_status, int transport_error, const char *body, size_t len,
+                       size_t n, sf_deliv_status *st, char *reason, size_t reasonlen, bool ack,
+                       sf_hec_answer *ans);
 
 #endif

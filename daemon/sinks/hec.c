@@ -1,5 +1,5 @@
-/* sink_splunk_hec: HEC indexer acknowledgement (see sink_splunk_hec.h). */
-#include "sinks/sink_splunk_hec.h"
+/* sink_splunk_hec: HEC indexer acknowledgement (see hec.h). */
+#include "sinks/hec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 
 #include "core/log.h"
-#include "sinks/sink_webhook.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* answers to event requests (pure)                                                            */
@@ -84,13 +83,13 @@ static int hec_class(int code, const char **hint)
     return -1;
 }
 
-size_t sf_webhook_classify_hec(long http_status, int transport_error, const char *body, size_t len,
-                               size_t n, sf_deliv_status *st, char *reason, size_t reasonlen,
-                               bool ack, sf_hec_answer *ans)
+size_t sf_hec_classify(long http_status, int transport_error, const char *body, size_t len,
+                       size_t n, sf_deliv_status *st, char *reason, size_t reasonlen, bool ack,
+                       sf_hec_answer *ans)
 {
     char snippet[160], text[120] = "";
     sf_hec_answer a = {.code = -1, .ack_id = -1, .invalid_at = -1};
-    sf_webhook_sanitize(body, len, snippet, sizeof snippet);
+    sf_http_sanitize(body, len, snippet, sizeof snippet);
     if (ans)
         *ans = a;
     if (transport_error) {
@@ -107,7 +106,7 @@ size_t sf_webhook_classify_hec(long http_status, int transport_error, const char
         if (cJSON_IsNumber(c))
             a.code = c->valueint; /* cJSON clamps valueint: no undefined cast */
         if (cJSON_IsString(t))
-            sf_webhook_sanitize(t->valuestring, strlen(t->valuestring), text, sizeof text);
+            sf_http_sanitize(t->valuestring, strlen(t->valuestring), text, sizeof text);
         if (cJSON_IsNumber(iv) && iv->valuedouble >= 0)
             a.invalid_at = iv->valueint;
         if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 9e15)
@@ -185,8 +184,8 @@ size_t sf_webhook_classify_hec(long http_status, int transport_error, const char
                      http_status, a.code, text);
             return n;
         }
-        return sf_webhook_classify_status("Splunk HEC", http_status, a.code, text, snippet, n, st,
-                                          reason, reasonlen);
+        return sf_http_classify_status("Splunk HEC", http_status, a.code, text, snippet, n, st,
+                                       reason, reasonlen);
     }
 }
 
@@ -445,7 +444,7 @@ static void on_poll(sf_http_response *resp, void *ud)
         n = sf_hec_parse_acks(&a->fifo, resp->body.data, resp->body.len);
     if (n < 0) {
         char snippet[160];
-        sf_webhook_sanitize(resp->body.data, resp->body.len, snippet, sizeof snippet);
+        sf_http_sanitize(resp->body.data, resp->body.len, snippet, sizeof snippet);
         if (resp->error)
             sf_sink_set_error(a->o.s, "Splunk HEC ack poll: %s", sf_http_strerror(resp->error));
         else
@@ -514,10 +513,9 @@ static void on_resent(sf_http_response *resp, void *ud)
     sf_deliv_status *st = calloc((size_t)e->n, sizeof *st);
     char reason[320] = "";
     sf_hec_answer ans = {.code = -1, .ack_id = -1, .invalid_at = -1};
-    size_t bad =
-        st ? sf_webhook_classify_hec(resp->status, resp->error, resp->body.data, resp->body.len,
-                                     (size_t)e->n, st, reason, sizeof reason, true, &ans)
-           : 1;
+    size_t bad = st ? sf_hec_classify(resp->status, resp->error, resp->body.data, resp->body.len,
+                                      (size_t)e->n, st, reason, sizeof reason, true, &ans)
+                    : 1;
     free(st);
     uint64_t now = uv_now(a->o.s->loop);
     e->t_ms = now;
@@ -550,7 +548,7 @@ static void resend_next(sf_hec_acker *a)
     sf_buf gz = {0};
     const sf_buf *wire = &e->body;
     if (a->o.gzip) {
-        if (sf_webhook_gzip(&e->body, &gz) != 0) {
+        if (sf_http_gzip(&e->body, &gz) != 0) {
             sf_buf_free(&gz);
             return; /* tried again on the next tick */
         }
