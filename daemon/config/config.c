@@ -136,6 +136,17 @@ const sf_cfg_option sf_source_options[] = {
      .offset = OFF(sf_source_cfg, max_window_events),
      .min = 1,
      .max = INT64_MAX},
+    {.name = "max_concurrency",
+     .type = SF_OPT_INT,
+     .def = "4",
+     .desc = "Catch-up: a backlog window of more than two pages is cut into this many time "
+             "slices fetched concurrently (each with its own cursor), so catching up is not "
+             "bound by one request's round trip. Halved on HTTP 429, grown back slowly, and "
+             "paced under the API's X-RateLimit-Limit. Tailing stays one request per poll. 1: "
+             "one request at a time.",
+     .offset = OFF(sf_source_cfg, max_concurrency),
+     .min = 1,
+     .max = 32},
     {.name = "max_response_size",
      .type = SF_OPT_SIZE,
      .def = "64MiB",

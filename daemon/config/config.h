@@ -30,6 +30,7 @@ typedef struct sf_source_cfg {
     int64_t request_timeout_ms;
     int64_t connect_timeout_ms;
     int64_t max_window_events;              /* split a window whose page.total exceeds this */
+    int64_t max_concurrency;                /* catch-up: requests in flight at most (lanes) */
     uint64_t max_response_size;             /* bytes */
     int64_t retry_initial_ms, retry_max_ms; /* backoff for retriable errors */
     int64_t auth_retry_ms;                  /* wait after 401/403/400 */

@@ -665,6 +665,18 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
         sample_l1(b, "sysdig_forwarder_api_errors_total", "class", errs[i].cls, (double)errs[i].v);
     counter1(b, "sysdig_forwarder_api_rate_limited_total",
              "API answers with HTTP 429 (rate limited).", st.status_429);
+    family(b, "sysdig_forwarder_api_concurrency", "gauge",
+           "API requests allowed in flight now: source.max_concurrency, halved on HTTP 429 and "
+           "grown back slowly.");
+    sample_u(b, "sysdig_forwarder_api_concurrency", st.concurrency);
+    family(b, "sysdig_forwarder_api_requests_in_flight", "gauge", "API requests in flight now.");
+    sample_u(b, "sysdig_forwarder_api_requests_in_flight", st.inflight);
+    family(b, "sysdig_forwarder_source_slices", "gauge",
+           "Cursors the poller walks now: the concurrent slices of a catch-up window, 1 while "
+           "fetching a window whole, 0 between polls.");
+    sample_u(b, "sysdig_forwarder_source_slices", st.lanes);
+    counter1(b, "sysdig_forwarder_windows_cut_total",
+             "Backlog windows fetched in concurrent slices (catch-up).", st.window_cuts);
 
     /* histogram: the source keeps cumulative bucket counts and the sum; the count is every
      * answered request (each one was timed) */

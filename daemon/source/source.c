@@ -1,6 +1,7 @@
 /* source: the Secure Events poller (see source.h and docs/design.md, "Tailing the API").
- * Over 600 lines because windows, cursors, dedup and the error classes of one request cycle
- * are one state machine; the checkpoint and delivery live elsewhere (pipeline/committer). */
+ * Over 600 lines because windows, cursors, dedup, catch-up lanes and the error classes of one
+ * request cycle are one state machine; the checkpoint and delivery live elsewhere
+ * (pipeline/committer). */
 #include "source/source.h"
 
 #include <curl/curl.h>
@@ -14,8 +15,10 @@
 
 #define MAX_WINDOW_NS (INT64_C(14) * 86400 * SF_NS_PER_SEC)
 #define MIN_SPLIT_NS (SF_NS_PER_SEC)
-#define BOUNDED_FAILURES 10 /* consecutive API failures before --once/--from gives up */
+#define MIN_SLICE_NS (SF_NS_PER_SEC) /* a catch-up slice spans at least this */
+#define BOUNDED_FAILURES 10          /* consecutive API failures before --once/--from gives up */
 #define CURSOR_RING 64
+#define MAX_LANES 32
 
 const double sf_source_latency_bounds[12] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                              1,    2.5,   5,    10,  30,   60};
@@ -26,9 +29,22 @@ typedef struct window {
     char *cursor;         /* cursor to send; NULL = first page (from/to) */
     int64_t fallback_low; /* 'low' when we last fell back to a time re-read */
     bool first_page;
+    bool no_halve; /* a resumed window is not halved (its start was partly delivered) */
     unsigned long long ring[CURSOR_RING]; /* hashes of cursors seen in this window */
     size_t nring;
 } window_t;
+
+/* A lane walks one window (or, while a backlog window is cut into slices, one slice) page by
+ * page with its own cursor; lanes[0] alone when the window is not cut. */
+typedef struct lane {
+    window_t win;
+    bool active;           /* has pages left to fetch */
+    sf_http_xfer *xfer;    /* its request in flight */
+    int64_t req_start_ms;  /* when that request was sent */
+    int64_t wait_until_ms; /* backoff: no request before (monotonic ms; 0: none) */
+    unsigned failures;     /* consecutive failed requests */
+    struct sf_source *s;
+} lane_t;
 
 struct sf_source {
     uv_loop_t *loop;
@@ -45,24 +61,37 @@ struct sf_source {
 
     sf_idset seen; /* delivered or in flight */
 
-    window_t win;
-    bool have_window;
+    /* the window in progress: lanes[0] alone, or (cut) one slice per lane of 'plan' */
+    bool in_window;
+    bool cut;      /* the window is cut into nlanes slices */
+    window_t plan; /* the window (from, to) pages report while cut */
+    size_t nlanes; /* lanes of the window */
+    lane_t lanes[MAX_LANES];
+    bool have_prev; /* a window ended before (prev_to is its end) */
+    int64_t prev_to;
+    int64_t next_window_ms;   /* follow mode, caught up: the next window starts then */
     bool fetch_pending_space; /* waiting for pipeline space */
     bool windows_exhausted;   /* ONCE/RANGE: no more windows to fetch */
     int64_t target_ns;        /* ONCE: catch up to this */
     int64_t last_window_start_ms;
 
-    sf_http_xfer *xfer;
-    int64_t req_start_ms;
-    uv_timer_t timer;
+    /* how many requests may be in flight: max_concurrency, halved on 429, grown back slowly;
+     * paced under X-RateLimit-Limit (requests per minute) while more than one may be */
+    unsigned conc, inflight, ok_streak;
+    int64_t pause_until_ms; /* 429 without lanes of its own: nobody sends before */
+    long rl_limit;          /* last X-RateLimit-Limit; 0 unknown */
+    double rl_tokens;
+    int64_t rl_at_ms;
+    size_t rr; /* next lane to look at first (round robin) */
+
+    uv_timer_t timer; /* the earliest of: a lane's backoff, the pause, pacing, the next poll */
     bool timer_active, stopped, finished;
-    unsigned failures;
     int fail_status;
 
     sf_source_stats st;
 };
 
-static void fetch(sf_source *s);
+static void pump(sf_source *s);
 static void finish(sf_source *s, int status);
 
 /* ---------------------------------------------------------------- end of fetching */
@@ -78,9 +107,20 @@ static void check_finished(sf_source *s)
 {
     if (s->opts.mode == SF_MODE_FOLLOW || s->finished)
         return;
-    if (!s->windows_exhausted || s->xfer)
+    if (!s->windows_exhausted || s->inflight)
         return;
     finish(s, s->fail_status); /* the application waits for the pages in flight */
+}
+
+/* --once / --from give up: nothing more is fetched (requests in flight are let finish). */
+static void give_up(sf_source *s)
+{
+    s->fail_status = 1;
+    s->windows_exhausted = true;
+    for (size_t i = 0; i < s->nlanes; i++)
+        s->lanes[i].active = false;
+    s->in_window = false;
+    check_finished(s);
 }
 
 /* ---------------------------------------------------------------- windows */
@@ -96,25 +136,38 @@ static void window_reset(window_t *w)
     memset(w, 0, sizeof *w);
 }
 
-/* No window in progress; 'to' (the end of the last one) is what the next one starts from. */
-static void window_done(sf_source *s, int64_t to)
+static void window_init(window_t *w, int64_t from, int64_t to, int64_t floor)
 {
-    window_reset(&s->win);
-    s->win.to = to;
-    s->win.from = SF_TIME_UNSET;
-    s->have_window = true;
+    window_reset(w);
+    w->from = from;
+    w->to = to;
+    w->floor = floor;
+    w->low = SF_TIME_UNSET;
+    w->first_page = true;
+    w->fallback_low = SF_TIME_UNSET;
 }
 
-static void window_set(sf_source *s, int64_t from, int64_t to, int64_t floor)
+static void lanes_reset(sf_source *s)
 {
-    window_reset(&s->win);
-    s->win.from = from;
-    s->win.to = to;
-    s->win.floor = floor;
-    s->win.low = SF_TIME_UNSET;
-    s->win.first_page = true;
-    s->win.fallback_low = SF_TIME_UNSET;
-    s->have_window = true;
+    for (size_t i = 0; i < MAX_LANES; i++) {
+        window_reset(&s->lanes[i].win);
+        s->lanes[i].active = false;
+        s->lanes[i].wait_until_ms = 0;
+        s->lanes[i].failures = 0;
+    }
+    s->nlanes = 0;
+    s->cut = false;
+}
+
+/* A new window, walked by lanes[0]. */
+static void window_start(sf_source *s, int64_t from, int64_t to, int64_t floor)
+{
+    lanes_reset(s);
+    window_init(&s->lanes[0].win, from, to, floor);
+    s->lanes[0].active = true;
+    s->nlanes = 1;
+    window_init(&s->plan, from, to, floor);
+    s->in_window = true;
     s->st.windows++;
     s->st.window_from_ns = from;
     s->st.window_to_ns = to;
@@ -127,51 +180,44 @@ static void window_set(sf_source *s, int64_t from, int64_t to, int64_t floor)
     SF_DEBUG("source", "window %s .. %s", a, b);
 }
 
-static void timer_cb(uv_timer_t *t)
+/* The window in progress was fully fetched: the next one starts from its end. */
+static void window_end(sf_source *s, int64_t to)
 {
-    sf_source *s = t->data;
-    s->timer_active = false;
-    fetch(s);
+    lanes_reset(s);
+    s->in_window = false;
+    s->have_prev = true;
+    s->prev_to = to;
 }
 
-static void wait_ms(sf_source *s, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    s->timer_active = true;
-    uv_timer_start(&s->timer, timer_cb, (uint64_t)ms, 0);
-}
+enum { NW_READY, NW_WAIT, NW_NONE };
 
-/* Decides the next window after the current one was fully fetched (or at start).
- * Returns true if a window is ready to fetch now. */
-static bool next_window(sf_source *s)
+/* Decides the next window after the last one was fully fetched (or at start). */
+static int next_window(sf_source *s)
 {
     int64_t overlap = s->sc->overlap_ms * SF_NS_PER_MS;
     int64_t now = now_ns();
     if (s->opts.mode == SF_MODE_RANGE) {
-        int64_t from = s->have_window ? s->win.to : s->opts.range_from_ns;
-        if (s->have_window && s->win.to >= s->opts.range_to_ns) {
+        int64_t from = s->have_prev ? s->prev_to : s->opts.range_from_ns;
+        if (s->have_prev && s->prev_to >= s->opts.range_to_ns) {
             s->windows_exhausted = true;
-            s->have_window = false;
-            return false;
+            return NW_NONE;
         }
         int64_t to = s->opts.range_to_ns;
         if (to - from > MAX_WINDOW_NS)
             to = from + MAX_WINDOW_NS;
-        window_set(s, from, to, from);
-        return true;
+        window_start(s, from, to, from);
+        return NW_READY;
     }
     int64_t prev_to;
-    if (s->have_window)
-        prev_to = s->win.to;
+    if (s->have_prev)
+        prev_to = s->prev_to;
     else if (s->cp.watermark_ns != SF_TIME_UNSET)
         prev_to = s->cp.watermark_ns;
     else
         prev_to = SF_TIME_UNSET;
     if (s->opts.mode == SF_MODE_ONCE && prev_to != SF_TIME_UNSET && prev_to >= s->target_ns) {
         s->windows_exhausted = true;
-        s->have_window = false;
-        return false;
+        return NW_NONE;
     }
     int64_t from =
         prev_to == SF_TIME_UNSET ? now - s->sc->lookback_ms * SF_NS_PER_MS : prev_to - overlap;
@@ -181,10 +227,9 @@ static bool next_window(sf_source *s)
         int64_t since = sf_monotonic_ms() - s->last_window_start_ms;
         int64_t lag_ms = (now - prev_to) / SF_NS_PER_MS;
         if (lag_ms < s->sc->poll_interval_ms && since < s->sc->poll_interval_ms) {
-            window_done(s, prev_to);
             s->st.window_from_ns = s->st.window_to_ns = 0;
-            wait_ms(s, s->sc->poll_interval_ms - since);
-            return false;
+            s->next_window_ms = sf_monotonic_ms() + s->sc->poll_interval_ms - since;
+            return NW_WAIT;
         }
     }
     int64_t to = now;
@@ -194,8 +239,76 @@ static bool next_window(sf_source *s)
         to = from + MAX_WINDOW_NS;
     if (to <= from)
         to = from + 1;
-    window_set(s, from, to, floor);
-    return true;
+    window_start(s, from, to, floor);
+    return NW_READY;
+}
+
+/* Cuts the window lanes[0] probed into k slices by time, oldest first: slice 0 is [from, t1]
+ * (with the overlap), slice i [t_i, t_i+1], the last ends at 'to'. The probe page (the newest
+ * events of the window) is the last slice's first page: returns that lane. Every slice is
+ * disjoint from the others but for its boundary instant (duplicates there are dropped by id). */
+static lane_t *cut_window(sf_source *s, size_t k)
+{
+    window_t *w0 = &s->lanes[0].win;
+    int64_t from = w0->from, floor = w0->floor, to = w0->to;
+    int64_t span = (to - floor) / (int64_t)k;
+    for (size_t i = 0; i < k; i++) {
+        lane_t *L = &s->lanes[i];
+        int64_t a = i == 0 ? from : floor + span * (int64_t)i;
+        int64_t b = i + 1 == k ? to : floor + span * (int64_t)(i + 1);
+        window_init(&L->win, a, b, a);
+        L->win.first_page = false; /* slices are not probed, halved or cut again */
+        L->active = true;
+        L->wait_until_ms = 0;
+        L->failures = 0;
+    }
+    s->nlanes = k;
+    s->cut = true;
+    return &s->lanes[k - 1];
+}
+
+/* ---------------------------------------------------------------- pacing */
+
+static int64_t now_ms(void)
+{
+    return sf_monotonic_ms();
+}
+
+/* Pacing under X-RateLimit-Limit while more than one request may be in flight: a token bucket
+ * of 'conc' tokens refilled at (limit - conc) per minute, so no 60 s span sees more than the
+ * limit. Returns 0 if a request may go now (and takes a token), else the ms to wait. */
+static int64_t pace(sf_source *s)
+{
+    if (s->rl_limit <= 0 || s->conc <= 1)
+        return 0;
+    int64_t t = now_ms();
+    double per_ms =
+        (double)(s->rl_limit > (long)s->conc ? s->rl_limit - (long)s->conc : 1) / 60000.0;
+    s->rl_tokens += (double)(t - s->rl_at_ms) * per_ms;
+    s->rl_at_ms = t;
+    if (s->rl_tokens > (double)s->conc)
+        s->rl_tokens = (double)s->conc;
+    if (s->rl_tokens >= 1.0) {
+        s->rl_tokens -= 1.0;
+        return 0;
+    }
+    return (int64_t)((1.0 - s->rl_tokens) / per_ms) + 1;
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    sf_source *s = t->data;
+    s->timer_active = false;
+    pump(s);
+}
+
+static void arm(sf_source *s, int64_t due_ms)
+{
+    int64_t d = due_ms - now_ms();
+    if (d < 0)
+        d = 0;
+    s->timer_active = true;
+    uv_timer_start(&s->timer, timer_cb, (uint64_t)d, 0);
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -340,59 +453,44 @@ static bool bounded(const sf_source *s)
     return s->opts.mode != SF_MODE_FOLLOW;
 }
 
-/* A failure that is worth retrying: back off and try the same request again. */
-static void retry_later(sf_source *s, int64_t hint_ms, const char *what)
+/* A failure that is worth retrying: the lane backs off and tries the same request again. */
+static void retry_later(sf_source *s, lane_t *L, int64_t hint_ms, const char *what)
 {
-    s->failures++;
-    if (bounded(s) && s->failures >= BOUNDED_FAILURES) {
-        SF_ERROR("source", "%s; giving up after %u attempts", what, s->failures);
-        s->fail_status = 1;
-        s->windows_exhausted = true;
-        check_finished(s);
+    L->failures++;
+    if (bounded(s) && L->failures >= BOUNDED_FAILURES) {
+        SF_ERROR("source", "%s; giving up after %u attempts", what, L->failures);
+        give_up(s);
         return;
     }
     int64_t delay =
         hint_ms > 0 ? hint_ms
-                    : sf_backoff_ms(s->failures - 1, s->sc->retry_initial_ms, s->sc->retry_max_ms);
-    SF_WARN("source", "%s; retry %u in %lldms", what, s->failures, (long long)delay);
-    wait_ms(s, delay);
+                    : sf_backoff_ms(L->failures - 1, s->sc->retry_initial_ms, s->sc->retry_max_ms);
+    SF_WARN("source", "%s; retry %u in %lldms", what, L->failures, (long long)delay);
+    L->wait_until_ms = now_ms() + delay;
 }
 
-static void fatal_for_bounded(sf_source *s, const char *what)
+static void fatal_for_bounded(sf_source *s, lane_t *L, const char *what)
 {
     if (bounded(s)) {
         SF_ERROR("source", "%s", what);
-        s->fail_status = 1;
-        s->windows_exhausted = true;
-        check_finished(s);
+        give_up(s);
         return;
     }
     char d[32];
     sf_format_duration(s->sc->auth_retry_ms, d, sizeof d);
     SF_ERROR("source", "%s; still running, next attempt in %s", what, d);
-    s->failures++;
-    wait_ms(s, s->sc->auth_retry_ms);
+    L->failures++;
+    L->wait_until_ms = now_ms() + s->sc->auth_retry_ms;
 }
 
-static void fetch(sf_source *s)
+/* Sends the lane's next request. */
+static void send_lane(sf_source *s, lane_t *L)
 {
-    if (s->stopped || s->finished || s->xfer || s->timer_active)
-        return;
-    if (!s->have_window || s->win.from == SF_TIME_UNSET) {
-        if (s->windows_exhausted || !next_window(s)) {
-            check_finished(s);
-            return;
-        }
-    }
-    if (!s->out.can_accept(s->out.ud)) {
-        s->fetch_pending_space = true;
-        return;
-    }
     char *url = NULL;
     long limit = (long)s->sc->page_size;
-    int rc = build_url(s->sc, api_path(s->sc), &s->win, limit, &url);
+    int rc = build_url(s->sc, api_path(s->sc), &L->win, limit, &url);
     if (rc) {
-        retry_later(s, 1000, "cannot build the request URL");
+        retry_later(s, L, 1000, "cannot build the request URL");
         return;
     }
     sf_http_request r;
@@ -400,22 +498,78 @@ static void fetch(sf_source *s)
     char auth[SF_SOURCE_MAX_TOKEN + 64];
     fill_request(s->sc, &r, hdrs, auth, sizeof auth);
     r.url = url;
-    s->req_start_ms = sf_monotonic_ms();
+    L->req_start_ms = now_ms();
     s->st.requests++;
-    rc = sf_http_send(s->http, &r, on_page, s, &s->xfer);
+    rc = sf_http_send(s->http, &r, on_page, L, &L->xfer);
     memset(auth, 0, sizeof auth);
     free(url);
     if (rc) {
-        s->xfer = NULL;
-        retry_later(s, 0, "cannot start the HTTP request");
+        L->xfer = NULL;
+        retry_later(s, L, 0, "cannot start the HTTP request");
+        return;
     }
+    s->inflight++;
+}
+
+/* Sends what may be sent now: the next window when none is in progress, then each lane's next
+ * page while the concurrency, the rate limit and the pipeline allow; arms the timer for the
+ * earliest thing that has to wait. */
+static void pump(sf_source *s)
+{
+    if (s->stopped || s->finished)
+        return;
+    int64_t t = now_ms(), due = INT64_MAX;
+    if (!s->in_window && !s->inflight && !s->windows_exhausted) {
+        if (s->next_window_ms > t) {
+            due = s->next_window_ms;
+        } else {
+            s->next_window_ms = 0;
+            int nw = next_window(s);
+            if (nw == NW_WAIT)
+                due = s->next_window_ms;
+        }
+    }
+    if (s->pause_until_ms > t && s->in_window) {
+        due = due < s->pause_until_ms ? due : s->pause_until_ms;
+    } else if (s->in_window) {
+        for (size_t n = 0; n < s->nlanes && s->inflight < s->conc; n++) {
+            lane_t *L = &s->lanes[(s->rr + n) % s->nlanes];
+            if (!L->active || L->xfer)
+                continue;
+            if (L->wait_until_ms > t) {
+                due = due < L->wait_until_ms ? due : L->wait_until_ms;
+                continue;
+            }
+            if (!s->out.can_accept(s->out.ud)) {
+                s->fetch_pending_space = true; /* sf_source_on_space pumps again */
+                break;
+            }
+            int64_t w = pace(s);
+            if (w > 0) {
+                due = due < t + w ? due : t + w;
+                break;
+            }
+            L->wait_until_ms = 0;
+            send_lane(s, L);
+            s->rr = (size_t)(L - s->lanes) + 1;
+            if (s->stopped || s->finished)
+                return;
+        }
+    }
+    if (s->timer_active) {
+        uv_timer_stop(&s->timer);
+        s->timer_active = false;
+    }
+    if (due != INT64_MAX)
+        arm(s, due);
+    check_finished(s);
 }
 
 void sf_source_on_space(sf_source *s)
 {
     if (s->fetch_pending_space) {
         s->fetch_pending_space = false;
-        fetch(s);
+        pump(s);
     }
 }
 
@@ -430,34 +584,74 @@ static bool cursor_seen(window_t *w, const char *c)
     return false;
 }
 
-static void record_latency(sf_source *s)
+static void record_latency(sf_source *s, const lane_t *L)
 {
-    double secs = (double)(sf_monotonic_ms() - s->req_start_ms) / 1000.0;
+    double secs = (double)(now_ms() - L->req_start_ms) / 1000.0;
     s->st.poll_latency_sum += secs;
     for (size_t i = 0; i < SF_ARRAY_LEN(sf_source_latency_bounds); i++)
         if (secs <= sf_source_latency_bounds[i])
             s->st.poll_latency_buckets[i]++;
 }
 
-/* Processes a good page: clip, dedup, submit; decides end of window. */
-static void handle_page(sf_source *s, sf_page *pg)
+/* The probe page of a window (its first, by time): too big a window is halved before anything
+ * of it is delivered; a backlog of more than two pages is cut into slices fetched concurrently.
+ * Returns the lane that takes the page, or NULL when the window is fetched again. */
+static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
 {
-    window_t *w = &s->win;
-    const char *older = s->sc->api == SF_API_EVENTS ? pg->next : pg->prev;
-    long limit = (long)s->sc->page_size;
-
-    /* split an oversized window before delivering anything of it */
-    if (w->first_page && !w->cursor && pg->total > s->sc->max_window_events &&
+    window_t *w = &L->win;
+    long page = (long)s->sc->page_size;
+    if (s->cut || !w->first_page || w->cursor)
+        return L;
+    w->first_page = false;
+    if (!w->no_halve && pg->total > s->sc->max_window_events &&
         w->to - w->floor > 2 * MIN_SPLIT_NS) {
         int64_t nto = w->floor + (w->to - w->floor) / 2;
         s->st.window_splits++;
         SF_INFO("source", "window holds ~%lld events (> max_window_events %lld): splitting",
                 (long long)pg->total, (long long)s->sc->max_window_events);
         w->to = nto;
+        w->first_page = true;
+        s->plan.to = nto;
         s->st.window_to_ns = nto;
-        return; /* same from, smaller to: fetch again */
+        return NULL; /* same from, smaller to: fetch again */
     }
-    w->first_page = false;
+    long long pages = (pg->total + page - 1) / page;
+    size_t k = (size_t)s->sc->max_concurrency;
+    if (k <= 1 || pages <= 2 || (size_t)pg->n < (size_t)page)
+        return L;
+    if ((long long)k > pages / 2)
+        k = (size_t)(pages / 2);
+    while (k > 1 && (w->to - w->floor) / (int64_t)k < MIN_SLICE_NS)
+        k--;
+    if (k <= 1)
+        return L;
+    SF_INFO("source",
+            "catching up: the window holds ~%lld events; fetching it in %zu concurrent slices",
+            (long long)pg->total, k);
+    s->st.window_cuts++;
+    return cut_window(s, k);
+}
+
+/* Whether every lane but L fetched its window (slice) to the end: then L's last page ends
+ * the window in progress. */
+static bool others_done(const sf_source *s, const lane_t *L)
+{
+    for (size_t i = 0; i < s->nlanes; i++)
+        if (&s->lanes[i] != L && (s->lanes[i].active || s->lanes[i].xfer))
+            return false;
+    return true;
+}
+
+/* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
+static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
+{
+    lane_t *P = probe(s, L, pg);
+    if (!P)
+        return;
+    L = P;
+    window_t *w = &L->win;
+    const char *older = s->sc->api == SF_API_EVENTS ? pg->next : pg->prev;
+    long limit = (long)s->sc->page_size;
 
     sf_event *keep = calloc(pg->n ? pg->n : 1, sizeof *keep);
     sf_progress *t = calloc(1, sizeof *t);
@@ -466,7 +660,7 @@ static void handle_page(sf_source *s, sf_page *pg)
     if (!keep || !t || !t->ids) {
         free(keep);
         sf_progress_free(t);
-        retry_later(s, 1000, "out of memory processing a page");
+        retry_later(s, L, 1000, "out of memory processing a page");
         return;
     }
     bool older_than_window = false;
@@ -525,26 +719,36 @@ static void handle_page(sf_source *s, sf_page *pg)
     }
     s->st.pages++;
     s->st.events += nk;
-    s->st.window_low_ns = w->low;
-    t->window_end = end;
-    t->win_from = w->from;
-    t->win_to = w->to;
-    t->low_ns = w->low;
+    /* what committing this page tells the checkpoint: while the window is cut, only the
+     * window (resumed by time after a restart: the ids delivered are in the checkpoint), and
+     * its end once every slice was fetched; else the next page's cursor too */
+    bool window_done = end && others_done(s, L);
+    t->window_end = window_done;
     t->nevents = nk;
-    if (!end && !(t->cursor_after = sf_strdup(older))) {
-        for (size_t i = 0; i < nk; i++)
-            sf_event_free(&keep[i]);
-        free(keep);
-        sf_progress_free(t);
-        retry_later(s, 1000, "out of memory processing a page");
-        return;
+    if (s->cut) {
+        t->win_from = s->plan.from;
+        t->win_to = s->plan.to;
+        t->low_ns = SF_TIME_UNSET;
+    } else {
+        s->st.window_low_ns = w->low;
+        t->win_from = w->from;
+        t->win_to = w->to;
+        t->low_ns = w->low;
+        if (!end && !(t->cursor_after = sf_strdup(older))) {
+            for (size_t i = 0; i < nk; i++)
+                sf_event_free(&keep[i]);
+            free(keep);
+            sf_progress_free(t);
+            retry_later(s, L, 1000, "out of memory processing a page");
+            return;
+        }
     }
     if (s->out.emit(s->out.ud, keep, nk, t) != 0) {
         for (size_t i = 0; i < nk; i++)
             sf_event_free(&keep[i]);
         free(keep);
         sf_progress_free(t);
-        retry_later(s, 1000, "out of memory submitting a page");
+        retry_later(s, L, 1000, "out of memory submitting a page");
         return;
     }
     if (refetch_by_time) {
@@ -554,8 +758,10 @@ static void handle_page(sf_source *s, sf_page *pg)
         w->to = w->low;        /* ids at exactly 'low' are in the seen set */
         w->nring = 0;
     } else if (end) {
-        SF_DEBUG("source", "window ends: %s", why);
-        window_done(s, w->to);
+        SF_DEBUG("source", "window%s ends: %s", s->cut ? " slice" : "", why);
+        L->active = false;
+        if (window_done)
+            window_end(s, s->cut ? s->plan.to : w->to);
     } else {
         free(w->cursor);
         w->cursor = sf_strdup(older);
@@ -574,16 +780,48 @@ static void set_last_error(sf_source *s, const char *what)
     s->st.last_error[n] = '\0';
 }
 
+/* A request succeeded: concurrency that was cut by a 429 grows back slowly. */
+static void request_ok(sf_source *s)
+{
+    unsigned max = (unsigned)s->sc->max_concurrency;
+    if (s->conc < max && ++s->ok_streak >= 4 * s->conc) {
+        s->conc++;
+        s->ok_streak = 0;
+        SF_DEBUG("source", "concurrency back up to %u", s->conc);
+    }
+}
+
+/* 429: fewer requests at once (halved), and none until the server's Retry-After. */
+static void rate_limited(sf_source *s, lane_t *L, int64_t hint_ms, const char *what)
+{
+    unsigned before = s->conc;
+    s->conc = s->conc > 1 ? s->conc / 2 : 1;
+    s->ok_streak = 0;
+    if (s->conc < before)
+        SF_WARN("source", "rate limited: concurrency %u -> %u", before, s->conc);
+    if (hint_ms > 0) {
+        L->failures = 0; /* the server told us when: not a failure streak */
+        int64_t until = now_ms() + hint_ms;
+        if (until > s->pause_until_ms)
+            s->pause_until_ms = until;
+    }
+    retry_later(s, L, hint_ms, what);
+}
+
 static void on_page(sf_http_response *resp, void *ud)
 {
-    sf_source *s = ud;
-    s->xfer = NULL;
+    lane_t *L = ud;
+    sf_source *s = L->s;
+    L->xfer = NULL;
+    s->inflight--;
     if (resp->error == SF_HTTP_ECANCELED || s->stopped) {
         check_finished(s);
         return;
     }
-    record_latency(s);
+    record_latency(s, L);
     s->st.last_status = resp->status;
+    if (resp->ratelimit_limit > 0)
+        s->rl_limit = resp->ratelimit_limit;
     char what[800];
     if (resp->error == SF_HTTP_ETLSVERIFY) {
         /* not an outage: retrying at the network pace would not heal it */
@@ -594,7 +832,8 @@ static void on_page(sf_http_response *resp, void *ud)
                  "(or fix that certificate); source.tls.verify: false only for tests",
                  resp->errmsg);
         set_last_error(s, what);
-        fatal_for_bounded(s, what);
+        fatal_for_bounded(s, L, what);
+        pump(s);
         return;
     }
     if (resp->error) {
@@ -602,7 +841,8 @@ static void on_page(sf_http_response *resp, void *ud)
         snprintf(what, sizeof what, "API request failed: %s (%s)", sf_http_strerror(resp->error),
                  resp->errmsg);
         set_last_error(s, what);
-        retry_later(s, 0, what);
+        retry_later(s, L, 0, what);
+        pump(s);
         return;
     }
     long st = resp->status;
@@ -616,15 +856,18 @@ static void on_page(sf_http_response *resp, void *ud)
             s->st.errors_malformed++;
             snprintf(what, sizeof what, "API returned an unusable page (%s)", err);
             set_last_error(s, what);
-            retry_later(s, 0, what);
+            retry_later(s, L, 0, what);
+            pump(s);
             return;
         }
-        s->failures = 0;
-        s->st.last_success_ms = sf_monotonic_ms();
+        L->failures = 0;
+        request_ok(s);
+        s->st.last_success_ms = now_ms();
         s->st.last_error[0] = '\0';
-        handle_page(s, &pg);
+        if (L->active)
+            handle_page(s, L, &pg);
         sf_page_free(&pg);
-        fetch(s);
+        pump(s);
         return;
     }
     char msg[256];
@@ -634,20 +877,20 @@ static void on_page(sf_http_response *resp, void *ud)
         snprintf(what, sizeof what, "API rate limit reached (HTTP 429%s%s)", msg[0] ? ": " : "",
                  msg);
         set_last_error(s, what);
-        int64_t hint = resp->retry_after_ms > 0 ? resp->retry_after_ms : 0;
-        if (hint > 0)
-            s->failures = 0; /* the server told us when: not a failure streak */
-        retry_later(s, hint, what);
+        rate_limited(s, L, resp->retry_after_ms > 0 ? resp->retry_after_ms : 0, what);
+        pump(s);
         return;
     }
     if (st >= 500) {
         s->st.status_5xx++;
         snprintf(what, sizeof what, "API server error (HTTP %ld%s%s)", st, msg[0] ? ": " : "", msg);
         set_last_error(s, what);
-        retry_later(s, resp->retry_after_ms, what);
+        retry_later(s, L, resp->retry_after_ms, what);
+        pump(s);
         return;
     }
     s->st.status_4xx++;
+    window_t *w = &L->win;
     if (st == 401 || st == 403) {
         s->st.status_401_403++;
         snprintf(what, sizeof what,
@@ -655,28 +898,29 @@ static void on_page(sf_http_response *resp, void *ud)
                  "and that the token has the policy-events.read permission",
                  st, msg[0] ? ": " : "", msg);
         set_last_error(s, what);
-        fatal_for_bounded(s, what);
-        return;
-    }
-    if (st == 400 && s->win.cursor) {
+        fatal_for_bounded(s, L, what);
+    } else if (st == 400 && w->cursor) {
         /* the cursor is no longer accepted: re-read what is left of the window by time */
         SF_WARN("source",
                 "API rejected the page cursor (HTTP 400%s%s); re-reading the rest of "
                 "the window by time",
                 msg[0] ? ": " : "", msg);
-        free(s->win.cursor);
-        s->win.cursor = NULL;
-        s->win.first_page = false; /* no split on a resumed window */
-        if (s->win.low != SF_TIME_UNSET && s->win.low < s->win.to)
-            s->win.to = s->win.low; /* ids at exactly 'low' are in the seen set */
-        s->failures++;
-        wait_ms(s, sf_backoff_ms(s->failures - 1, s->sc->retry_initial_ms, s->sc->retry_max_ms));
-        return;
+        free(w->cursor);
+        w->cursor = NULL;
+        w->first_page = false; /* no split on a resumed window */
+        if (w->low != SF_TIME_UNSET && w->low < w->to)
+            w->to = w->low; /* ids at exactly 'low' are in the seen set */
+        L->failures++;
+        L->wait_until_ms =
+            now_ms() + sf_backoff_ms(L->failures - 1, s->sc->retry_initial_ms, s->sc->retry_max_ms);
+    } else {
+        snprintf(what, sizeof what, "API rejected the request (HTTP %ld%s%s)%s", st,
+                 msg[0] ? ": " : "", msg,
+                 st == 400 ? ": check source.filter, source.zones and the clock" : "");
+        set_last_error(s, what);
+        fatal_for_bounded(s, L, what);
     }
-    snprintf(what, sizeof what, "API rejected the request (HTTP %ld%s%s)%s", st, msg[0] ? ": " : "",
-             msg, st == 400 ? ": check source.filter, source.zones and the clock" : "");
-    set_last_error(s, what);
-    fatal_for_bounded(s, what);
+    pump(s);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -711,6 +955,11 @@ int sf_source_new(uv_loop_t *loop, sf_defer *defer, sf_http *http, const sf_conf
         free(s);
         return -ENOMEM;
     }
+    for (size_t i = 0; i < MAX_LANES; i++)
+        s->lanes[i].s = s;
+    s->conc = cfg->source.max_concurrency > 0 ? (unsigned)cfg->source.max_concurrency : 1;
+    s->rl_tokens = (double)s->conc;
+    s->rl_at_ms = now_ms();
     sf_idset_init(&s->seen, (size_t)cfg->source.dedup_max_ids);
     collect_ids(s, start);
     uv_timer_init(loop, &s->timer);
@@ -723,17 +972,21 @@ int sf_source_start(sf_source *s)
 {
     s->target_ns = now_ns();
     if (s->opts.mode != SF_MODE_RANGE && s->cp.in_window) {
-        /* resume the window in progress where the last commit left it */
-        window_set(s, s->cp.win_from_ns, s->cp.win_to_ns, s->cp.win_from_ns);
-        s->win.first_page = false;
-        s->win.low = s->cp.win_low_ns;
-        if (s->cp.cursor && !(s->win.cursor = sf_strdup(s->cp.cursor)))
+        /* resume the window in progress where the last commit left it: from its saved cursor,
+         * or (a window that was being fetched in slices) by time, the delivered ids dropped */
+        window_start(s, s->cp.win_from_ns, s->cp.win_to_ns, s->cp.win_from_ns);
+        window_t *w = &s->lanes[0].win;
+        w->low = s->cp.win_low_ns;
+        w->no_halve = true;
+        w->first_page = !s->cp.cursor;
+        if (s->cp.cursor && !(w->cursor = sf_strdup(s->cp.cursor)))
             return -ENOMEM;
         char a[40];
         sf_format_rfc3339(s->cp.win_to_ns, 3, a, sizeof a);
-        SF_INFO("source", "resuming the window ending %s from its saved cursor", a);
+        SF_INFO("source", "resuming the window ending %s %s", a,
+                s->cp.cursor ? "from its saved cursor" : "by time (delivered ids are skipped)");
     }
-    fetch(s);
+    pump(s);
     return 0;
 }
 
@@ -753,13 +1006,30 @@ void sf_source_stop(sf_source *s)
         uv_timer_stop(&s->timer);
         s->timer_active = false;
     }
-    if (s->xfer)
-        sf_http_cancel(s->xfer);
+    for (size_t i = 0; i < MAX_LANES; i++)
+        if (s->lanes[i].xfer)
+            sf_http_cancel(s->lanes[i].xfer);
 }
 
 void sf_source_stats_get(const sf_source *s, sf_source_stats *st)
 {
     *st = s->st;
+    st->concurrency = s->conc;
+    st->inflight = s->inflight;
+    st->lanes = s->cut ? s->nlanes : s->in_window ? 1 : 0;
+    if (s->cut) {
+        /* each slice is paged newest first ([low, to] done): report the window as if that
+         * much of it were done from its end (catch-up progress) */
+        int64_t covered = 0;
+        for (size_t i = 0; i < s->nlanes; i++) {
+            const window_t *w = &s->lanes[i].win;
+            if (!s->lanes[i].active)
+                covered += w->to - w->from;
+            else if (w->low != SF_TIME_UNSET && w->low < w->to)
+                covered += w->to - w->low;
+        }
+        st->window_low_ns = covered > 0 ? s->plan.to - covered : SF_TIME_UNSET;
+    }
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -771,7 +1041,8 @@ void sf_source_free(sf_source *s)
 {
     if (!s)
         return;
-    window_reset(&s->win);
+    lanes_reset(s);
+    window_reset(&s->plan);
     sf_idset_free(&s->seen);
     sf_defer_cancel(&s->done_node);
     sf_checkpoint_free(&s->cp);

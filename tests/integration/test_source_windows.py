@@ -52,7 +52,9 @@ class SourceWindowTest(unittest.TestCase):
                 now = time.time_ns()
                 want = fake.add_events(n, start_ns=now - 30 * 60 * NS, end_ns=now - 5 * 60 * NS)
                 d = tempfile.mkdtemp(dir=self.dir)
-                cfg, out, _ = write_config(d, fake.url, api=api, page_size=page)
+                # one cursor per window (concurrent slices: test_catchup.py)
+                cfg, out, _ = write_config(d, fake.url, api=api, page_size=page,
+                                           extra_source="  max_concurrency: 1\n")
                 self._run(["-c", cfg, "--from", "-40m", "--to", "-1m"])
                 ids, torn = read_output(out)
                 self.assertEqual(torn, 0)

@@ -177,8 +177,10 @@ static int check_exposition(const char *page)
 }
 
 static const char *const documented[] = {
+    "sysdig_forwarder_api_concurrency",
     "sysdig_forwarder_api_errors_total",
     "sysdig_forwarder_api_rate_limited_total",
+    "sysdig_forwarder_api_requests_in_flight",
     "sysdig_forwarder_api_requests_total",
     "sysdig_forwarder_build_info",
     "sysdig_forwarder_catching_up",
@@ -205,8 +207,10 @@ static const char *const documented[] = {
     "sysdig_forwarder_sink_topic_missing",
     "sysdig_forwarder_sink_unsettled_events",
     "sysdig_forwarder_sink_up",
+    "sysdig_forwarder_source_slices",
     "sysdig_forwarder_spool_bytes",
     "sysdig_forwarder_spool_events",
+    "sysdig_forwarder_windows_cut_total",
     "sysdig_forwarder_windows_total",
 };
 

@@ -144,6 +144,7 @@ static void fx_init(fx_t *f, const char *api, int page_size, const answer_t *scr
     snprintf(text, sizeof text,
              "source:\n  url: http://127.0.0.1:%d\n  api: %s\n  token: tok-1234\n"
              "  page_size: %d\n  overlap: 60s\n  request_timeout: 2s\n  connect_timeout: 1s\n"
+             "  max_concurrency: 1\n" /* the recipe of one cursor (cut windows: test_catchup) */
              "  retry:\n    initial: 20ms\n    max: 50ms\n"
              "sinks:\n  - type: stdout\n",
              sf_httpd_port(f->httpd), api, page_size);

@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""Parallel catch-up (issue 13): a backlog window of more than two pages is cut into time
+slices fetched concurrently, each with its own cursor (source.max_concurrency).
+
+- The slices are disjoint (but for their boundary instants) and cover the window: every event
+  is delivered, exactly once (boundary duplicates are dropped by id).
+- At most max_concurrency requests are in flight, and more than one is.
+- The checkpoint only ever describes a delivered prefix: sampled all through a parallel
+  catch-up, every event at or before its watermark is already in the sink; and a daemon killed
+  (SIGKILL) again and again during it loses nothing.
+- HTTP 429 halves the concurrency and nothing is sent before its Retry-After; requests are paced
+  under the API's X-RateLimit-Limit.
+"""
+
+import json
+import os
+import random
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helpers import (CANARY, NS, Daemon, FakeSysdig, daemon_env, main,  # noqa: E402
+                     need_bin, read_output, run, scratch_dir, wait_for, write_config)
+
+API_PATH = {"legacy": "/api/v1/secureEvents", "events": "/secure/events/v1/events"}
+
+
+def load(cp):
+    try:
+        with open(cp) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+@need_bin
+class CatchupTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = scratch_dir(self, "sf-catchup-")
+        self.fake = None
+
+    def tearDown(self):
+        if self.fake:
+            self.fake.stop()
+
+    def backlog(self, n, seed, minutes=50, rate_limit=600):
+        self.fake = FakeSysdig(token=CANARY, seed=seed, rate_limit=rate_limit)
+        self.fake.start()
+        now = time.time_ns()
+        return self.fake.add_events(n, start_ns=now - minutes * 60 * NS, end_ns=now - 2 * 60 * NS)
+
+    def test_slices_disjoint_complete_concurrent(self):
+        for api in ("legacy", "events"):
+            with self.subTest(api=api):
+                want = self.backlog(1500, seed=61 if api == "legacy" else 62)
+                delay = 0.2
+                self.fake.inject("delay", seconds=delay)
+                d = scratch_dir(self, "sf-catchup-%s-" % api)
+                cfg, out, cp = write_config(d, self.fake.url, api=api, page_size=50,
+                                            lookback="1h", extra_source="  max_concurrency: 4\n")
+                r = run(["-c", cfg, "--once"], timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+                self.assertNotIn(CANARY, r.stdout + r.stderr)
+                ids, torn = read_output(out)
+                self.assertEqual(torn, 0)
+                self.assertEqual(sorted(ids), sorted(want), "not every event, or not once each")
+                reqs = [x for x in self.fake.api_requests(API_PATH[api]) if x["status"] == 200]
+                by_time = [x for x in reqs if "cursor" not in x["params"]]
+                windows = [(int(x["params"]["from"][0]), int(x["params"]["to"][0]))
+                           for x in by_time]
+                probe, slices = windows[0], sorted(windows[1:])
+                self.assertGreaterEqual(len(slices), 2, "the backlog window was not cut")
+                # the slices tile the probed window: no gap, no overlap but their boundaries
+                self.assertEqual(slices[0][0], probe[0])
+                for (a0, a1), (b0, b1) in zip(slices, slices[1:]):
+                    self.assertEqual(a1, b0, "gap or overlap between slices %r" % slices)
+                self.assertLess(slices[-1][0], probe[1])
+                # concurrency: every request lasts >= delay, so starts closer than that are
+                # concurrent; never more than max_concurrency in any such span
+                starts = sorted(x["t"] for x in reqs)
+                most = max(sum(1 for u in starts if t <= u < t + delay * 0.95) for t in starts)
+                self.assertGreaterEqual(most, 2, "never more than one request in flight")
+                self.assertLessEqual(most, 4, "more than max_concurrency requests in flight")
+                c = load(cp)
+                self.assertIsNone(c.get("window"), c)
+                self.fake.stop()
+                self.fake = None
+
+    def test_checkpoint_is_always_a_delivered_prefix(self):
+        """Sampled through a parallel catch-up: every event at or before the watermark is in
+        the sink already (a slice's end must not move the watermark while others are still
+        being fetched)."""
+        self.backlog(3000, seed=63, minutes=55)
+        self.fake.inject("delay", seconds=0.05)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=40,
+                                    lookback="1h", overlap="10s",
+                                    extra_source="  max_concurrency: 6\n"
+                                                 "  max_window_events: 1200\n")
+        ts = {i: self.fake.event(i).ts_ns for i in self.fake.all_ids()}
+        d = Daemon(["-c", cfg], env=daemon_env(), logdir=self.dir)
+        self.addCleanup(lambda: d.alive() and d.kill9())
+        checked = 0
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            c = load(cp)
+            if c and c.get("watermark_ns"):
+                wm = int(c["watermark_ns"])
+                got = set(read_output(out)[0])
+                missing = [i for i, t in ts.items() if t <= wm and i not in got]
+                self.assertEqual(missing, [], "the checkpoint moved past undelivered events "
+                                 "(watermark %d, %d missing)" % (wm, len(missing)))
+                checked += 1
+                if len(got) >= len(ts) and c.get("window") is None:
+                    break
+            time.sleep(0.05)
+        self.assertGreater(checked, 3)
+        self.assertEqual(set(read_output(out)[0]), set(ts))
+        self.assertIn("concurrent slices", d.stderr())
+        rc, hung = d.term()
+        self.assertFalse(hung)
+
+    def test_sigkill_during_parallel_catchup_loses_nothing(self):
+        want = set(self.backlog(2500, seed=64, minutes=55))
+        self.fake.inject("delay", seconds=0.05)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="events", page_size=50,
+                                    lookback="1h",
+                                    extra_source="  max_concurrency: 8\n"
+                                                 "  max_window_events: 1500\n")
+        rng = random.Random(64)
+        kills = 0
+        for _ in range(4):
+            d = Daemon(["-c", cfg], env=daemon_env(), logdir=self.dir, tag="k%d" % kills)
+            time.sleep(rng.uniform(0.6, 1.6))
+            d.kill9()
+            kills += 1
+            if set(read_output(out)[0]) >= want:
+                break
+        d = Daemon(["-c", cfg], env=daemon_env(), logdir=self.dir, tag="last")
+        ok = wait_for(lambda: set(read_output(out)[0]) >= want, 90)
+        ids, _ = read_output(out)
+        rc, hung = d.term()
+        self.assertFalse(hung)
+        self.assertTrue(ok, "lost %d events after %d kills" % (len(want - set(ids)), kills))
+        # re-sent after each kill: at most what was in flight, not the backlog again
+        self.assertLess(len(ids) - len(want), kills * 1500 + 1, "too many re-sent")
+
+    def test_429_halves_concurrency_and_waits(self):
+        want = self.backlog(1200, seed=65)
+        # (faults apply first-match in order: 12 slow answers, two 429s while the slices are
+        # being fetched, then slow answers again)
+        self.fake.inject("delay", count=12, seconds=0.05)
+        self.fake.inject("429", count=2, retry_after=2)
+        self.fake.inject("delay", seconds=0.05)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=40,
+                                    lookback="1h", retry_initial="50ms",
+                                    extra_source="  max_concurrency: 8\n")
+        r = run(["-c", cfg, "--once", "--log-level", "debug"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(sorted(read_output(out)[0]), sorted(want))
+        self.assertIn("rate limited: concurrency 8 -> 4", r.stderr)
+        reqs = self.fake.api_requests(API_PATH["legacy"])
+        first429 = min(x["t"] for x in reqs if x["status"] == 429)
+        # nothing new went out during the Retry-After of the first 429 (requests already in
+        # flight when it came may still be answered)
+        started = [x["t"] for x in reqs if first429 + 0.3 < x["t"] < first429 + 1.9]
+        self.assertEqual(started, [], "requests sent during Retry-After")
+
+    def test_paced_under_the_rate_limit(self):
+        # 300 requests per minute advertised: 5 per second once the burst of max_concurrency
+        # tokens is used, whatever the concurrency allows
+        want = self.backlog(2000, seed=66, rate_limit=300)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="events", page_size=50,
+                                    lookback="1h", extra_source="  max_concurrency: 8\n")
+        r = run(["-c", cfg, "--once"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(sorted(read_output(out)[0]), sorted(want))
+        starts = sorted(x["t"] for x in self.fake.api_requests(API_PATH["events"]))
+        self.assertGreater(len(starts), 30)
+        rate = (300 - 8) / 60.0
+        for span in (1.0, 3.0):
+            most = max(sum(1 for u in starts if t <= u < t + span) for t in starts)
+            # the first request and the burst are free; then the refill rate
+            self.assertLessEqual(most, 1 + 8 + rate * span + 1,
+                                 "%d requests in %.0f s: over X-RateLimit-Limit" % (most, span))
+
+
+if __name__ == "__main__":
+    main()
