@@ -132,7 +132,9 @@ const sf_cfg_option sf_source_options[] = {
     {.name = "max_window_events",
      .type = SF_OPT_INT,
      .def = "10000",
-     .desc = "A time window whose page.total exceeds this is split in halves.",
+     .desc = "A time window whose page.total exceeds this is shrunk (to hold about 3/4 of this "
+             "many at the density seen) before anything of it is delivered; backlog windows "
+             "are sized the same way.",
      .offset = OFF(sf_source_cfg, max_window_events),
      .min = 1,
      .max = INT64_MAX},

@@ -82,7 +82,8 @@ struct sf_source {
     long rl_limit;          /* last X-RateLimit-Limit; 0 unknown */
     double rl_tokens;
     int64_t rl_at_ms;
-    size_t rr; /* next lane to look at first (round robin) */
+    size_t rr;      /* next lane to look at first (round robin) */
+    double density; /* events per ns the last probe saw (sizes the next backlog window) */
 
     uv_timer_t timer; /* the earliest of: a lane's backoff, the pause, pacing, the next poll */
     bool timer_active, stopped, finished;
@@ -237,6 +238,13 @@ static int next_window(sf_source *s)
         to = s->target_ns;
     if (to - from > MAX_WINDOW_NS)
         to = from + MAX_WINDOW_NS;
+    if (s->density > 0) {
+        /* a backlog at the density the last probe saw: size the window to hold about 3/4 of
+         * max_window_events at once instead of splitting it down probe by probe */
+        double span = 0.75 * (double)s->sc->max_window_events / s->density;
+        if (span < (double)(to - floor) && span >= (double)MIN_SPLIT_NS)
+            to = floor + (int64_t)span;
+    }
     if (to <= from)
         to = from + 1;
     window_start(s, from, to, floor);
@@ -593,7 +601,7 @@ static void record_latency(sf_source *s, const lane_t *L)
             s->st.poll_latency_buckets[i]++;
 }
 
-/* The probe page of a window (its first, by time): too big a window is halved before anything
+/* The probe page of a window (its first, by time): too big a window is shrunk before anything
  * of it is delivered; a backlog of more than two pages is cut into slices fetched concurrently.
  * Returns the lane that takes the page, or NULL when the window is fetched again. */
 static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
@@ -603,9 +611,15 @@ static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
     if (s->cut || !w->first_page || w->cursor)
         return L;
     w->first_page = false;
+    if (pg->total > 0 && w->to > w->floor)
+        s->density = (double)pg->total / (double)(w->to - w->floor);
     if (!w->no_halve && pg->total > s->sc->max_window_events &&
         w->to - w->floor > 2 * MIN_SPLIT_NS) {
-        int64_t nto = w->floor + (w->to - w->floor) / 2;
+        /* shrink it to hold about 3/4 of max_window_events at the density just seen (events
+         * are rarely uniform: the next probe checks) */
+        double want = (double)(w->to - w->floor) * 0.75 * (double)s->sc->max_window_events /
+                      (double)pg->total;
+        int64_t nto = w->floor + (want < (double)MIN_SPLIT_NS ? MIN_SPLIT_NS : (int64_t)want);
         s->st.window_splits++;
         SF_INFO("source", "window holds ~%lld events (> max_window_events %lld): splitting",
                 (long long)pg->total, (long long)s->sc->max_window_events);
@@ -619,8 +633,8 @@ static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
     size_t k = (size_t)s->sc->max_concurrency;
     if (k <= 1 || pages <= 2 || (size_t)pg->n < (size_t)page)
         return L;
-    if ((long long)k > pages / 2)
-        k = (size_t)(pages / 2);
+    if ((long long)k > pages - 1)
+        k = (size_t)(pages - 1);
     while (k > 1 && (w->to - w->floor) / (int64_t)k < MIN_SLICE_NS)
         k--;
     if (k <= 1)

@@ -5,7 +5,7 @@
  * loaded checkpoint (where to resume, which ids were delivered) and never hears of commits.
  *
  * Windows are [watermark - overlap, now], at most 14 days (older backlogs are caught up in
- * chunks, oldest first) and split in halves while page.total exceeds max_window_events. Pages
+ * chunks, oldest first) and shrunk while page.total exceeds max_window_events. Pages
  * come newest first; the source follows the endpoint's "older" cursor (legacy: page.prev,
  * events: page.next), clips events to the window, drops ids already delivered, and stops a
  * window on any end-of-data signal of either endpoint (short/empty page, absent or repeated
