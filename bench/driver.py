@@ -160,6 +160,15 @@ class Double:
 
 
 def proc_cpu_s(pid):
+    """CPU seconds of pid (all threads): schedstat (ns) when the kernel has it, else stat."""
+    try:
+        tot = 0
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                tot += int(f.read().split()[0])
+        return tot / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -378,7 +387,23 @@ def bench_floor(a, res, double):
         st = double.ctl(op="stats")
         codes = p.stdout.split()
         ok = codes.count("200") == len(urls) and st["served_distinct"] == n
-        out[api] = {"events": n, "pages": len(urls), "wall_s": wall,
+        # the double's capacity: the same pages over 4 connections at once
+        double.ctl(op="reset", latency_ms=0, rate_limit=0, backlog=n)
+        dcpu0 = double.cpu_s()
+        t = time.monotonic()
+        p4 = subprocess.run(["curl", "-s", "--parallel", "--parallel-max", "4", "-K", cfg, "-w",
+                             "%{http_code}\n"], capture_output=True, text=True)
+        wall4 = time.monotonic() - t
+        dcpu4 = double.cpu_s() - dcpu0
+        st4 = double.ctl(op="stats")
+        cap = {"events_per_s": st4["served_distinct"] / wall4,
+               "requests_per_s": len(urls) / wall4, "mb_per_s": st4["bytes"] / wall4 / 1e6,
+               "double_busy_pct": 100 * dcpu4 / wall4,
+               "ok": p4.stdout.split().count("200") == len(urls)}
+        log("  double capacity %-6s (curl --parallel-max 4): %.0f events/s %.0f req/s, "
+            "double busy %.0f%%" % (api, cap["events_per_s"], cap["requests_per_s"],
+                                    cap["double_busy_pct"]))
+        out[api] = {"events": n, "pages": len(urls), "wall_s": wall, "double_capacity": cap,
                     "events_per_s": st["served_distinct"] / wall, "requests_per_s":
                     len(urls) / wall, "mb_per_s": st["bytes"] / wall / 1e6,
                     "bytes": st["bytes"], "double_cpu_s": dcpu,
@@ -578,6 +603,11 @@ def report(a, res):
                 f["double_busy_pct"], ratio, "" if f["ok"] else "  FAILED"))
         L.append("  (double: CPU share of one core the API double used; near 100% means the "
                  "double, not curl, is the floor's limit)")
+        L.append("  the double alone (curl --parallel-max 4): " + "; ".join(
+            "%s %s events/s, %s req/s, busy %.0f%%" % (
+                api, fnum(f["double_capacity"]["events_per_s"]),
+                fnum(f["double_capacity"]["requests_per_s"]),
+                f["double_capacity"]["double_busy_pct"]) for api, f in fl.items()))
     s = res.get("steady")
     if s:
         L.append("")
@@ -623,47 +653,67 @@ def targets(a, res):
 
 # ------------------------------------------------------------------ plot
 def plot(a, res, png):
+    """One panel per API: events/s vs max_concurrency, a line per latency, the sequential
+    bound of each latency as a dashed horizontal line of the same colour."""
     runs = [r for r in res.get("catchup") or [] if r.get("events_per_s")]
     if not runs or not shutil.which("gnuplot"):
         return False
-    series = []
-    for api in a.apis:
-        for lat in a.latencies:
-            pts = sorted((r["max_concurrency"], r["events_per_s"]) for r in runs
-                         if r["api"] == api and r["latency_ms"] == lat)
-            bound = next((r["sequential_bound_eps"] for r in runs if r["api"] == api and
-                          r["latency_ms"] == lat), None)
-            if pts:
-                series.append((api, lat, pts, bound))
     dat = os.path.join(a.work, "catchup.dat")
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+    panels = []
+    k = 0
     with open(dat, "w") as f:
-        for api, lat, pts, _ in series:
-            f.write("# %s %d ms\n" % (api, lat))
-            for c, e in pts:
-                f.write("%d %f\n" % (c, e))
-            f.write("\n\n")
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-    plots = []
-    for k, (api, lat, pts, bound) in enumerate(series):
-        col = colors[k % len(colors)]
-        plots.append("'%s' index %d using 1:2 with linespoints lw 2 pt 7 lc rgb '%s' "
-                     "title '%s, %d ms'" % (dat, k, col, api, lat))
-        if bound:
-            plots.append("%f with lines dt 2 lc rgb '%s' title '%s, %d ms: sequential bound'"
-                         % (bound, col, api, lat))
+        for api in a.apis:
+            plots = []
+            for j, lat in enumerate(a.latencies):
+                pts = sorted((r["max_concurrency"], r["events_per_s"]) for r in runs
+                             if r["api"] == api and r["latency_ms"] == lat)
+                if not pts:
+                    continue
+                bound = next(r["sequential_bound_eps"] for r in runs if r["api"] == api and
+                             r["latency_ms"] == lat)
+                f.write("# %s %d ms\n" % (api, lat))
+                for c, e in pts:
+                    f.write("%d %f\n" % (c, e))
+                f.write("\n\n")
+                col = colors[j % len(colors)]
+                plots.append("'%s' index %d using 1:2 with linespoints lw 2 pt 7 ps 1.2 "
+                             "lc rgb '%s' title '%d ms'" % (dat, k, col, lat))
+                if bound:
+                    plots.append("%f with lines dt 2 lw 1.5 lc rgb '%s' title '%d ms: "
+                                 "sequential bound %s/s'" % (bound, col, lat, fnum(bound)))
+                k += 1
+            rl = (res.get("catchup_meta") or {}).get("rate_limit_rps")
+            if plots and rl and any(x > 0 for x in a.latencies):
+                plots.append("%f with lines dt 3 lw 1.5 lc rgb '#555555' title 'rate limit cap "
+                             "(%d req/s x %d events, latency > 0)'" % (
+                                 rl * APIS[api]["page_size"], rl, APIS[api]["page_size"]))
+            if plots:
+                panels.append((api, plots))
+    if not panels:
+        return False
     m = res["machine"]
+    meta = res.get("catchup_meta", {})
     gp = os.path.join(a.work, "catchup.gp")
+    cairo = "pngcairo" in sh("gnuplot -e 'set terminal' 2>&1 | grep -o pngcairo | head -1")
     with open(gp, "w") as f:
-        f.write("set terminal pngcairo size 1100,700 noenhanced font ',10'\n" if
-                "pngcairo" in sh("gnuplot -e 'set terminal' 2>&1 | grep -o pngcairo | head -1")
-                else "set terminal png size 1100,700 noenhanced\n")
+        f.write("set terminal %s size %d,620 noenhanced%s\n" % (
+            "pngcairo" if cairo else "png", 700 * len(panels), " font ',10'" if cairo else ""))
         f.write("set output '%s'\n" % png)
-        f.write("set title 'catch-up events/s vs source.max_concurrency (%s run, %d x %s, %s)'\n"
-                % (res["mode"], m["nproc"], m["cpu_model"], res["finished"][:10]))
-        f.write("set xlabel 'source.max_concurrency'\nset ylabel 'events/s (log)'\n")
-        f.write("set logscale xy 2\nset logscale y 10\nset xrange [0.8:20]\n"
-                "set xtics (1,2,4,8,16)\nset grid\nset key outside right top\n")
-        f.write("plot " + ", \\\n     ".join(plots) + "\n")
+        f.write("set multiplot layout 1,%d title \"catch-up events/s vs source.max_concurrency "
+                "(%s run %s; %d x %s; rate limit %s req/s at latency > 0)%s\"\n" % (
+                    len(panels), res["mode"], res["finished"][:10], m["nproc"], m["cpu_model"],
+                    meta.get("rate_limit_rps") or "none",
+                    "" if meta.get("max_concurrency_supported", True) else
+                    "\\nmax_concurrency > 1: n/a (not supported by this build)"))
+        f.write("set xlabel 'source.max_concurrency'\nset ylabel 'events/s'\n"
+                "set logscale x 2\nset logscale y 10\nset xrange [0.8:20]\n"
+                "set xtics (1,2,4,8,16)\nset format y '%.0s%c'\nset grid\n"
+                "set key below maxrows 4\n")
+        for api, plots in panels:
+            f.write("set title '%s API, page_size %d'\n" % (api, APIS[api]["page_size"]))
+            f.write("plot " + ", \\\n     ".join(plots) + "\n")
+        f.write("unset multiplot\n")
     p = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
     if p.returncode != 0:
         log("gnuplot failed: " + p.stderr[-400:])
