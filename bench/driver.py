@@ -342,9 +342,12 @@ def bench_catchup(a, res, double):
                 st = double.ctl(op="stats")
                 lines, distinct = count_ids(os.path.join(d, "out.ndjson"))
                 tail = open(os.path.join(d, "daemon.log"), errors="replace").read()[-600:]
+                why = [w for w, bad in (("rc %s" % rc, rc != 0), ("lost %d" % (n - distinct),
+                                                                   distinct != n),
+                                        ("%d over the limit" % st["over_limit"],
+                                         st["over_limit"] > 0)) if bad]
                 run.update({
-                    "status": "ok" if rc == 0 and distinct == n and st["over_limit"] == 0
-                    else "FAILED",
+                    "status": "ok" if not why else "FAILED: " + ", ".join(why),
                     "rc": rc, "wall_s": wall, "events_per_s": distinct / wall if wall else None,
                     "x_bound": (distinct / wall) / bound if bound and wall else None,
                     "cpu_s": (u or 0) + (s or 0) if u is not None else None,
@@ -835,7 +838,7 @@ def main():
     print("results: %s (%.0f s)" % (os.path.relpath(a.results, ROOT), res["duration_s"]))
     if a.readme:
         update_readme(a.readme, table, os.path.basename(a.png))
-    bad = [r for r in res.get("catchup") or [] if r.get("status") == "FAILED"]
+    bad = [r for r in res.get("catchup") or [] if r.get("status", "").startswith("FAILED")]
     if bad or any(not f["ok"] for f in (res.get("floor") or {}).values()):
         print("some runs FAILED verification (see the table)")
         return 1
