@@ -252,8 +252,14 @@ class Store:
 
 
 class RateLimiter:
-    def __init__(self, limit):
-        self.limit = limit
+    """limit_rps requests per second on average, accounted as Sysdig advertises its limit:
+    X-RateLimit-Limit is requests per minute (../shared/reference/secure-events-api.md,
+    "Errors"), so at most limit_rps * 60 requests in any 60 s."""
+
+    WINDOW = 60.0
+
+    def __init__(self, limit_rps):
+        self.limit = int(limit_rps) * 60 if limit_rps else 0
         self.times = collections.deque()
 
     def admit(self, now):
@@ -261,10 +267,10 @@ class RateLimiter:
         if not self.limit:
             return True, 0, 0
         q = self.times
-        while q and q[0] <= now - 1.0:
+        while q and q[0] <= now - self.WINDOW:
             q.popleft()
         if len(q) >= self.limit:
-            wait = q[0] + 1.0 - now
+            wait = q[0] + self.WINDOW - now
             return False, max(1, int(wait + 0.999)), 0
         q.append(now)
         return True, 0, self.limit - len(q)
@@ -518,7 +524,7 @@ class Api:
         extra = {}
         if self.limiter.limit:
             extra = {"X-RateLimit-Limit": str(self.limiter.limit),
-                     "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": "1"}
+                     "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": "60"}
         if not ok:
             self.over_limit += 1
             self.by_status[429] += 1
