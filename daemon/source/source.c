@@ -275,6 +275,38 @@ static lane_t *cut_window(sf_source *s, size_t k)
     return &s->lanes[k - 1];
 }
 
+/* A slice that ended early (little in it) leaves its lane idle while others still walk long
+ * slices: the idle lane takes the older half of what the busiest lane has left ([from, low]):
+ * that lane's window now starts at the middle (its pages clip there and end it), the idle
+ * lane's ends there. Still disjoint but for the middle instant. Returns true if it stole. */
+static bool steal(sf_source *s, lane_t *idle)
+{
+    lane_t *best = NULL;
+    int64_t best_span = 0;
+    for (size_t i = 0; i < s->nlanes; i++) {
+        lane_t *L = &s->lanes[i];
+        if (!L->active || L == idle)
+            continue;
+        int64_t top = L->win.low != SF_TIME_UNSET ? L->win.low : L->win.to;
+        if (top - L->win.from > best_span) {
+            best_span = top - L->win.from;
+            best = L;
+        }
+    }
+    if (!best || best_span < 2 * MIN_SLICE_NS ||
+        s->density * (double)best_span < 2.0 * (double)s->sc->page_size)
+        return false;
+    int64_t mid = best->win.from + best_span / 2;
+    window_init(&idle->win, best->win.from, mid, best->win.from);
+    idle->win.first_page = false;
+    idle->active = true;
+    idle->wait_until_ms = 0;
+    idle->failures = 0;
+    best->win.from = mid;
+    s->st.slices_stolen++;
+    return true;
+}
+
 /* ---------------------------------------------------------------- pacing */
 
 static int64_t now_ms(void)
@@ -542,7 +574,7 @@ static void pump(sf_source *s)
     } else if (s->in_window) {
         for (size_t n = 0; n < s->nlanes && s->inflight < s->conc; n++) {
             lane_t *L = &s->lanes[(s->rr + n) % s->nlanes];
-            if (!L->active || L->xfer)
+            if (L->xfer || (!L->active && !(s->cut && steal(s, L))))
                 continue;
             if (L->wait_until_ms > t) {
                 due = due < L->wait_until_ms ? due : L->wait_until_ms;

@@ -48,10 +48,11 @@ typedef struct sf_source_out {
 
 typedef struct sf_source_stats {
     uint64_t pages, events, duplicates, clipped, windows, window_splits;
-    uint64_t window_cuts; /* backlog windows fetched in concurrent slices */
-    unsigned concurrency; /* requests allowed in flight now (max_concurrency, cut by 429s) */
-    unsigned inflight;    /* requests in flight now */
-    size_t lanes;         /* cursors being walked now (slices of a cut window, or 1) */
+    uint64_t window_cuts;   /* backlog windows fetched in concurrent slices */
+    uint64_t slices_stolen; /* an idle lane took half of what a busy one had left */
+    unsigned concurrency;   /* requests allowed in flight now (max_concurrency, cut by 429s) */
+    unsigned inflight;      /* requests in flight now */
+    size_t lanes;           /* cursors being walked now (slices of a cut window, or 1) */
     uint64_t requests, errors_transport, errors_malformed, status_4xx, status_5xx, status_429;
     uint64_t status_401_403;
     uint64_t errors_tls_verify; /* certificate verification failed (not in errors_transport) */

@@ -71,10 +71,13 @@ class CatchupTest(unittest.TestCase):
                            for x in by_time]
                 probe, slices = windows[0], sorted(windows[1:])
                 self.assertGreaterEqual(len(slices), 2, "the backlog window was not cut")
-                # the slices tile the probed window: no gap, no overlap but their boundaries
+                # the slices (and the halves idle lanes took over) cover the probed window
+                # without a gap; the last slice starts with the probe page itself
                 self.assertEqual(slices[0][0], probe[0])
-                for (a0, a1), (b0, b1) in zip(slices, slices[1:]):
-                    self.assertEqual(a1, b0, "gap or overlap between slices %r" % slices)
+                reach = slices[0][1]
+                for a0, a1 in slices[1:]:
+                    self.assertLessEqual(a0, reach, "gap between slices %r" % slices)
+                    reach = max(reach, a1)
                 self.assertLess(slices[-1][0], probe[1])
                 # concurrency: every request lasts >= delay, so starts closer than that are
                 # concurrent; never more than max_concurrency in any such span
