@@ -11,6 +11,15 @@ static int stix_init(const void *cfg, void **state, char *err, size_t errlen)
     return sx_state_init(cfg, "2.0", state, err, errlen);
 }
 
+/* pre, the decimal k (0..99: at most SX_NSLOTS objects), post */
+static void put_num_key(sf_buf *out, int k, const char *pre, const char *post)
+{
+    char d[2] = {(char)('0' + k / 10), (char)('0' + k % 10)};
+    sf_buf_puts(out, pre);
+    sf_buf_append(out, k >= 10 ? d : d + 1, k >= 10 ? 2 : 1);
+    sf_buf_puts(out, post);
+}
+
 /* observed-data "objects": present slots numbered "0", "1", ... in slot order, each with its
  * properties then its references (to present objects, by number). */
 static void put_objects(sf_buf *out, const sx_graph *g)
@@ -24,7 +33,7 @@ static void put_objects(sf_buf *out, const sx_graph *g)
         const sx_obj *o = &g->o[i];
         if (key[i] < 0)
             continue;
-        sf_buf_appendf(out, key[i] ? ",\"%d\":" : "\"%d\":", key[i]);
+        put_num_key(out, key[i], key[i] ? ",\"" : "\"", "\":");
         const sx_node *obj = sx_node_at(g, o->node);
         sf_buf_putc(out, '{');
         for (const sx_node *c = sx_node_at(g, obj->child); c; c = sx_node_at(g, c->next)) {
@@ -39,7 +48,10 @@ static void put_objects(sf_buf *out, const sx_graph *g)
                 continue;
             sf_buf_putc(out, ',');
             sx_put_key(out, o->refs[r].prop);
-            sf_buf_appendf(out, o->refs[r].list ? "[\"%d\"]" : "\"%d\"", t);
+            if (o->refs[r].list)
+                put_num_key(out, t, "[\"", "\"]");
+            else
+                put_num_key(out, t, "\"", "\"");
         }
         sf_buf_putc(out, '}');
     }

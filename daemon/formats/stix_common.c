@@ -267,26 +267,44 @@ void sx_put_identity(sf_buf *out, const sx_state *st)
     sf_buf_putc(out, '}');
 }
 
+/* Appends s to p (within end); returns the new end, NULL if it does not fit. */
+static char *cat(char *p, const char *end, const char *s, size_t n)
+{
+    if (!p || (size_t)(end - p) < n)
+        return NULL;
+    memcpy(p, s, n);
+    return p + n;
+}
+
 int sx_derived_id(const sx_state *st, const char *type, const char *purpose, const sf_event *ev,
                   char *out, size_t outlen)
 {
     char small[256];
     sf_uuid u;
     char us[SF_UUID_STR_LEN + 1];
-    size_t idl = strlen(ev->id);
-    size_t need = 4 + strlen(st->spec_version) + 1 + strlen(purpose) + 1 + idl + 1;
+    size_t vl = strlen(st->spec_version), pl = strlen(purpose), idl = strlen(ev->id);
+    size_t need = 4 + vl + 1 + pl + 1 + idl; /* "stix<version>/<purpose>/<event id>" */
     char *name = need <= sizeof small ? small : malloc(need);
     if (!name)
         return -ENOMEM;
-    int n = snprintf(name, need, "stix%s/%s/", st->spec_version, purpose);
-    memcpy(name + n, ev->id, idl);
-    int rc = sf_uuid_v5(&forwarder_ns, name, (size_t)n + idl, &u);
+    memcpy(name, "stix", 4);
+    memcpy(name + 4, st->spec_version, vl);
+    name[4 + vl] = '/';
+    memcpy(name + 5 + vl, purpose, pl);
+    name[5 + vl + pl] = '/';
+    memcpy(name + 6 + vl + pl, ev->id, idl);
+    int rc = sf_uuid_v5(&forwarder_ns, name, need, &u);
     if (name != small)
         free(name);
     if (rc)
         return rc;
     sf_uuid_format(&u, us);
-    snprintf(out, outlen, "%s--%s", type, us);
+    size_t tl = strlen(type);
+    char *p = cat(out, out + outlen, type, tl);
+    p = cat(p, out + outlen, "--", 2);
+    p = cat(p, out + outlen, us, SF_UUID_STR_LEN + 1);
+    if (!p) /* as snprintf would: truncated */
+        snprintf(out, outlen, "%s--%s", type, us);
     return 0;
 }
 
