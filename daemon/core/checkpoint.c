@@ -1,6 +1,8 @@
-/* checkpoint: JSON (cJSON) encode/decode with exact int64 strings; atomic durable save. */
+/* checkpoint: JSON encode (direct) / decode (cJSON) with exact int64 strings; atomic durable save.
+ */
 #include "core/checkpoint.h"
 #include "core/fsutil.h"
+#include "core/json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -70,81 +72,49 @@ oom:
 
 /* ---- encode ---- */
 
-static cJSON *ns_json(int64_t v)
+/* Written straight into the buffer (a cJSON tree of up to dedup_max_ids entries cost more than
+ * the rest of a catch-up): the same bytes cJSON_PrintUnformatted printed. */
+static void put_ns(sf_buf *out, int64_t v)
 {
     if (v == SF_TIME_UNSET)
-        return cJSON_CreateNull();
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", (long long)v);
-    return cJSON_CreateString(buf);
-}
-
-/* Adds item to obj under key; takes item (freed on failure). */
-static int add(cJSON *obj, const char *key, cJSON *item)
-{
-    if (!item)
-        return -ENOMEM;
-    if (!cJSON_AddItemToObject(obj, key, item)) {
-        cJSON_Delete(item);
-        return -ENOMEM;
-    }
-    return 0;
+        sf_buf_puts(out, "null");
+    else
+        sf_buf_appendf(out, "\"%lld\"", (long long)v);
 }
 
 int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out)
 {
-    int rc = -ENOMEM;
-    char *text = NULL;
-    char buf[32];
-    cJSON *root = cJSON_CreateObject();
-    if (!root)
-        goto out;
-    if (add(root, "version", cJSON_CreateNumber(SF_CHECKPOINT_VERSION)) ||
-        add(root, "watermark_ns", ns_json(cp->watermark_ns)))
-        goto out;
+    size_t start = out->len;
+    sf_buf_reserve(out, 256 + cp->nids * 72);
+    sf_buf_appendf(out, "{\"version\":%d,\"watermark_ns\":", SF_CHECKPOINT_VERSION);
+    put_ns(out, cp->watermark_ns);
+    sf_buf_puts(out, ",\"window\":");
     if (cp->in_window) {
-        cJSON *w = cJSON_CreateObject();
-        if (add(root, "window", w))
-            goto out;
-        snprintf(buf, sizeof buf, "%lld", (long long)cp->win_from_ns);
-        if (add(w, "from_ns", cJSON_CreateString(buf)))
-            goto out;
-        snprintf(buf, sizeof buf, "%lld", (long long)cp->win_to_ns);
-        if (add(w, "to_ns", cJSON_CreateString(buf)) ||
-            add(w, "cursor", cp->cursor ? cJSON_CreateString(cp->cursor) : cJSON_CreateNull()) ||
-            add(w, "low_ns", ns_json(cp->win_low_ns)))
-            goto out;
-    } else if (add(root, "window", cJSON_CreateNull())) {
-        goto out;
+        sf_buf_appendf(out, "{\"from_ns\":\"%lld\",\"to_ns\":\"%lld\",\"cursor\":",
+                       (long long)cp->win_from_ns, (long long)cp->win_to_ns);
+        if (cp->cursor)
+            sf_json_cstr_append(out, cp->cursor);
+        else
+            sf_buf_puts(out, "null");
+        sf_buf_puts(out, ",\"low_ns\":");
+        put_ns(out, cp->win_low_ns);
+        sf_buf_putc(out, '}');
+    } else {
+        sf_buf_puts(out, "null");
     }
-    cJSON *ids = cJSON_CreateArray();
-    if (add(root, "recent_ids", ids))
-        goto out;
+    sf_buf_puts(out, ",\"recent_ids\":[");
     for (size_t i = 0; i < cp->nids; i++) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(ids, o)) {
-            cJSON_Delete(o);
-            goto out;
-        }
-        snprintf(buf, sizeof buf, "%lld", (long long)cp->ids[i].ts_ns);
-        if (add(o, "id", cJSON_CreateString(cp->ids[i].id ? cp->ids[i].id : "")) ||
-            add(o, "ts_ns", cJSON_CreateString(buf)))
-            goto out;
+        sf_buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
+        sf_json_cstr_append(out, cp->ids[i].id);
+        sf_buf_appendf(out, ",\"ts_ns\":\"%lld\"}", (long long)cp->ids[i].ts_ns);
     }
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)cp->events_total);
-    if (add(root, "events_total", cJSON_CreateString(buf)))
-        goto out;
-    snprintf(buf, sizeof buf, "%lld", (long long)cp->updated_ns);
-    if (add(root, "updated_ns", cJSON_CreateString(buf)))
-        goto out;
-    if (!(text = cJSON_PrintUnformatted(root)))
-        goto out;
-    rc = sf_buf_puts(out, text);
-    if (!rc)
-        rc = sf_buf_putc(out, '\n');
-out:
-    cJSON_free(text);
-    cJSON_Delete(root);
+    sf_buf_appendf(out, "],\"events_total\":\"%llu\",\"updated_ns\":\"%lld\"}\n",
+                   (unsigned long long)cp->events_total, (long long)cp->updated_ns);
+    int rc = sf_buf_error(out);
+    if (rc && out->data && out->len >= start) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
     return rc;
 }
 
@@ -444,16 +414,24 @@ static int write_all(int fd, const char *p, size_t n)
 
 int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, size_t errlen)
 {
-    sf_buf data = {0}, tmp = {0};
+    sf_buf data = {0};
+    sf_checkpoint c = *cp; /* shallow: only updated_ns differs */
+    c.updated_ns = sf_now_ns();
+    int rc = sf_checkpoint_encode(&c, &data);
+    if (rc)
+        snprintf(err, errlen, "checkpoint %s: cannot encode: out of memory", path);
+    else
+        rc = sf_checkpoint_write(path, data.data, data.len, err, errlen);
+    sf_buf_free(&data);
+    return rc;
+}
+
+int sf_checkpoint_write(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    sf_buf tmp = {0};
     char *dir = NULL;
     int fd = -1, rc;
     bool created = false;
-    sf_checkpoint c = *cp; /* shallow: only updated_ns differs */
-    c.updated_ns = sf_now_ns();
-    if ((rc = sf_checkpoint_encode(&c, &data))) {
-        snprintf(err, errlen, "checkpoint %s: cannot encode: out of memory", path);
-        goto out;
-    }
     const char *slash = strrchr(path, '/');
     dir = slash ? sf_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : sf_strdup(".");
     if (!dir) {
@@ -479,7 +457,7 @@ int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, siz
         }
     }
     created = true;
-    if ((rc = write_all(fd, data.data, data.len))) {
+    if ((rc = write_all(fd, data, len))) {
         snprintf(err, errlen, "checkpoint %s: write %s: %s", path, tmp.data, strerror(-rc));
         goto out;
     }
@@ -511,7 +489,6 @@ out:
         close(fd);
     if (created)
         unlink(tmp.data);
-    sf_buf_free(&data);
     sf_buf_free(&tmp);
     free(dir);
     return rc;

@@ -70,5 +70,7 @@ int sf_checkpoint_lock(const char *path, int *fd, long *holder, char *err, size_
 
 /* Atomic durable replace. Blocking (call from a worker thread). 0 or negative errno. */
 int sf_checkpoint_save(const char *path, const sf_checkpoint *cp, char *err, size_t errlen);
+/* The same atomic durable replace for an already encoded checkpoint (data, len bytes). */
+int sf_checkpoint_write(const char *path, const char *data, size_t len, char *err, size_t errlen);
 
 #endif

@@ -2,9 +2,10 @@
  *
  * cJSON keeps numbers as doubles and re-serialises with its own spacing, so it cannot give us
  * byte-faithful raw events or exact int64 nanosecond timestamps. We therefore walk the page's
- * top level ourselves, let cJSON parse each element of "data" (cJSON_ParseWithLengthOpts
- * returns where the element ended: that is the exact span), and read the timestamp's own text
- * when it is a number. */
+ * top level ourselves, check each element of "data" with core/jdoc (cJSON's grammar, no
+ * allocation; it says where the element ended: that is the exact span, and where its "id" and
+ * "timestamp" are), and read the timestamp's own text when it is a number. The tree is built
+ * only when a format asks for it (sf_event_load), in one arena: raw output never pays for it. */
 #include "core/event.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jdoc.h"
 #include "core/util.h"
 
 static const char *skip_ws(const char *p, const char *end)
@@ -68,44 +70,6 @@ const char *sf_json_value_end(const char *p, const char *end)
     return p > s ? p : NULL;
 }
 
-/* Finds the raw text of top-level key 'key' in the object span [p, end). */
-static int object_member_span(const char *p, const char *end, const char *key, const char **vs,
-                              const char **ve)
-{
-    size_t klen = strlen(key);
-    p = skip_ws(p, end);
-    if (p >= end || *p != '{')
-        return -EINVAL;
-    p++;
-    for (;;) {
-        p = skip_ws(p, end);
-        if (p < end && *p == '}')
-            return -ENOENT;
-        if (p >= end || *p != '"')
-            return -EINVAL;
-        const char *ks = p + 1;
-        const char *ke = string_end(p, end);
-        if (!ke)
-            return -EINVAL;
-        bool match = (size_t)(ke - 1 - ks) == klen && memcmp(ks, key, klen) == 0;
-        p = skip_ws(ke, end);
-        if (p >= end || *p != ':')
-            return -EINVAL;
-        p = skip_ws(p + 1, end);
-        const char *e = sf_json_value_end(p, end);
-        if (!e)
-            return -EINVAL;
-        if (match) {
-            *vs = p;
-            *ve = e;
-            return 0;
-        }
-        p = skip_ws(e, end);
-        if (p < end && *p == ',')
-            p++;
-    }
-}
-
 static void set_err(char *err, size_t errlen, const char *fmt, ...) SF_PRINTF(3, 4);
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -117,35 +81,45 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Fills id/ts of ev from its tree and raw span. */
-static int event_fill(sf_event *ev, char *err, size_t errlen)
+static bool is_string(const char *vs)
 {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev->json, "id");
-    if (cJSON_IsString(id) && id->valuestring[0]) {
-        ev->id = sf_strdup(id->valuestring);
-    } else if (cJSON_IsNumber(id)) {
-        const char *vs, *ve;
-        if (object_member_span(ev->raw, ev->raw + ev->raw_len, "id", &vs, &ve) == 0)
-            ev->id = sf_strndup(vs, (size_t)(ve - vs));
+    return vs && *vs == '"';
+}
+
+static bool is_number(const char *vs)
+{
+    return vs && (*vs == '-' || (*vs >= '0' && *vs <= '9'));
+}
+
+/* Fills id/ts of ev from the spans of its "id" and "timestamp" values (vs NULL if absent). */
+static int event_fill(sf_event *ev, const sf_jdoc_want *id, const sf_jdoc_want *ts, char *err,
+                      size_t errlen)
+{
+    if (is_string(id->vs)) {
+        if (!(ev->id = sf_jdoc_strdup(id->vs, id->ve)))
+            return -ENOMEM;
+        if (!ev->id[0]) {
+            set_err(err, errlen, "event has no id");
+            return -EINVAL;
+        }
+    } else if (is_number(id->vs)) {
+        if (!(ev->id = sf_strndup(id->vs, (size_t)(id->ve - id->vs))))
+            return -ENOMEM;
     } else {
         set_err(err, errlen, "event has no id");
         return -EINVAL;
     }
-    if (!ev->id)
-        return -ENOMEM;
     ev->ts_ns = SF_TIME_UNSET;
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(ev->json, "timestamp");
-    if (cJSON_IsString(ts)) {
-        int64_t v;
-        const char *s = ts->valuestring;
+    int64_t v;
+    if (is_string(ts->vs)) {
+        char *s = sf_jdoc_strdup(ts->vs, ts->ve);
+        if (!s)
+            return -ENOMEM;
         if (sf_parse_rfc3339_ns(s, strlen(s), &v) == 0 || sf_parse_int64(s, strlen(s), &v) == 0)
             ev->ts_ns = v;
-    } else if (cJSON_IsNumber(ts)) {
-        const char *vs, *ve;
-        int64_t v;
-        if (object_member_span(ev->raw, ev->raw + ev->raw_len, "timestamp", &vs, &ve) == 0 &&
-            sf_parse_int64(vs, (size_t)(ve - vs), &v) == 0)
-            ev->ts_ns = v;
+        free(s);
+    } else if (is_number(ts->vs) && sf_parse_int64(ts->vs, (size_t)(ts->ve - ts->vs), &v) == 0) {
+        ev->ts_ns = v;
     }
     return 0;
 }
@@ -156,8 +130,20 @@ void sf_event_free(sf_event *ev)
         return;
     free(ev->id);
     free(ev->raw);
-    cJSON_Delete(ev->json);
+    if (ev->doc)
+        sf_jdoc_free(ev->doc);
+    else
+        cJSON_Delete(ev->json);
     memset(ev, 0, sizeof *ev);
+}
+
+int sf_event_load(const sf_event *ev)
+{
+    if (ev->json || !ev->raw)
+        return 0;
+    sf_event *m = (sf_event *)ev; /* the tree is a cache of raw (see event.h) */
+    int rc = sf_jdoc_parse(m->raw, m->raw_len, &m->json, &m->doc, NULL);
+    return rc == -ENOMEM ? -ENOMEM : 0; /* raw was checked: only memory can fail */
 }
 
 /* Parses one value at p (no leading ws) into an event; *endp = end of the value. */
@@ -166,36 +152,32 @@ static int parse_event_at(const char *p, const char *end, size_t max_size, sf_ev
 {
     memset(ev, 0, sizeof *ev);
     const char *pe = NULL;
-    cJSON *obj = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &pe, 0);
-    if (!obj) {
+    int type = 0;
+    sf_jdoc_want want[2] = {{.key = "id"}, {.key = "timestamp"}};
+    int rc = sf_jdoc_check(p, (size_t)(end - p), &pe, &type, want, 2);
+    if (rc) {
         set_err(err, errlen, "invalid JSON at byte %td", pe ? pe - p : 0);
-        return -EINVAL;
+        return rc;
     }
-    int rc = 0;
-    if (!cJSON_IsObject(obj)) {
+    if (type != cJSON_Object) {
         set_err(err, errlen, "event is not a JSON object");
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     size_t len = (size_t)(pe - p);
     if (max_size && len > max_size) {
         set_err(err, errlen, "event of %zu bytes exceeds the %zu-byte limit", len, max_size);
-        rc = -E2BIG;
-        goto fail;
+        return -E2BIG;
     }
-    ev->json = obj;
-    obj = NULL;
     if (!(ev->raw = sf_strndup(p, len))) {
         rc = -ENOMEM;
         goto fail;
     }
     ev->raw_len = len;
-    if ((rc = event_fill(ev, err, errlen)) != 0)
+    if ((rc = event_fill(ev, &want[0], &want[1], err, errlen)) != 0)
         goto fail;
     *endp = pe;
     return 0;
 fail:
-    cJSON_Delete(obj);
     sf_event_free(ev);
     return rc;
 }
@@ -224,15 +206,18 @@ int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen)
         set_err(err, errlen, "event is not a JSON object");
         return -EINVAL;
     }
-    out->json = obj;
-    if (!(out->raw = cJSON_PrintUnformatted(obj))) {
-        sf_event_free(out);
+    char *raw = cJSON_PrintUnformatted(obj);
+    if (!raw) {
+        cJSON_Delete(obj);
         return -ENOMEM;
     }
-    out->raw_len = strlen(out->raw);
-    int rc = event_fill(out, err, errlen);
-    if (rc)
-        sf_event_free(out);
+    const char *e;
+    int rc = parse_event_at(raw, raw + strlen(raw), 0, out, &e, err, errlen);
+    cJSON_free(raw);
+    if (rc == 0) /* keep the caller's tree: it is what raw was printed from */
+        out->json = obj;
+    else
+        cJSON_Delete(obj);
     return rc;
 }
 
@@ -428,7 +413,9 @@ fail:
 
 const cJSON *sf_event_get(const sf_event *ev, const char *key)
 {
-    return ev && ev->json ? cJSON_GetObjectItemCaseSensitive(ev->json, key) : NULL;
+    if (!ev || (!ev->json && sf_event_load(ev) != 0))
+        return NULL;
+    return cJSON_GetObjectItemCaseSensitive(ev->json, key);
 }
 
 const char *sf_event_str(const sf_event *ev, const char *key)

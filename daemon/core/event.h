@@ -2,7 +2,8 @@
  *
  * raw/raw_len are the exact bytes of the event object as the API sent it (raw format is
  * byte-faithful: no re-serialisation, int64 precision kept). json is the parsed tree the
- * formats read. The timestamp is parsed exactly from its text (int64 ns or RFC 3339). */
+ * formats read, built from raw on first use (sf_event_load, or any accessor below): raw alone
+ * never pays for a tree. The timestamp is parsed exactly from its text (int64 ns or RFC 3339). */
 #ifndef SF_EVENT_H
 #define SF_EVENT_H
 
@@ -15,7 +16,8 @@ typedef struct sf_event {
     int64_t ts_ns; /* SF_TIME_UNSET if missing/unparsable */
     char *raw;     /* exact bytes, NUL-terminated copy */
     size_t raw_len;
-    cJSON *json; /* owned */
+    cJSON *json; /* owned; NULL until loaded (a cache of raw: loading does not change the event) */
+    struct sf_jdoc *doc; /* arena holding json (NULL: json is a cJSON_Parse tree) */
 } sf_event;
 
 typedef struct sf_parse_limits {
@@ -45,6 +47,9 @@ int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_
  * print). Used by translate for array/page input. */
 int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen);
 void sf_event_free(sf_event *ev);
+/* Builds ev->json from raw if not done yet (ev is logically const: the tree is a cache; one
+ * thread at a time). 0, or -ENOMEM. */
+int sf_event_load(const sf_event *ev);
 
 /* End of the JSON value starting at p (no leading whitespace): a light scanner that only matches
  * strings and brackets (validation is cJSON's job). Returns the end pointer or NULL. */

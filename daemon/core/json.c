@@ -1,7 +1,19 @@
 /* json: see json.h. */
 #include "core/json.h"
 
+#include <stdint.h>
 #include <string.h>
+
+/* Whether a byte of w is < 0x20, '"' or '\\' (SWAR: a zero byte of x is found by
+ * (x - 0x01..) & ~x & 0x80..; bytes >= 0x80 are never special). */
+static inline bool has_special(uint64_t w)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+    uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\');
+    uint64_t zq = (quote - ones) & ~quote, zb = (bslash - ones) & ~bslash;
+    uint64_t ctl = (w - ones * 0x20) & ~w; /* a byte < 0x20 (borrows only make it err true) */
+    return ((zq | zb | ctl) & high) != 0;
+}
 
 int sf_json_str_append(sf_buf *out, const char *s, size_t n)
 {
@@ -13,6 +25,16 @@ int sf_json_str_append(sf_buf *out, const char *s, size_t n)
         return rc;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        /* plain bytes, eight at a time: no byte < 0x20, '"' or '\\' */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (has_special(w))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;

@@ -522,6 +522,16 @@ int sf_utf8_sanitize(sf_buf *b, size_t from)
     const unsigned char *d = (const unsigned char *)b->data;
     size_t i = from, bad = 0;
     while (i < b->len) {
+        /* ASCII runs, eight bytes at a time (most records are ASCII) */
+        while (b->len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, d + i, 8);
+            if (w & UINT64_C(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i >= b->len)
+            break;
         size_t l = utf8_seq(d + i, b->len - i);
         bad += l == 0;
         i += l ? l : 1;

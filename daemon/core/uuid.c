@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +54,20 @@ int sf_uuid_v5(const sf_uuid *ns, const void *name, size_t len, sf_uuid *out)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     int rc = -EIO;
+    unsigned char small[512];
+    if (sizeof ns->b + len <= sizeof small) {
+        /* one-shot SHA1() on a short name: no digest context to allocate and set up (STIX
+         * derives several ids per event) */
+        memcpy(small, ns->b, sizeof ns->b);
+        if (len)
+            memcpy(small + sizeof ns->b, name, len);
+        if (!SHA1(small, sizeof ns->b + len, md))
+            return -EIO;
+        memcpy(out->b, md, 16);
+        out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x50);
+        out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
+        return 0;
+    }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         return -ENOMEM;

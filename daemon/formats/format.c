@@ -34,6 +34,10 @@ int sf_format_encode(const sf_format *f, void *state, const sf_event *ev, sf_buf
                      size_t *replaced, char *err, size_t errlen)
 {
     size_t start = out->len;
+    if (!f->keep_bytes && sf_event_load(ev) != 0) { /* the tree the format reads */
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     int rc = f->encode(state, ev, out, err, errlen);
     if (replaced)
         *replaced = 0;

@@ -11,43 +11,51 @@ static int stix_init(const void *cfg, void **state, char *err, size_t errlen)
     return sx_state_init(cfg, "2.0", state, err, errlen);
 }
 
-/* observed-data "objects": present slots numbered "0", "1", ... in slot order. */
-static cJSON *objects_dict(const sx_graph *g)
+/* pre, the decimal k (0..99: at most SX_NSLOTS objects), post */
+static void put_num_key(sf_buf *out, int k, const char *pre, const char *post)
+{
+    char d[2] = {(char)('0' + k / 10), (char)('0' + k % 10)};
+    sf_buf_puts(out, pre);
+    sf_buf_append(out, k >= 10 ? d : d + 1, k >= 10 ? 2 : 1);
+    sf_buf_puts(out, post);
+}
+
+/* observed-data "objects": present slots numbered "0", "1", ... in slot order, each with its
+ * properties then its references (to present objects, by number). */
+static void put_objects(sf_buf *out, const sx_graph *g)
 {
     int key[SX_NSLOTS];
     int n = 0;
-    char num[16], tgt[16];
     for (size_t i = 0; i < SX_NSLOTS; i++)
         key[i] = sx_present(g, (sx_slot)i) ? n++ : -1;
-    cJSON *d = cJSON_CreateObject();
-    if (!d)
-        return NULL;
+    sf_buf_putc(out, '{');
     for (size_t i = 0; i < SX_NSLOTS; i++) {
         const sx_obj *o = &g->o[i];
         if (key[i] < 0)
             continue;
-        cJSON *c = cJSON_Duplicate(o->props, 1);
-        snprintf(num, sizeof num, "%d", key[i]);
-        if (!c || !cJSON_AddItemToObject(d, num, c)) {
-            cJSON_Delete(c);
-            goto oom;
+        put_num_key(out, key[i], key[i] ? ",\"" : "\"", "\":");
+        const sx_node *obj = sx_node_at(g, o->node);
+        sf_buf_putc(out, '{');
+        for (const sx_node *c = sx_node_at(g, obj->child); c; c = sx_node_at(g, c->next)) {
+            if (c != sx_node_at(g, obj->child))
+                sf_buf_putc(out, ',');
+            sx_put_key(out, c->name);
+            sx_put_value(out, g, c);
         }
         for (size_t r = 0; r < o->nrefs; r++) {
-            if (key[o->refs[r].target] < 0)
+            int t = key[o->refs[r].target];
+            if (t < 0)
                 continue;
-            snprintf(tgt, sizeof tgt, "%d", key[o->refs[r].target]);
-            cJSON *v = o->refs[r].list ? cJSON_CreateStringArray((const char *[]){tgt}, 1)
-                                       : cJSON_CreateString(tgt);
-            if (!v || !cJSON_AddItemToObject(c, o->refs[r].prop, v)) {
-                cJSON_Delete(v);
-                goto oom;
-            }
+            sf_buf_putc(out, ',');
+            sx_put_key(out, o->refs[r].prop);
+            if (o->refs[r].list)
+                put_num_key(out, t, "[\"", "\"]");
+            else
+                put_num_key(out, t, "\"", "\"");
         }
+        sf_buf_putc(out, '}');
     }
-    return d;
-oom:
-    cJSON_Delete(d);
-    return NULL;
+    sf_buf_putc(out, '}');
 }
 
 static int stix_encode(void *state, const sf_event *ev, sf_buf *out, char *err, size_t errlen)
@@ -58,43 +66,34 @@ static int stix_encode(void *state, const sf_event *ev, sf_buf *out, char *err, 
     int rc = sx_graph_build(ev, &g, err, errlen);
     if (rc)
         return rc;
-    cJSON *bundle = cJSON_CreateObject(), *objs = NULL, *od = NULL, *dict = NULL;
-    rc = -ENOMEM;
-    if (!bundle)
-        goto done;
     if ((rc = sx_derived_id(st, "bundle", "bundle", ev, bundle_id, sizeof bundle_id)) ||
         (rc = sx_derived_id(st, "observed-data", "observed-data", ev, od_id, sizeof od_id)))
         goto done;
-    rc = -ENOMEM;
-    if (sx_add_str(bundle, "type", "bundle") || sx_add_str(bundle, "id", bundle_id) ||
-        !(objs = cJSON_AddArrayToObject(bundle, "objects")) ||
-        sx_add_str(bundle, "spec_version", "2.0"))
-        goto done;
-    cJSON *ident = sx_identity_json(st);
-    if (!ident || !cJSON_AddItemToArray(objs, ident)) {
-        cJSON_Delete(ident);
-        goto done;
+    size_t start = out->len;
+    sf_buf_puts(out, "{\"type\":\"bundle\",\"id\":");
+    sx_put_str(out, bundle_id);
+    sf_buf_puts(out, ",\"objects\":[");
+    sf_buf_append(out, st->identity_json, st->identity_len);
+    sf_buf_puts(out, ",{\"id\":");
+    sx_put_str(out, od_id);
+    sf_buf_puts(out, ",\"type\":\"observed-data\",\"created_by_ref\":");
+    sx_put_str(out, st->ident.id);
+    sf_buf_puts(out, ",\"created\":");
+    sx_put_str(out, g.created);
+    sf_buf_puts(out, ",\"modified\":");
+    sx_put_str(out, g.created);
+    sf_buf_puts(out, ",\"objects\":");
+    put_objects(out, &g);
+    sf_buf_puts(out, ",\"first_observed\":");
+    sx_put_str(out, g.observed);
+    sf_buf_puts(out, ",\"last_observed\":");
+    sx_put_str(out, g.observed);
+    sf_buf_puts(out, ",\"number_observed\":1}],\"spec_version\":\"2.0\"}");
+    if ((rc = sf_buf_error(out)) != 0 && out->data && out->len >= start) {
+        out->len = start;
+        out->data[start] = '\0';
     }
-    if (!(od = cJSON_CreateObject()) || !cJSON_AddItemToArray(objs, od)) {
-        cJSON_Delete(od);
-        goto done;
-    }
-    if (sx_add_str(od, "id", od_id) || sx_add_str(od, "type", "observed-data") ||
-        sx_add_str(od, "created_by_ref", st->ident.id) || sx_add_str(od, "created", g.created) ||
-        sx_add_str(od, "modified", g.created))
-        goto done;
-    if (!(dict = objects_dict(&g)) || !cJSON_AddItemToObject(od, "objects", dict)) {
-        cJSON_Delete(dict);
-        goto done;
-    }
-    if (sx_add_str(od, "first_observed", g.observed) ||
-        sx_add_str(od, "last_observed", g.observed) ||
-        !cJSON_AddNumberToObject(od, "number_observed", 1))
-        goto done;
-    rc = sx_emit(bundle, out);
-    bundle = NULL;
 done:
-    cJSON_Delete(bundle);
     sx_graph_free(&g);
     if (rc == -ENOMEM && err && errlen)
         snprintf(err, errlen, "out of memory");

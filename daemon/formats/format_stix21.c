@@ -52,12 +52,32 @@ static const struct {
 static const char *const toplevel_props[] = {"x_loginuid", "x_parent_names", "x_sid"};
 #define TOPLEVEL_EXT_ID "extension-definition--c92595b4-c218-5f24-a13a-213d6ca1bd3b"
 
+/* One member of a 2.1 object: a graph property, a reference (an id, or a list of one), or the
+ * toplevel-property-extension declaration. */
+typedef struct member {
+    const char *name;
+    const sx_node *value; /* property */
+    const char *ref;      /* reference: the target's id */
+    bool list;
+    bool ext; /* the extension declaration */
+} member;
+
+#define MAX_MEMBERS 24
+
+typedef struct obj21 {
+    const char *type;
+    member m[MAX_MEMBERS];
+    size_t n;
+    bool built;
+} obj21;
+
 typedef struct enc21 {
     const sx_state *st;
     const sf_event *ev;
     const sx_graph *g;
-    cJSON *obj[SX_NSLOTS]; /* built objects (moved into the bundle at the end) */
+    obj21 obj[SX_NSLOTS];
     char id[SX_NSLOTS][ID_LEN];
+    sf_buf canon; /* scratch: canonical JSON of ID-contributing properties */
 } enc21;
 
 static const char *renamed(const char *type, const char *prop, bool *drop)
@@ -71,37 +91,67 @@ static const char *renamed(const char *type, const char *prop, bool *drop)
     return prop;
 }
 
-/* Canonical JSON (sorted keys, no whitespace) of the ID-contributing properties. */
-static int sco_id(const char *type, const cJSON *o, char *out)
+static void put_ext_decl(sf_buf *out)
+{
+    sf_buf_puts(out,
+                "{\"" TOPLEVEL_EXT_ID "\":{\"extension_type\":\"toplevel-property-extension\"}}");
+}
+
+static void put_member_value(sf_buf *out, const sx_graph *g, const member *m)
+{
+    if (m->ext) {
+        put_ext_decl(out);
+    } else if (m->value) {
+        sx_put_value(out, g, m->value);
+    } else if (m->list) {
+        sf_buf_putc(out, '[');
+        sx_put_str(out, m->ref);
+        sf_buf_putc(out, ']');
+    } else {
+        sx_put_str(out, m->ref);
+    }
+}
+
+static const member *find_member(const obj21 *o, const char *name)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (!strcmp(o->m[i].name, name))
+            return &o->m[i];
+    return NULL;
+}
+
+/* Canonical JSON (sorted keys, no whitespace) of the ID-contributing properties. 1 when none
+ * contributes (the id derives from the event id). */
+static int sco_id(enc21 *e, const char *type, const obj21 *o, char *out)
 {
     const char *const *props = NULL;
     for (size_t i = 0; i < SF_ARRAY_LEN(contributing); i++)
         if (!strcmp(contributing[i].type, type))
             props = contributing[i].props;
-    cJSON *c = props ? cJSON_CreateObject() : NULL;
-    if (props && !c)
-        return -ENOMEM;
-    for (size_t i = 0; props && i < 6 && props[i]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, props[i]);
-        cJSON *d = v ? cJSON_Duplicate(v, 1) : NULL;
-        if (v && (!d || !cJSON_AddItemToObject(c, props[i], d))) {
-            cJSON_Delete(d);
-            cJSON_Delete(c);
-            return -ENOMEM;
-        }
-    }
-    if (!c || !c->child) { /* nothing contributes: derive from the event id */
-        cJSON_Delete(c);
+    if (!props)
         return 1;
+    sf_buf *c = &e->canon;
+    sf_buf_reset(c);
+    sf_buf_putc(c, '{');
+    bool any = false;
+    for (size_t i = 0; i < 6 && props[i]; i++) {
+        const member *m = find_member(o, props[i]);
+        if (!m)
+            continue;
+        if (any)
+            sf_buf_putc(c, ',');
+        sx_put_key(c, props[i]);
+        put_member_value(c, e->g, m);
+        any = true;
     }
-    char *canon = cJSON_PrintUnformatted(c);
-    cJSON_Delete(c);
-    if (!canon)
+    sf_buf_putc(c, '}');
+    if (!any)
+        return 1;
+    if (sf_buf_error(c))
         return -ENOMEM;
     sf_uuid u;
     char us[SF_UUID_STR_LEN + 1];
-    int rc = sf_uuid_v5(&stix_sco_ns, canon, strlen(canon), &u);
-    cJSON_free(canon);
+    int rc = sf_uuid_v5(&stix_sco_ns, c->data, c->len, &u);
     if (rc)
         return rc;
     sf_uuid_format(&u, us);
@@ -120,29 +170,28 @@ static bool toplevel_prop(const char *name)
 /* A spec-defined SCO (not x-*) whose properties are all custom ones the extension defines. (A
  * custom property the mapping gains must be added to toplevel_props, or such an object stays
  * invalid: tests/integration/test_stix21_schema.py would say so.) */
-static bool only_custom(const char *type, const cJSON *o)
+static bool only_custom(const char *type, const obj21 *o)
 {
-    if (!strncmp(type, "x-", 2) || !o->child)
+    if (!strncmp(type, "x-", 2) || !o->n)
         return false;
-    for (const cJSON *p = o->child; p; p = p->next)
-        if (!toplevel_prop(p->string))
+    for (size_t i = 0; i < o->n; i++)
+        if (!toplevel_prop(o->m[i].name))
             return false;
     return true;
 }
 
-/* extensions: {"<TOPLEVEL_EXT_ID>": {"extension_type": "toplevel-property-extension"}} */
-static int declare_toplevel(cJSON *o)
+static member *add_member(obj21 *o)
 {
-    cJSON *exts = cJSON_AddObjectToObject(o, "extensions");
-    cJSON *decl = exts ? cJSON_AddObjectToObject(exts, TOPLEVEL_EXT_ID) : NULL;
-    if (!decl || sx_add_str(decl, "extension_type", "toplevel-property-extension"))
-        return -ENOMEM;
-    return 0;
+    if (o->n == MAX_MEMBERS)
+        return NULL;
+    member *m = &o->m[o->n++];
+    memset(m, 0, sizeof *m);
+    return m;
 }
 
 static int build(enc21 *e, sx_slot s, int depth);
 
-static int add_ref(enc21 *e, cJSON *o, const char *type, const sx_ref *r, int depth)
+static int add_ref(enc21 *e, obj21 *o, const char *type, const sx_ref *r, int depth)
 {
     bool drop;
     const char *name = renamed(type, r->prop, &drop);
@@ -151,12 +200,12 @@ static int add_ref(enc21 *e, cJSON *o, const char *type, const sx_ref *r, int de
     int rc = build(e, r->target, depth + 1);
     if (rc)
         return rc;
-    const char *id = e->id[r->target];
-    cJSON *v = r->list ? cJSON_CreateStringArray(&id, 1) : cJSON_CreateString(id);
-    if (!v || !cJSON_AddItemToObject(o, name, v)) {
-        cJSON_Delete(v);
-        return -ENOMEM;
-    }
+    member *m = add_member(o);
+    if (!m)
+        return -E2BIG;
+    m->name = name;
+    m->ref = e->id[r->target];
+    m->list = r->list;
     return 0;
 }
 
@@ -164,56 +213,60 @@ static int add_ref(enc21 *e, cJSON *o, const char *type, const sx_ref *r, int de
  * to the referencing object's id). */
 static int build(enc21 *e, sx_slot s, int depth)
 {
-    if (e->obj[s] || depth > SX_NSLOTS)
-        return e->obj[s] ? 0 : -ELOOP;
-    const sx_obj *src = &e->g->o[s];
-    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src->props, "type"));
-    cJSON *o = cJSON_CreateObject(), *head = NULL;
-    int rc = -ENOMEM;
-    if (!o)
-        goto fail;
-    const cJSON *p;
-    cJSON_ArrayForEach(p, src->props)
-    {
+    obj21 *o = &e->obj[s];
+    if (o->built || depth > SX_NSLOTS)
+        return o->built ? 0 : -ELOOP;
+    const sx_node *src = sx_node_at(e->g, e->g->o[s].node);
+    const sx_node *t = sx_member(e->g, src, "type");
+    const char *type = t ? t->str : NULL;
+    o->type = type;
+    o->n = 0;
+    int rc;
+    for (const sx_node *p = sx_node_at(e->g, src->child); p; p = sx_node_at(e->g, p->next)) {
         bool drop;
-        const char *name = renamed(type, p->string, &drop);
-        if (drop || !strcmp(p->string, "type"))
+        const char *name = renamed(type, p->name, &drop);
+        if (drop || !strcmp(p->name, "type"))
             continue;
-        cJSON *d = cJSON_Duplicate(p, 1);
-        if (!d || !cJSON_AddItemToObject(o, name, d)) {
-            cJSON_Delete(d);
-            goto fail;
-        }
+        member *m = add_member(o);
+        if (!m)
+            return -E2BIG;
+        m->name = name;
+        m->value = p;
     }
-    for (size_t r = 0; r < src->nrefs; r++)
-        if ((rc = add_ref(e, o, type, &src->refs[r], depth)) != 0)
-            goto fail;
-    if (only_custom(type, o) && (rc = declare_toplevel(o)) != 0)
-        goto fail;
-    rc = sco_id(type, o, e->id[s]);
+    const sx_obj *so = &e->g->o[s];
+    for (size_t r = 0; r < so->nrefs; r++)
+        if ((rc = add_ref(e, o, type, &so->refs[r], depth)) != 0)
+            return rc;
+    if (only_custom(type, o)) {
+        member *m = add_member(o);
+        if (!m)
+            return -E2BIG;
+        m->name = "extensions";
+        m->ext = true;
+    }
+    rc = sco_id(e, type, o, e->id[s]);
     if (rc == 1)
         rc = sx_derived_id(e->st, type, sx_slot_name(s), e->ev, e->id[s], ID_LEN);
     if (rc)
-        goto fail;
-    /* type, spec_version and id first, then the properties */
-    rc = -ENOMEM;
-    if (!(head = cJSON_CreateObject()) || sx_add_str(head, "type", type) ||
-        sx_add_str(head, "spec_version", "2.1") || sx_add_str(head, "id", e->id[s]))
-        goto fail;
-    while (o->child) {
-        cJSON *it = cJSON_DetachItemViaPointer(o, o->child);
-        if (!cJSON_AddItemToObject(head, it->string, it)) {
-            cJSON_Delete(it);
-            goto fail;
-        }
-    }
-    cJSON_Delete(o);
-    e->obj[s] = head;
+        return rc;
+    o->built = true;
     return 0;
-fail:
-    cJSON_Delete(o);
-    cJSON_Delete(head);
-    return rc ? rc : -ENOMEM;
+}
+
+/* type, spec_version and id first, then the members */
+static void put_obj21(sf_buf *out, const enc21 *e, sx_slot s)
+{
+    const obj21 *o = &e->obj[s];
+    sf_buf_puts(out, ",{\"type\":");
+    sx_put_str(out, o->type);
+    sf_buf_puts(out, ",\"spec_version\":\"2.1\",\"id\":");
+    sx_put_str(out, e->id[s]);
+    for (size_t i = 0; i < o->n; i++) {
+        sf_buf_putc(out, ',');
+        sx_put_key(out, o->m[i].name);
+        put_member_value(out, e->g, &o->m[i]);
+    }
+    sf_buf_putc(out, '}');
 }
 
 static int stix21_init(const void *cfg, void **state, char *err, size_t errlen)
@@ -223,59 +276,62 @@ static int stix21_init(const void *cfg, void **state, char *err, size_t errlen)
 
 static int stix21_encode(void *state, const sf_event *ev, sf_buf *out, char *err, size_t errlen)
 {
-    enc21 e = {.st = state, .ev = ev};
+    enc21 enc, *e = &enc; /* large and only partly used: not zeroed */
     sx_graph g;
     char bundle_id[ID_LEN], od_id[ID_LEN];
+    e->st = state;
+    e->ev = ev;
+    e->canon = (sf_buf){0};
+    for (size_t i = 0; i < SX_NSLOTS; i++)
+        e->obj[i].built = false;
     int rc = sx_graph_build(ev, &g, err, errlen);
     if (rc)
         return rc;
-    e.g = &g;
-    cJSON *bundle = cJSON_CreateObject(), *objs = NULL, *od = NULL, *refs = NULL;
+    e->g = &g;
     for (size_t i = 0; i < SX_NSLOTS; i++)
-        if (sx_present(&g, (sx_slot)i) && (rc = build(&e, (sx_slot)i, 0)) != 0)
+        if (sx_present(&g, (sx_slot)i) && (rc = build(e, (sx_slot)i, 0)) != 0)
             goto done;
-    if ((rc = sx_derived_id(e.st, "bundle", "bundle", ev, bundle_id, sizeof bundle_id)) ||
-        (rc = sx_derived_id(e.st, "observed-data", "observed-data", ev, od_id, sizeof od_id)))
+    if ((rc = sx_derived_id(e->st, "bundle", "bundle", ev, bundle_id, sizeof bundle_id)) ||
+        (rc = sx_derived_id(e->st, "observed-data", "observed-data", ev, od_id, sizeof od_id)))
         goto done;
-    rc = -ENOMEM;
-    if (!bundle || sx_add_str(bundle, "type", "bundle") || sx_add_str(bundle, "id", bundle_id) ||
-        !(objs = cJSON_AddArrayToObject(bundle, "objects")))
-        goto done;
-    cJSON *ident = sx_identity_json(e.st);
-    if (!ident || !cJSON_AddItemToArray(objs, ident)) {
-        cJSON_Delete(ident);
-        goto done;
-    }
-    if (!(od = cJSON_CreateObject()) || !cJSON_AddItemToArray(objs, od)) {
-        cJSON_Delete(od);
-        goto done;
-    }
-    if (sx_add_str(od, "type", "observed-data") || sx_add_str(od, "spec_version", "2.1") ||
-        sx_add_str(od, "id", od_id) || sx_add_str(od, "created_by_ref", e.st->ident.id) ||
-        sx_add_str(od, "created", g.created) || sx_add_str(od, "modified", g.created) ||
-        sx_add_str(od, "first_observed", g.observed) ||
-        sx_add_str(od, "last_observed", g.observed) ||
-        !cJSON_AddNumberToObject(od, "number_observed", 1) ||
-        !(refs = cJSON_AddArrayToObject(od, "object_refs")))
-        goto done;
+    size_t start = out->len;
+    sf_buf_puts(out, "{\"type\":\"bundle\",\"id\":");
+    sx_put_str(out, bundle_id);
+    sf_buf_puts(out, ",\"objects\":[");
+    sf_buf_append(out, e->st->identity_json, e->st->identity_len);
+    sf_buf_puts(out, ",{\"type\":\"observed-data\",\"spec_version\":\"2.1\",\"id\":");
+    sx_put_str(out, od_id);
+    sf_buf_puts(out, ",\"created_by_ref\":");
+    sx_put_str(out, e->st->ident.id);
+    sf_buf_puts(out, ",\"created\":");
+    sx_put_str(out, g.created);
+    sf_buf_puts(out, ",\"modified\":");
+    sx_put_str(out, g.created);
+    sf_buf_puts(out, ",\"first_observed\":");
+    sx_put_str(out, g.observed);
+    sf_buf_puts(out, ",\"last_observed\":");
+    sx_put_str(out, g.observed);
+    sf_buf_puts(out, ",\"number_observed\":1,\"object_refs\":[");
+    bool first = true;
     for (size_t i = 0; i < SX_NSLOTS; i++) {
-        if (!e.obj[i])
+        if (!e->obj[i].built)
             continue;
-        cJSON *r = cJSON_CreateString(e.id[i]);
-        if (!r || !cJSON_AddItemToArray(refs, r)) {
-            cJSON_Delete(r);
-            goto done;
-        }
-        if (!cJSON_AddItemToArray(objs, e.obj[i]))
-            goto done;
-        e.obj[i] = NULL;
+        if (!first)
+            sf_buf_putc(out, ',');
+        sx_put_str(out, e->id[i]);
+        first = false;
     }
-    rc = sx_emit(bundle, out);
-    bundle = NULL;
-done:
+    sf_buf_puts(out, "]}");
     for (size_t i = 0; i < SX_NSLOTS; i++)
-        cJSON_Delete(e.obj[i]);
-    cJSON_Delete(bundle);
+        if (e->obj[i].built)
+            put_obj21(out, e, (sx_slot)i);
+    sf_buf_puts(out, "]}");
+    if ((rc = sf_buf_error(out)) != 0 && out->data && out->len >= start) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+done:
+    sf_buf_free(&e->canon);
     sx_graph_free(&g);
     if (rc == -ENOMEM && err && errlen)
         snprintf(err, errlen, "out of memory");

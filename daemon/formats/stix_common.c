@@ -5,11 +5,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <float.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "core/util.h"
 
 /* ---- configuration ---- */
@@ -132,6 +135,13 @@ int sx_state_init(const void *cfg, const char *spec_version, void **state, char 
         sx_state_destroy(st);
         return -ENOMEM;
     }
+    sf_buf idj = {0};
+    sx_put_identity(&idj, st);
+    st->identity_len = idj.len;
+    if (!(st->identity_json = sf_buf_steal(&idj))) {
+        sx_state_destroy(st);
+        return -ENOMEM;
+    }
     *state = st;
     return 0;
 }
@@ -146,58 +156,156 @@ void sx_state_destroy(void *state)
     free(st->ident.identity_class);
     free(st->ident.created);
     free(st->ident.modified);
+    free(st->identity_json);
     free(st);
 }
 
-int sx_add_str(cJSON *obj, const char *name, const char *s)
+/* ---- JSON writing ---- */
+
+void sx_put_str(sf_buf *out, const char *s)
 {
-    return cJSON_AddStringToObject(obj, name, s) ? 0 : -ENOMEM;
+    sf_json_cstr_append(out, s);
 }
 
-cJSON *sx_identity_json(const sx_state *st)
+void sx_put_key(sf_buf *out, const char *name)
 {
-    cJSON *o = cJSON_CreateObject();
-    bool v21 = strcmp(st->spec_version, "2.1") == 0;
-    if (!o || sx_add_str(o, "type", "identity") ||
-        (v21 && sx_add_str(o, "spec_version", st->spec_version)) ||
-        sx_add_str(o, "id", st->ident.id) || sx_add_str(o, "name", st->ident.name) ||
-        sx_add_str(o, "identity_class", st->ident.identity_class) ||
-        sx_add_str(o, "created", st->ident.created) ||
-        sx_add_str(o, "modified", st->ident.modified)) {
-        cJSON_Delete(o);
-        return NULL;
+    sf_json_cstr_append(out, name);
+    sf_buf_putc(out, ':');
+}
+
+static bool same_double(double a, double b) /* cJSON's compare_double */
+{
+    double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return fabs(a - b) <= m * DBL_EPSILON;
+}
+
+void sx_put_num(sf_buf *out, double d)
+{
+    char buf[32];
+    if (isnan(d) || isinf(d)) {
+        sf_buf_puts(out, "null");
+        return;
     }
-    return o;
+    if (d == floor(d) && fabs(d) < 1e15 && !(d == 0 && signbit(d))) {
+        /* what "%1.15g" prints for an integer below 10^15 */
+        char *p = buf + sizeof buf;
+        long long v = (long long)d;
+        unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        sf_buf_append(out, p, (size_t)(buf + sizeof buf - p));
+        return;
+    }
+    double test = 0;
+    int n = snprintf(buf, sizeof buf, "%1.15g", d);
+    if (sscanf(buf, "%lg", &test) != 1 || !same_double(test, d))
+        n = snprintf(buf, sizeof buf, "%1.17g", d);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return;
+    char dp = localeconv()->decimal_point[0];
+    for (int i = 0; i < n; i++)
+        if (buf[i] == dp)
+            buf[i] = '.';
+    sf_buf_append(out, buf, (size_t)n);
+}
+
+void sx_put_value(sf_buf *out, const sx_graph *g, const sx_node *n)
+{
+    switch (n->kind) {
+    case SX_STR:
+        sx_put_str(out, n->str);
+        return;
+    case SX_NUM:
+        sx_put_num(out, n->num);
+        return;
+    case SX_OBJ:
+    case SX_ARR:
+        sf_buf_putc(out, n->kind == SX_OBJ ? '{' : '[');
+        for (const sx_node *c = sx_node_at(g, n->child); c; c = sx_node_at(g, c->next)) {
+            if (c != sx_node_at(g, n->child))
+                sf_buf_putc(out, ',');
+            if (n->kind == SX_OBJ)
+                sx_put_key(out, c->name);
+            sx_put_value(out, g, c);
+        }
+        sf_buf_putc(out, n->kind == SX_OBJ ? '}' : ']');
+        return;
+    }
+}
+
+const sx_node *sx_member(const sx_graph *g, const sx_node *obj, const char *name)
+{
+    for (const sx_node *c = sx_node_at(g, obj->child); c; c = sx_node_at(g, c->next))
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+void sx_put_identity(sf_buf *out, const sx_state *st)
+{
+    bool v21 = strcmp(st->spec_version, "2.1") == 0;
+    sf_buf_puts(out, "{\"type\":\"identity\",");
+    if (v21) {
+        sx_put_key(out, "spec_version");
+        sx_put_str(out, st->spec_version);
+        sf_buf_putc(out, ',');
+    }
+    sx_put_key(out, "id");
+    sx_put_str(out, st->ident.id);
+    sf_buf_puts(out, ",\"name\":");
+    sx_put_str(out, st->ident.name);
+    sf_buf_puts(out, ",\"identity_class\":");
+    sx_put_str(out, st->ident.identity_class);
+    sf_buf_puts(out, ",\"created\":");
+    sx_put_str(out, st->ident.created);
+    sf_buf_puts(out, ",\"modified\":");
+    sx_put_str(out, st->ident.modified);
+    sf_buf_putc(out, '}');
+}
+
+/* Appends s to p (within end); returns the new end, NULL if it does not fit. */
+static char *cat(char *p, const char *end, const char *s, size_t n)
+{
+    if (!p || (size_t)(end - p) < n)
+        return NULL;
+    memcpy(p, s, n);
+    return p + n;
 }
 
 int sx_derived_id(const sx_state *st, const char *type, const char *purpose, const sf_event *ev,
                   char *out, size_t outlen)
 {
-    sf_buf name = {0};
+    char small[256];
     sf_uuid u;
     char us[SF_UUID_STR_LEN + 1];
-    int rc = sf_buf_appendf(&name, "stix%s/%s/", st->spec_version, purpose);
-    if (!rc)
-        rc = sf_buf_append(&name, ev->id, strlen(ev->id));
-    if (!rc)
-        rc = sf_uuid_v5(&forwarder_ns, name.data, name.len, &u);
-    sf_buf_free(&name);
+    size_t vl = strlen(st->spec_version), pl = strlen(purpose), idl = strlen(ev->id);
+    size_t need = 4 + vl + 1 + pl + 1 + idl; /* "stix<version>/<purpose>/<event id>" */
+    char *name = need <= sizeof small ? small : malloc(need);
+    if (!name)
+        return -ENOMEM;
+    memcpy(name, "stix", 4);
+    memcpy(name + 4, st->spec_version, vl);
+    name[4 + vl] = '/';
+    memcpy(name + 5 + vl, purpose, pl);
+    name[5 + vl + pl] = '/';
+    memcpy(name + 6 + vl + pl, ev->id, idl);
+    int rc = sf_uuid_v5(&forwarder_ns, name, need, &u);
+    if (name != small)
+        free(name);
     if (rc)
         return rc;
     sf_uuid_format(&u, us);
-    snprintf(out, outlen, "%s--%s", type, us);
+    size_t tl = strlen(type);
+    char *p = cat(out, out + outlen, type, tl);
+    p = cat(p, out + outlen, "--", 2);
+    p = cat(p, out + outlen, us, SF_UUID_STR_LEN + 1);
+    if (!p) /* as snprintf would: truncated */
+        snprintf(out, outlen, "%s--%s", type, us);
     return 0;
-}
-
-int sx_emit(cJSON *obj, sf_buf *out)
-{
-    char *s = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    if (!s)
-        return -ENOMEM;
-    int rc = sf_buf_puts(out, s);
-    cJSON_free(s);
-    return rc;
 }
 
 /* ---- severity ---- */
@@ -231,61 +339,151 @@ int sx_severity100(const sf_event *ev)
 typedef struct builder {
     const sf_event *ev;
     sx_graph *g;
-    int rc; /* first error (-ENOMEM) */
+    const cJSON *content, *fields, *labels; /* looked up once */
+    int rc;                                 /* first error (-ENOMEM) */
 } builder;
 
 /* fields: "" and "<NA>" are empty (pre-processing step 1) */
+static const char *fld_str(const cJSON *v)
+{
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+    return s && s[0] && strcmp(s, "<NA>") != 0 ? s : NULL;
+}
+
 static const char *fld(const builder *b, const char *key)
 {
-    const char *s = sf_event_field(b->ev, key);
-    return s && s[0] && strcmp(s, "<NA>") != 0 ? s : NULL;
+    return fld_str(cJSON_GetObjectItemCaseSensitive(b->fields, key));
 }
 
 static const char *lbl(const builder *b, const char *key)
 {
-    const char *s = sf_event_label(b->ev, key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b->labels, key);
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
     return s && s[0] ? s : NULL;
 }
 
 static const cJSON *content_item(const builder *b, const char *key)
 {
-    return cJSON_GetObjectItemCaseSensitive(sf_event_get(b->ev, "content"), key);
+    return cJSON_GetObjectItemCaseSensitive(b->content, key);
 }
 
-static cJSON *slot(builder *b, sx_slot s, const char *type)
+static void builder_init(builder *b, const sf_event *ev, sx_graph *g)
+{
+    memset(b, 0, sizeof *b);
+    b->ev = ev;
+    b->g = g;
+    b->content = sf_event_get(ev, "content");
+    b->fields = cJSON_GetObjectItemCaseSensitive(b->content, "fields");
+    b->labels = sf_event_get(ev, "labels");
+}
+
+/* A new node (-1 when out of memory: b->rc set). */
+static int node(builder *b, sx_kind kind, const char *name)
+{
+    sx_graph *g = b->g;
+    if (g->nnodes == g->cap) {
+        size_t ncap = g->cap * 2;
+        sx_node *n = malloc(ncap * sizeof *n);
+        if (!n) {
+            b->rc = -ENOMEM;
+            return -1;
+        }
+        memcpy(n, g->nodes, g->nnodes * sizeof *n);
+        if (g->nodes != g->inline_nodes)
+            free(g->nodes);
+        g->nodes = n;
+        g->cap = ncap;
+    }
+    int i = (int)g->nnodes++;
+    g->nodes[i] = (sx_node){.name = name, .kind = kind, .child = -1, .last = -1, .next = -1};
+    return i;
+}
+
+/* Links child (a node) at the end of parent's elements. */
+static void link_child(builder *b, int parent, int child)
+{
+    sx_node *p = &b->g->nodes[parent];
+    if (p->last >= 0)
+        b->g->nodes[p->last].next = child;
+    else
+        p->child = child;
+    p->last = child;
+}
+
+static size_t nchildren(const sx_graph *g, int obj)
+{
+    size_t n = 0;
+    for (const sx_node *c = sx_node_at(g, g->nodes[obj].child); c; c = sx_node_at(g, c->next))
+        n++;
+    return n;
+}
+
+/* Copies s into the graph's text (computed strings). */
+static const char *text(builder *b, const char *s)
+{
+    sx_graph *g = b->g;
+    size_t n = strlen(s) + 1;
+    if (n > sizeof g->text - g->ntext) {
+        b->rc = -ENOMEM;
+        return NULL;
+    }
+    char *d = g->text + g->ntext;
+    memcpy(d, s, n);
+    g->ntext += n;
+    return d;
+}
+
+static void add_str_node(builder *b, int parent, const char *name, const char *s)
+{
+    int n = node(b, SX_STR, name);
+    if (n < 0)
+        return;
+    b->g->nodes[n].str = s;
+    link_child(b, parent, n);
+}
+
+static int slot(builder *b, sx_slot s, const char *type)
 {
     sx_obj *o = &b->g->o[s];
-    if (!o->props) {
-        o->props = cJSON_CreateObject();
-        if (!o->props || !cJSON_AddStringToObject(o->props, "type", type)) {
-            cJSON_Delete(o->props);
-            o->props = NULL;
-            b->rc = -ENOMEM;
-        }
+    if (o->node < 0) {
+        int n = node(b, SX_OBJ, NULL);
+        if (n < 0)
+            return -1;
+        add_str_node(b, n, "type", type);
+        o->node = n;
     }
-    return o->props;
+    return o->node;
 }
 
-static void put_str(builder *b, cJSON *o, const char *name, const char *s)
+static void put_str(builder *b, int o, const char *name, const char *s)
 {
-    if (o && s && s[0] && !cJSON_AddStringToObject(o, name, s))
-        b->rc = -ENOMEM;
+    if (o >= 0 && s && s[0])
+        add_str_node(b, o, name, s);
 }
 
-static void put_int(builder *b, cJSON *o, const char *name, int64_t v)
+static void put_num(builder *b, int o, const char *name, double d)
 {
-    if (o && !cJSON_AddNumberToObject(o, name, (double)v))
-        b->rc = -ENOMEM;
+    if (o < 0)
+        return;
+    int n = node(b, SX_NUM, name);
+    if (n < 0)
+        return;
+    b->g->nodes[n].num = d;
+    link_child(b, o, n);
+}
+
+static void put_int(builder *b, int o, const char *name, int64_t v)
+{
+    put_num(b, o, name, (double)v);
 }
 
 /* A scalar from the event: non-empty string, or finite number (numbers stay numbers). */
-static void put_scalar(builder *b, cJSON *o, const char *name, const cJSON *v)
+static void put_scalar(builder *b, int o, const char *name, const cJSON *v)
 {
     if (cJSON_IsString(v))
         put_str(b, o, name, v->valuestring);
-    else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && o &&
-             !cJSON_AddNumberToObject(o, name, v->valuedouble))
-        b->rc = -ENOMEM;
+    else if (cJSON_IsNumber(v) && isfinite(v->valuedouble))
+        put_num(b, o, name, v->valuedouble);
 }
 
 /* Integer from a field: "12345", "12.7" -> 12; anything else -> false. */
@@ -302,7 +500,7 @@ static bool field_int(const char *s, int64_t *out)
     return true;
 }
 
-static void put_field_int(builder *b, cJSON *o, const char *name, const char *s)
+static void put_field_int(builder *b, int o, const char *name, const char *s)
 {
     int64_t v;
     if (field_int(s, &v))
@@ -316,29 +514,18 @@ static void ref(builder *b, sx_slot from, const char *prop, sx_slot to, bool lis
         o->refs[o->nrefs++] = (sx_ref){.prop = prop, .target = to, .list = list};
 }
 
-static void sx_attach(builder *b, cJSON *parent, const char *name, cJSON *child)
+static int sub_node(builder *b, sx_kind kind)
 {
-    if (!cJSON_AddItemToObject(parent, name, child)) {
-        cJSON_Delete(child);
-        b->rc = -ENOMEM;
+    return node(b, kind, NULL);
+}
+
+/* Adds child to parent under name if it got any element (else it stays unlinked). */
+static void attach_nonempty(builder *b, int parent, const char *name, int child)
+{
+    if (child >= 0 && parent >= 0 && b->g->nodes[child].child >= 0) {
+        b->g->nodes[child].name = name;
+        link_child(b, parent, child);
     }
-}
-
-static cJSON *sub_object(builder *b)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        b->rc = -ENOMEM;
-    return o;
-}
-
-/* Adds child to parent under name if it got any property, else frees it. */
-static void attach_nonempty(builder *b, cJSON *parent, const char *name, cJSON *child)
-{
-    if (child && child->child && parent)
-        sx_attach(b, parent, name, child);
-    else
-        cJSON_Delete(child);
 }
 
 /* First "d-d-d-d" (or "d.d.d.d") in s as an IPv4 address. */
@@ -445,16 +632,17 @@ bool sx_fd_endpoints(const char *fd, sx_endpoint *src, sx_endpoint *dst)
 /* An ipv4-addr/ipv6-addr object for ip; reuses an earlier address slot with the same value. */
 static sx_slot add_ip(builder *b, sx_slot s, const char *type, const char *ip)
 {
+    const sx_graph *g = b->g;
     for (sx_slot p = SX_NODE_IP; p < s; p++) {
-        cJSON *o = b->g->o[p].props;
-        if (!o)
+        if (g->o[p].node < 0)
             continue;
-        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
-        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "value"));
-        if (sf_streq(t, type) && sf_streq(v, ip))
+        const sx_node *o = &g->nodes[g->o[p].node];
+        const sx_node *t = sx_member(g, o, "type"), *v = sx_member(g, o, "value");
+        if (t && v && t->kind == SX_STR && v->kind == SX_STR && sf_streq(t->str, type) &&
+            sf_streq(v->str, ip))
             return p;
     }
-    put_str(b, slot(b, s, type), "value", ip);
+    put_str(b, slot(b, s, type), "value", text(b, ip));
     return s;
 }
 
@@ -470,7 +658,7 @@ static void map_network(builder *b)
         return;
     if (!src->ok && !dst->ok)
         return;
-    cJSON *nt = slot(b, SX_NETWORK, "network-traffic");
+    int nt = slot(b, SX_NETWORK, "network-traffic");
     if (src->ok) {
         sx_slot t = add_ip(b, SX_SRC_IP, src->v6 ? "ipv6-addr" : "ipv4-addr", src->ip);
         ref(b, SX_NETWORK, "src_ref", t, false);
@@ -487,53 +675,66 @@ static void map_network(builder *b)
     for (const char *p = proto ? proto : "tcp"; *p && i < sizeof lower - 1; p++)
         lower[i++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     lower[i] = '\0';
-    cJSON *arr = cJSON_CreateArray();
-    cJSON *item = cJSON_CreateString(lower);
-    if (!arr || !item || !nt) {
-        cJSON_Delete(arr);
-        cJSON_Delete(item);
+    int arr = sub_node(b, SX_ARR);
+    const char *l = text(b, lower);
+    if (arr < 0 || nt < 0 || !l) {
         b->rc = -ENOMEM;
         return;
     }
-    if (!cJSON_AddItemToArray(arr, item)) {
-        cJSON_Delete(item);
-        cJSON_Delete(arr);
-        b->rc = -ENOMEM;
-        return;
-    }
-    sx_attach(b, nt, "protocols", arr);
+    add_str_node(b, arr, NULL, l);
+    b->g->nodes[arr].name = "protocols";
+    link_child(b, nt, arr);
 }
 
-static void add_name(builder *b, cJSON *arr, const char *v)
+static void add_name(builder *b, int arr, const char *v)
 {
     if (!v[0] || strcmp(v, "<NA>") == 0)
         return;
-    cJSON *s = cJSON_CreateString(v);
-    if (!s || !cJSON_AddItemToArray(arr, s)) {
-        cJSON_Delete(s);
-        b->rc = -ENOMEM;
-    }
+    add_str_node(b, arr, NULL, v);
 }
 
-/* Pre-processing step 4: proc.aname[2], [3], ... (non-empty, in order); when none is present
- * an already computed fields["proc.anames"] (list or string) is used. Never nested. */
-static void map_anames(builder *b, cJSON *pp)
+/* k of "proc.aname[k]" (k written as %d would write it), or -1. */
+static int aname_index(const char *key)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr) {
-        b->rc = -ENOMEM;
-        return;
+    static const char prefix[] = "proc.aname[";
+    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+        return -1;
+    const char *p = key + sizeof prefix - 1;
+    int k = 0, nd = 0;
+    if (*p == '0')
+        return -1;
+    while (*p >= '0' && *p <= '9' && nd < 3)
+        k = k * 10 + (*p++ - '0'), nd++;
+    return nd && p[0] == ']' && p[1] == '\0' ? k : -1;
+}
+
+/* Pre-processing step 4: proc.aname[2], [3], ... [63] (non-empty, in order); when none is
+ * present an already computed fields["proc.anames"] (list or string) is used. Never nested.
+ * One pass over the fields (the first member of each name counts, as a lookup finds it). */
+static void map_anames(builder *b, int pp)
+{
+    enum { FIRST = 2, LAST = 63 };
+    const cJSON *at[LAST + 1] = {0};
+    bool seen[LAST + 1] = {0};
+    const cJSON *it, *fields = cJSON_IsObject(b->fields) ? b->fields : NULL;
+    cJSON_ArrayForEach(it, fields)
+    {
+        int k = it->string ? aname_index(it->string) : -1;
+        if (k >= FIRST && k <= LAST && !seen[k]) {
+            seen[k] = true;
+            at[k] = it;
+        }
     }
-    char key[32];
-    for (int k = 2; k < 64; k++) {
-        snprintf(key, sizeof key, "proc.aname[%d]", k);
-        const char *v = fld(b, key);
+    int arr = sub_node(b, SX_ARR);
+    if (arr < 0)
+        return;
+    for (int k = FIRST; k <= LAST; k++) {
+        const char *v = fld_str(at[k]);
         if (v)
             add_name(b, arr, v);
     }
-    if (cJSON_GetArraySize(arr) == 0) {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(content_item(b, "fields"), "proc.anames");
-        const cJSON *it;
+    if (b->g->nodes[arr].child < 0) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(b->fields, "proc.anames");
         if (cJSON_IsString(f))
             add_name(b, arr, f->valuestring);
         const cJSON *list = cJSON_IsArray(f) ? f : NULL;
@@ -548,7 +749,7 @@ static void map_anames(builder *b, cJSON *pp)
 
 static void map_finding(builder *b)
 {
-    cJSON *f = slot(b, SX_FINDING, "x-ibm-finding");
+    int f = slot(b, SX_FINDING, "x-ibm-finding");
     put_scalar(b, f, "x_threat_originator", sf_event_get(b->ev, "originator"));
     put_scalar(b, f, "x_category", sf_event_get(b->ev, "category"));
     put_scalar(b, f, "x_threat_source", sf_event_get(b->ev, "source"));
@@ -564,7 +765,7 @@ static void map_finding(builder *b)
     ref(b, SX_FINDING, "x_cluster_ref", SX_CLUSTER, false);
     ref(b, SX_FINDING, "x_deployment_ref", SX_DEPLOYMENT, false);
 
-    cJSON *p = slot(b, SX_POLICY, "x-sysdig-policy");
+    int p = slot(b, SX_POLICY, "x-sysdig-policy");
     put_scalar(b, p, "description", sf_event_get(b->ev, "description"));
     put_scalar(b, p, "policy_id", content_item(b, "policyId"));
     put_scalar(b, p, "rule_name", content_item(b, "ruleName"));
@@ -574,8 +775,10 @@ static void map_finding(builder *b)
 
 static void map_asset(builder *b)
 {
-    cJSON *a = slot(b, SX_ASSET, "x-oca-asset");
-    cJSON *ext = sub_object(b), *c = sub_object(b), *pod = sub_object(b);
+    int a = slot(b, SX_ASSET, "x-oca-asset");
+    int ext = sub_node(b, SX_OBJ), c = sub_node(b, SX_OBJ), pod = sub_node(b, SX_OBJ);
+    if (ext < 0 || c < 0 || pod < 0)
+        return;
     put_scalar(b, c, "container_id", sf_event_get(b->ev, "containerId"));
     put_str(b, c, "x_digest", lbl(b, "container.image.digest"));
     put_str(b, c, "image_id", lbl(b, "container.image.id"));
@@ -591,14 +794,14 @@ static void map_asset(builder *b)
 
     put_str(b, slot(b, SX_MAC, "mac-addr"), "value", lbl(b, "host.mac"));
     ref(b, SX_ASSET, "mac_refs", SX_MAC, true);
-    const char *node = lbl(b, "kubernetes.node.name");
+    const char *node_name = lbl(b, "kubernetes.node.name");
     char ip[16];
-    if (node && ipv4_in_name(node, ip, sizeof ip)) {
-        put_str(b, slot(b, SX_NODE_IP, "ipv4-addr"), "value", ip);
+    if (node_name && ipv4_in_name(node_name, ip, sizeof ip)) {
+        put_str(b, slot(b, SX_NODE_IP, "ipv4-addr"), "value", text(b, ip));
         ref(b, SX_ASSET, "ip_refs", SX_NODE_IP, true);
     }
 
-    cJSON *cl = slot(b, SX_CLUSTER, "x-sysdig-cluster");
+    int cl = slot(b, SX_CLUSTER, "x-sysdig-cluster");
     put_str(b, cl, "name", lbl(b, "kubernetes.cluster.name"));
     put_str(b, cl, "daemonset", lbl(b, "kubernetes.daemonSet.name"));
     put_str(b, cl, "namespace", lbl(b, "kubernetes.namespace.name"));
@@ -606,7 +809,7 @@ static void map_asset(builder *b)
     put_str(b, slot(b, SX_DEPLOYMENT, "x-sysdig-deployment"), "name",
             lbl(b, "kubernetes.deployment.name"));
 
-    cJSON *cp = slot(b, SX_CLOUD_PROVIDER, "x-cloud-provider");
+    int cp = slot(b, SX_CLOUD_PROVIDER, "x-cloud-provider");
     const char *acct = lbl(b, "cloudProvider.account.id");
     const char *region = lbl(b, "cloudProvider.region");
     put_str(b, cp, "account_id", acct ? acct : lbl(b, "aws.accountId"));
@@ -618,7 +821,7 @@ static void map_asset(builder *b)
 
 static void map_process(builder *b)
 {
-    cJSON *p = slot(b, SX_PROC, "process");
+    int p = slot(b, SX_PROC, "process");
     put_str(b, p, "command_line", fld(b, "proc.cmdline"));
     put_str(b, p, "cwd", fld(b, "proc.cwd"));
     put_str(b, p, "name", fld(b, "proc.name"));
@@ -631,7 +834,7 @@ static void map_process(builder *b)
     put_str(b, slot(b, SX_FILE, "file"), "name", fld(b, "proc.name"));
     ref(b, SX_FILE, "parent_directory_ref", SX_DIR, false);
 
-    cJSON *pp = slot(b, SX_PPROC, "process");
+    int pp = slot(b, SX_PPROC, "process");
     put_str(b, pp, "command_line", fld(b, "proc.pcmdline"));
     put_str(b, pp, "name", fld(b, "proc.pname"));
     put_field_int(b, pp, "pid", fld(b, "proc.ppid"));
@@ -639,7 +842,7 @@ static void map_process(builder *b)
     ref(b, SX_PPROC, "binary_ref", SX_PFILE, false);
     put_str(b, slot(b, SX_PFILE, "file"), "name", fld(b, "proc.pname"));
 
-    cJSON *u = slot(b, SX_USER, "user-account");
+    int u = slot(b, SX_USER, "user-account");
     put_str(b, u, "x_loginuid", fld(b, "user.loginuid"));
     put_str(b, u, "display_name", fld(b, "user.name"));
     put_str(b, u, "user_id", fld(b, "user.uid"));
@@ -648,21 +851,31 @@ static void map_process(builder *b)
 
 void sx_graph_free(sx_graph *g)
 {
+    if (g->nodes && g->nodes != g->inline_nodes)
+        free(g->nodes);
+    g->nodes = NULL;
+    g->nnodes = g->cap = 0;
     for (size_t i = 0; i < SX_NSLOTS; i++)
-        cJSON_Delete(g->o[i].props);
-    memset(g, 0, sizeof *g);
+        g->o[i].node = -1;
 }
 
 int sx_graph_build(const sf_event *ev, sx_graph *g, char *err, size_t errlen)
 {
-    memset(g, 0, sizeof *g);
+    memset(g->o, 0, sizeof g->o);
+    for (size_t i = 0; i < SX_NSLOTS; i++)
+        g->o[i].node = -1;
+    g->nodes = g->inline_nodes;
+    g->nnodes = 0;
+    g->cap = SX_INLINE_NODES;
+    g->ntext = 0;
     if (ev->ts_ns == SF_TIME_UNSET) {
         set_err(err, errlen, "event has no usable timestamp (STIX needs first_observed)");
         return -EINVAL;
     }
     sf_format_rfc3339(ev->ts_ns, 9, g->observed, sizeof g->observed);
     sf_format_rfc3339(ev->ts_ns, 3, g->created, sizeof g->created);
-    builder b = {.ev = ev, .g = g};
+    builder b;
+    builder_init(&b, ev, g);
     map_finding(&b);
     map_asset(&b);
     map_process(&b);
@@ -673,19 +886,16 @@ int sx_graph_build(const sf_event *ev, sx_graph *g, char *err, size_t errlen)
     }
     /* An object with nothing but its type (and references) is dropped; references to dropped
      * objects are not emitted (serialisers check sx_present()). */
-    for (size_t i = 0; i < SX_NSLOTS; i++) {
-        cJSON *p = g->o[i].props;
-        if (p && cJSON_GetArraySize(p) <= 1) {
-            cJSON_Delete(p);
-            g->o[i].props = NULL;
-        }
-    }
+    for (size_t i = 0; i < SX_NSLOTS; i++)
+        if (g->o[i].node >= 0 && nchildren(g, g->o[i].node) <= 1)
+            g->o[i].node = -1;
     return 0;
 }
 
 void sx_summarize(const sf_event *ev, sx_summary *s)
 {
-    builder b = {.ev = ev};
+    builder b;
+    builder_init(&b, ev, NULL);
     memset(s, 0, sizeof *s);
     const cJSON *pol = content_item(&b, "policyId");
     const cJSON *rn = content_item(&b, "ruleName");

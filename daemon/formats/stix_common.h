@@ -47,14 +47,36 @@ typedef struct sx_ref {
     bool list; /* serialised as a one-element list */
 } sx_ref;
 
+/* A value of the graph, written straight to JSON (no cJSON tree: building, duplicating and
+ * printing trees was most of a STIX record's cost). Strings are borrowed: from the event's
+ * tree (alive while encoding), literals, or the graph's text. Nodes are indices into the
+ * graph's node array; -1 is none. */
+typedef enum { SX_STR, SX_NUM, SX_OBJ, SX_ARR } sx_kind;
+
+typedef struct sx_node {
+    const char *name; /* member name; NULL for array elements and slot objects */
+    const char *str;  /* SX_STR */
+    double num;       /* SX_NUM (written like cJSON writes a number) */
+    sx_kind kind;
+    int child, last, next; /* SX_OBJ / SX_ARR: first and last element; next sibling */
+} sx_node;
+
 typedef struct sx_obj {
-    cJSON *props; /* {"type":..., non-reference properties}; NULL = object absent */
+    int node; /* SX_OBJ node: {"type":..., non-reference properties}; -1 = object absent */
     sx_ref refs[SX_MAX_REFS];
     size_t nrefs;
 } sx_obj;
 
+#define SX_INLINE_NODES 128
+
+/* Built in place and not moved (nodes may point into it). */
 typedef struct sx_graph {
     sx_obj o[SX_NSLOTS];
+    sx_node *nodes; /* inline_nodes, or the heap once more are needed */
+    size_t nnodes, cap;
+    sx_node inline_nodes[SX_INLINE_NODES];
+    char text[256]; /* computed strings (addresses, protocol) */
+    size_t ntext;
     char observed[40]; /* event time, RFC 3339 with 9 fraction digits */
     char created[40];  /* event time, RFC 3339 with 3 fraction digits (created/modified) */
 } sx_graph;
@@ -63,8 +85,14 @@ typedef struct sx_graph {
 const char *sx_slot_name(sx_slot s);
 static inline bool sx_present(const sx_graph *g, sx_slot s)
 {
-    return g->o[s].props != NULL;
+    return g->o[s].node >= 0;
 }
+static inline const sx_node *sx_node_at(const sx_graph *g, int i)
+{
+    return i >= 0 ? &g->nodes[i] : NULL;
+}
+/* The value of an object node's first member named name, or NULL. */
+const sx_node *sx_member(const sx_graph *g, const sx_node *obj, const char *name);
 
 /* Builds the graph. Returns 0, -EINVAL (event unusable: no timestamp; err filled) or -ENOMEM. */
 int sx_graph_build(const sf_event *ev, sx_graph *g, char *err, size_t errlen);
@@ -114,20 +142,24 @@ extern const sf_cfg_option sx_stix_options[];
 typedef struct sx_state {
     sx_stix_cfg ident;
     const char *spec_version; /* "2.0" or "2.1" */
+    char *identity_json;      /* the identity object, as written in every bundle */
+    size_t identity_len;
 } sx_state;
 
 int sx_state_init(const void *cfg, const char *spec_version, void **state, char *err,
                   size_t errlen);
 void sx_state_destroy(void *state);
-/* The identity object (spec_version added for 2.1). NULL on allocation failure. */
-cJSON *sx_identity_json(const sx_state *st);
 /* "<type>--<uuidv5>" derived from the event id, in the forwarder's namespace, distinct per
  * spec version and purpose. out >= 300 bytes. */
 int sx_derived_id(const sx_state *st, const char *type, const char *purpose, const sf_event *ev,
                   char *out, size_t outlen);
-/* Adds name -> string or returns -ENOMEM. */
-int sx_add_str(cJSON *obj, const char *name, const char *s);
-/* Prints obj (unformatted) onto out and deletes it. */
-int sx_emit(cJSON *obj, sf_buf *out);
+
+/* ---- JSON writing: the bytes cJSON_PrintUnformatted wrote for the same values ---- */
+void sx_put_str(sf_buf *out, const char *s); /* a string literal (stops at a NUL, like cJSON) */
+void sx_put_num(sf_buf *out, double d);
+void sx_put_key(sf_buf *out, const char *name); /* "name": */
+void sx_put_value(sf_buf *out, const sx_graph *g, const sx_node *n);
+/* The identity object (spec_version added for 2.1), written once at init. */
+void sx_put_identity(sf_buf *out, const sx_state *st);
 
 #endif

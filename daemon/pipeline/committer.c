@@ -20,7 +20,7 @@ struct sf_committer {
     /* the save in flight */
     bool saving;
     uv_work_t work;
-    sf_checkpoint save_copy;
+    sf_buf save_text; /* the checkpoint being written, encoded on the loop */
     int save_rc;
     char save_err[256];
     /* the flush waiting for a save, or whose result waits for the next turn */
@@ -52,8 +52,8 @@ static void finish_flush(sf_committer *c, int rc)
 static void save_work_cb(uv_work_t *w)
 {
     sf_committer *c = w->data;
-    c->save_rc =
-        sf_checkpoint_save(c->cfg->checkpoint.path, &c->save_copy, c->save_err, sizeof c->save_err);
+    c->save_rc = sf_checkpoint_write(c->cfg->checkpoint.path, c->save_text.data, c->save_text.len,
+                                     c->save_err, sizeof c->save_err);
 }
 
 static void save_start(sf_committer *c);
@@ -62,7 +62,7 @@ static void save_after_cb(uv_work_t *w, int status)
 {
     sf_committer *c = w->data;
     c->saving = false;
-    sf_checkpoint_free(&c->save_copy);
+    sf_buf_free(&c->save_text);
     if (status == 0 && c->save_rc == 0) {
         c->st.writes++;
     } else {
@@ -89,7 +89,8 @@ static void save_start(sf_committer *c)
 {
     if (c->saving || !c->persist)
         return;
-    /* the committed set is the checkpoint's id list: build it into the copy */
+    /* the committed set is the checkpoint's id list (borrowed): encoded here, so the worker
+     * only writes bytes (no deep copy of up to dedup_max_ids ids per save) */
     sf_checkpoint tmp = c->cp;
     tmp.ids = calloc(c->committed.n ? c->committed.n : 1, sizeof *tmp.ids);
     if (!tmp.ids) {
@@ -99,9 +100,11 @@ static void save_start(sf_committer *c)
     tmp.nids = 0;
     sf_idset_each(&c->committed, add_committed_id, &tmp);
     tmp.updated_ns = sf_now_ns();
-    int rc = sf_checkpoint_copy(&c->save_copy, &tmp);
+    sf_buf_free(&c->save_text);
+    int rc = sf_checkpoint_encode(&tmp, &c->save_text);
     free(tmp.ids);
     if (rc) {
+        sf_buf_free(&c->save_text);
         SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
         return;
     }
@@ -112,7 +115,7 @@ static void save_start(sf_committer *c)
     if ((rc = uv_queue_work(c->loop, &c->work, save_work_cb, save_after_cb)) != 0) {
         c->saving = false;
         c->dirty = true;
-        sf_checkpoint_free(&c->save_copy);
+        sf_buf_free(&c->save_text);
         SF_ERROR("checkpoint", "cannot queue checkpoint write: %s", uv_strerror(rc));
     }
 }
@@ -129,7 +132,6 @@ int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_
     c->persist = persist;
     c->cp = *cp;
     sf_checkpoint_init(cp);
-    sf_checkpoint_init(&c->save_copy);
     sf_defer_node_init(&c->flush_done, flush_done_cb, c);
     sf_idset_init(&c->committed, (size_t)cfg->source.dedup_max_ids);
     for (size_t i = 0; i < c->cp.nids; i++) {
@@ -214,6 +216,6 @@ void sf_committer_free(sf_committer *c)
     sf_defer_cancel(&c->flush_done);
     sf_idset_free(&c->committed);
     sf_checkpoint_free(&c->cp);
-    sf_checkpoint_free(&c->save_copy);
+    sf_buf_free(&c->save_text);
     free(c);
 }

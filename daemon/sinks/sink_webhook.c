@@ -226,7 +226,7 @@ int sf_webhook_body_add(sf_buf *out, int mode, const sf_buf *rec, const sf_event
             comma = true;
         }
         const char *host = hec ? hec->host : NULL;
-        if ((!host || !*host) && ev && ev->json)
+        if ((!host || !*host) && ev)
             host = sf_event_label(ev, "host.hostName");
         sf_buf tmp = {0};
         rc = hec_field(&tmp, "host", host);

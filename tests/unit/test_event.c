@@ -54,6 +54,8 @@ START_TEST(test_raw_exact_span)
     ck_assert_str_eq(pg.events[0].id, "a1");
     ck_assert_str_eq(pg.events[1].id, "b2");
     /* the parsed tree is available too */
+    ck_assert_ptr_null(pg.events[0].json); /* built on first use */
+    ck_assert_int_eq(sf_event_load(&pg.events[0]), 0);
     ck_assert_ptr_nonnull(pg.events[0].json);
     ck_assert_str_eq(sf_event_str(&pg.events[0], "u"), "\xc3\xa9\n\"x\"");
     ck_assert(cJSON_IsArray(sf_event_get(&pg.events[0], "arr")));
