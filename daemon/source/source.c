@@ -190,6 +190,23 @@ static void window_end(sf_source *s, int64_t to)
     s->prev_to = to;
 }
 
+/* The most events a window may hold before it is shrunk: max_window_events, or, when windows
+ * are cut into slices, enough for every slice to walk several pages (8 per lane) — but never
+ * more than half the ids the checkpoint can list (dedup_max_ids), which a restart of a cut
+ * window needs to skip what it delivered. */
+static int64_t window_events(const sf_source *s)
+{
+    int64_t n = s->sc->max_window_events;
+    if (s->sc->max_concurrency > 1) {
+        int64_t cut = 8 * s->sc->page_size * s->sc->max_concurrency;
+        if (cut > s->sc->dedup_max_ids / 2)
+            cut = s->sc->dedup_max_ids / 2;
+        if (cut > n)
+            n = cut;
+    }
+    return n;
+}
+
 enum { NW_READY, NW_WAIT, NW_NONE };
 
 /* Decides the next window after the last one was fully fetched (or at start). */
@@ -241,7 +258,7 @@ static int next_window(sf_source *s)
     if (s->density > 0) {
         /* a backlog at the density the last probe saw: size the window to hold about 3/4 of
          * max_window_events at once instead of splitting it down probe by probe */
-        double span = 0.75 * (double)s->sc->max_window_events / s->density;
+        double span = 0.75 * (double)window_events(s) / s->density;
         if (span < (double)(to - floor) && span >= (double)MIN_SPLIT_NS)
             to = floor + (int64_t)span;
     }
@@ -645,16 +662,15 @@ static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
     w->first_page = false;
     if (pg->total > 0 && w->to > w->floor)
         s->density = (double)pg->total / (double)(w->to - w->floor);
-    if (!w->no_halve && pg->total > s->sc->max_window_events &&
-        w->to - w->floor > 2 * MIN_SPLIT_NS) {
+    if (!w->no_halve && pg->total > window_events(s) && w->to - w->floor > 2 * MIN_SPLIT_NS) {
         /* shrink it to hold about 3/4 of max_window_events at the density just seen (events
          * are rarely uniform: the next probe checks) */
-        double want = (double)(w->to - w->floor) * 0.75 * (double)s->sc->max_window_events /
-                      (double)pg->total;
+        double want =
+            (double)(w->to - w->floor) * 0.75 * (double)window_events(s) / (double)pg->total;
         int64_t nto = w->floor + (want < (double)MIN_SPLIT_NS ? MIN_SPLIT_NS : (int64_t)want);
         s->st.window_splits++;
-        SF_INFO("source", "window holds ~%lld events (> max_window_events %lld): splitting",
-                (long long)pg->total, (long long)s->sc->max_window_events);
+        SF_INFO("source", "window holds ~%lld events (> %lld): splitting", (long long)pg->total,
+                (long long)window_events(s));
         w->to = nto;
         w->first_page = true;
         s->plan.to = nto;
