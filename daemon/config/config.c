@@ -142,7 +142,7 @@ const sf_cfg_option sf_source_options[] = {
      .max = INT64_MAX},
     {.name = "max_concurrency",
      .type = SF_OPT_INT,
-     .def = "4",
+     .def = "8",
      .desc = "Catch-up: a backlog window of more than two pages is cut into this many time "
              "slices fetched concurrently (each with its own cursor), so catching up is not "
              "bound by one request's round trip. Halved on HTTP 429, grown back slowly, and "
