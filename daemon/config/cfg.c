@@ -191,17 +191,21 @@ static void dir_of(const char *path, char *out, size_t outlen)
         snprintf(out, outlen, "%.*s", (int)(slash - path), path);
 }
 
-void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
-                       const char *path)
+/* An output path that is to be made (a file or a directory): checked as this process's user.
+ * dir: it must be a writable directory if it exists, else a writable file. */
+static void check_output(sf_cfg_errors *e, const sf_cfg_node *map, const char *key,
+                         const char *what, const char *path, bool dir)
 {
     struct stat st;
-    char dir[PATH_MAX];
+    char parent[PATH_MAX];
     if (!path || !*path)
         return;
     if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
+        if (!dir && S_ISDIR(st.st_mode))
             sf_cfg_error_at(e, map, key, "%s: %s is a directory, not a file", what, path);
-        else if (access(path, W_OK) != 0)
+        else if (dir && !S_ISDIR(st.st_mode))
+            sf_cfg_error_at(e, map, key, "%s: %s is not a directory", what, path);
+        else if (access(path, dir ? W_OK | X_OK : W_OK) != 0)
             sf_cfg_error_at(e, map, key, "%s: %s cannot be written (%s)", what, path,
                             strerror(errno));
         return;
@@ -210,41 +214,25 @@ void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key
         sf_cfg_error_at(e, map, key, "%s: %s: %s", what, path, strerror(errno));
         return;
     }
-    dir_of(path, dir, sizeof dir);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    dir_of(path, parent, sizeof parent);
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
         sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
-                        dir);
-    else if (access(dir, W_OK | X_OK) != 0)
+                        parent);
+    else if (access(parent, W_OK | X_OK) != 0)
         sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
-                        what, path, dir, strerror(errno));
+                        what, path, parent, strerror(errno));
+}
+
+void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
+                       const char *path)
+{
+    check_output(e, map, key, what, path, false);
 }
 
 void sf_cfg_check_dir(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
                       const char *path)
 {
-    struct stat st;
-    char dir[PATH_MAX];
-    if (!path || !*path)
-        return;
-    if (stat(path, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            sf_cfg_error_at(e, map, key, "%s: %s is not a directory", what, path);
-        else if (access(path, W_OK | X_OK) != 0)
-            sf_cfg_error_at(e, map, key, "%s: %s is not writable (%s)", what, path,
-                            strerror(errno));
-        return;
-    }
-    if (errno != ENOENT) {
-        sf_cfg_error_at(e, map, key, "%s: %s: %s", what, path, strerror(errno));
-        return;
-    }
-    dir_of(path, dir, sizeof dir);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
-                        dir);
-    else if (access(dir, W_OK | X_OK) != 0)
-        sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
-                        what, path, dir, strerror(errno));
+    check_output(e, map, key, what, path, true);
 }
 
 void sf_cfg_node_free(sf_cfg_node *n)

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,15 @@ def class_scratch_dir(cls, prefix):
 
 
 # ---------------------------------------------------------------- HTTP (urllib)
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a server the test starts)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def http_get(url, path, params=None, token=None, timeout=10):
     """Returns (status, headers dict, body bytes). params: dict or list of pairs."""
     q = urllib.parse.urlencode(params or {}, doseq=True)

@@ -16,16 +16,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, SRC, Daemon, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
+from helpers import (free_port, CANARY, SRC, Daemon, FakeSysdig, daemon_env, main, need_bin,  # noqa: E402
                      run, scratch_dir, wait_for)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Stub:

@@ -33,14 +33,13 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, SRC, FakeSysdig, class_scratch_dir, main,  # noqa: E402
+from helpers import (free_port, CANARY, SRC, FakeSysdig, class_scratch_dir, main,  # noqa: E402
                      scratch_dir)
 
 DOCKERFILE = os.path.join(SRC, "docker", "Dockerfile")
@@ -72,13 +71,6 @@ def why_not():
                 "scripts/install-deps.sh installs them)" % " and ".join(missing))
     return None
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def base_tarball():

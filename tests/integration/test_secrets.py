@@ -14,7 +14,6 @@ import base64
 import http.server
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (SRC, Daemon, FakeSysdig, SF_BIN, daemon_env, main, need_bin,  # noqa: E402
+from helpers import (free_port, SRC, Daemon, FakeSysdig, SF_BIN, daemon_env, main, need_bin,  # noqa: E402
                      read_output, run, scratch_dir, wait_for)
 
 sys.path.insert(0, os.path.join(SRC, "tests", "fakekafka"))
@@ -39,13 +38,6 @@ CANARIES = [TOKEN, PASSWORD, SECRET,
             base64.b64encode(TOKEN.encode()).decode().rstrip("="),
             base64.b64encode(SECRET.encode()).decode().rstrip("=")]
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Receiver:

@@ -15,7 +15,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, Daemon, FakeSysdig, daemon_env, http_control, http_get,  # noqa: E402
+from helpers import (free_port, CANARY, Daemon, FakeSysdig, daemon_env, http_control, http_get,  # noqa: E402
                      main, need_bin, scratch_dir, wait_for, write_config)
 
 try:
@@ -25,13 +25,6 @@ except ImportError:  # pragma: no cover - the Debian package is a test dependenc
 
 P = "sysdig_forwarder_"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def request(port, path, method="GET", timeout=5):

@@ -8,27 +8,19 @@ import collections
 import json
 import os
 import re
-import socket
 import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fakekafka"))
-from helpers import (CANARY, Daemon, FakeSysdig, http_get, main, need_bin, run,  # noqa: E402
+from helpers import (free_port, CANARY, Daemon, FakeSysdig, http_get, main, need_bin, run,  # noqa: E402
                      scratch_dir, wait_for)
 from kafka_rest import FakeKafkaRest  # noqa: E402
 from test_sink_webhook import sink_config  # noqa: E402
 
 PASSWORD = "kafka-pw-93c1a7"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @need_bin

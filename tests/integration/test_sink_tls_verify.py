@@ -19,19 +19,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (CANARY, Daemon, FakeSysdig, daemon_env, http_get, main,  # noqa: E402
+from helpers import (free_port, CANARY, Daemon, FakeSysdig, daemon_env, http_get, main,  # noqa: E402
                      need_bin, run, scratch_dir, wait_for)
 
 FIX = "tls.ca_file"
 CAUSE = "certificate cannot be verified"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
