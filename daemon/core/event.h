@@ -17,7 +17,8 @@ typedef struct sf_event {
     char *raw;     /* exact bytes, NUL-terminated copy */
     size_t raw_len;
     cJSON *json; /* owned; NULL until loaded (a cache of raw: loading does not change the event) */
-    struct sf_jdoc *doc; /* arena holding json (NULL: json is a cJSON_Parse tree) */
+    struct sf_arena *arena; /* holds json (NULL: json is a malloc'd tree, cJSON_Delete'd) */
+    size_t tree_size;       /* bytes the tree took when raw was checked (0: unknown) */
 } sf_event;
 
 typedef struct sf_parse_limits {
