@@ -7,7 +7,7 @@
 struct sf_arena_chunk {
     sf_arena_chunk *next;
     size_t size; /* data bytes, after the header */
-    _Alignas(SF_ARENA_ALIGN) char data[];
+    _Alignas(16) char data[];
 };
 
 #define FIRST_CHUNK 4096u
@@ -66,7 +66,7 @@ void sf_arena_free(sf_arena *a)
     free(a);
 }
 
-void *sf_arena_alloc(sf_arena *a, size_t n)
+void *sf_arena_alloc_chunk(sf_arena *a, size_t n)
 {
     if (n > SIZE_MAX / 2) {
         a->oom = true;

@@ -4,10 +4,10 @@
  * byte-faithful raw events or exact int64 nanosecond timestamps. We therefore walk the page's
  * top level ourselves, let cJSON parse each element of "data" (cJSON_ParseWithLengthOpts
  * returns where the element ended: that is the exact span), and read the id's and timestamp's
- * own text when they are numbers. That check parses into a scratch arena on the stack (core/json:
- * no malloc per node) and its tree is dropped; the tree formats read is parsed again from raw,
- * into the event's own arena, only when a format asks (sf_event_load): raw output never pays
- * for it. */
+ * own text when they are numbers. cJSON parses into an arena (core/json: no malloc per node,
+ * one free per event) that the event keeps with its tree; or, for pages whose trees no format
+ * reads (raw output), into a scratch arena on the stack that is dropped, and the tree is parsed
+ * again from raw only if something asks for it (sf_event_load). */
 #include "core/event.h"
 
 #include <errno.h>
@@ -173,7 +173,7 @@ int sf_event_load(const sf_event *ev)
     if (ev->json || !ev->raw)
         return 0;
     sf_event *m = (sf_event *)ev; /* the tree is a cache of raw (see event.h) */
-    sf_arena *a = sf_arena_new(m->tree_size ? m->tree_size : 4 * m->raw_len + 1024);
+    sf_arena *a = sf_arena_new(m->tree_size ? m->tree_size : 3 * m->raw_len + 1024);
     if (!a)
         return -ENOMEM;
     cJSON *t = sf_json_parse_in(a, m->raw, m->raw_len, NULL);
@@ -186,24 +186,33 @@ int sf_event_load(const sf_event *ev)
     return 0;
 }
 
-/* Scratch space for checking one event: its tree fits here unless the event is large. */
+/* Scratch space for checking an event whose tree is dropped: enough unless the event is large. */
 #define SCRATCH_SIZE (32u << 10)
 
+/* Size of the next event's arena: the last tree's size and a quarter (events of a stream are
+ * alike; a larger tree takes another chunk). */
+static _Thread_local size_t tree_hint = 16u << 10;
+
 /* Parses one value at p (no leading ws) into an event; *endp = end of the value. cJSON checks
- * it (its tree goes to a scratch arena and is dropped: formats build their own on demand). */
-static int parse_event_at(const char *p, const char *end, size_t max_size, sf_event *ev,
-                          const char **endp, char *err, size_t errlen)
+ * it into an arena that becomes the event's (keep_tree), or a scratch arena on the stack. */
+static int parse_event_at(const char *p, const char *end, size_t max_size, bool keep_tree,
+                          sf_event *ev, const char **endp, char *err, size_t errlen)
 {
     memset(ev, 0, sizeof *ev);
-    _Alignas(SF_ARENA_ALIGN) char buf[SCRATCH_SIZE];
-    sf_arena scratch;
-    sf_arena_init(&scratch, buf, sizeof buf);
+    _Alignas(SF_ARENA_ALIGN) char buf[SCRATCH_SIZE]; /* no cost when unused */
+    sf_arena scratch, *a = &scratch;
+    if (keep_tree) {
+        if (!(a = sf_arena_new(tree_hint)))
+            return -ENOMEM;
+    } else {
+        sf_arena_init(a, buf, sizeof buf);
+    }
     const char *pe = NULL;
     int rc = 0;
-    cJSON *obj = sf_json_parse_in(&scratch, p, (size_t)(end - p), &pe);
+    cJSON *obj = sf_json_parse_in(a, p, (size_t)(end - p), &pe);
     if (!obj) {
         set_err(err, errlen, "invalid JSON at byte %td", pe ? pe - p : 0);
-        rc = scratch.oom ? -ENOMEM : -EINVAL;
+        rc = a->oom ? -ENOMEM : -EINVAL;
         goto out;
     }
     if (!cJSON_IsObject(obj)) {
@@ -222,14 +231,22 @@ static int parse_event_at(const char *p, const char *end, size_t max_size, sf_ev
         goto out;
     }
     ev->raw_len = len;
-    ev->tree_size = scratch.used;
+    ev->tree_size = a->used;
     if ((rc = event_fill(ev, obj, err, errlen)) != 0)
         goto out;
     *endp = pe;
 out:
     if (rc)
         sf_event_free(ev);
-    sf_arena_fini(&scratch);
+    if (keep_tree && rc == 0) {
+        tree_hint = a->used + a->used / 4 + 256;
+        ev->json = obj;
+        ev->arena = a;
+    } else if (keep_tree) {
+        sf_arena_free(a);
+    } else {
+        sf_arena_fini(a);
+    }
     return rc;
 }
 
@@ -238,7 +255,7 @@ int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_
     const char *end = text + len;
     const char *p = skip_ws(text, end);
     const char *e;
-    int rc = parse_event_at(p, end, 0, out, &e, err, errlen);
+    int rc = parse_event_at(p, end, 0, true, out, &e, err, errlen);
     if (rc)
         return rc;
     if (skip_ws(e, end) != end) {
@@ -263,7 +280,7 @@ int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen)
         return -ENOMEM;
     }
     const char *e;
-    int rc = parse_event_at(raw, raw + strlen(raw), 0, out, &e, err, errlen);
+    int rc = parse_event_at(raw, raw + strlen(raw), 0, false, out, &e, err, errlen);
     cJSON_free(raw);
     if (rc == 0) /* keep the caller's tree: it is what raw was printed from */
         out->json = obj;
@@ -309,8 +326,8 @@ static int parse_data_array(const char *p, const char *end, const char **endp,
         }
         const char *e;
         char sub[160];
-        int rc = parse_event_at(p, end, lim ? lim->max_event_size : 0, &pg->events[pg->n], &e, sub,
-                                sizeof sub);
+        int rc = parse_event_at(p, end, lim ? lim->max_event_size : 0, !(lim && lim->drop_trees),
+                                &pg->events[pg->n], &e, sub, sizeof sub);
         if (rc) {
             set_err(err, errlen, "data[%zu]: %s", pg->n, sub);
             return rc;
