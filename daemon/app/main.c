@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "core/defer.h"
 #include "net/http.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "ops/notify.h"
 #include "pipeline/committer.h"
@@ -485,6 +486,7 @@ static void demo_cleanup(app_t *a)
 
 int main(int argc, char **argv)
 {
+    sf_json_init(); /* cJSON's allocation hooks, before any thread (core/json.h) */
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return sf_translate_main(argc - 1, argv + 1);
     }

@@ -2,10 +2,12 @@
  *
  * cJSON keeps numbers as doubles and re-serialises with its own spacing, so it cannot give us
  * byte-faithful raw events or exact int64 nanosecond timestamps. We therefore walk the page's
- * top level ourselves, check each element of "data" with core/jdoc (cJSON's grammar, no
- * allocation; it says where the element ended: that is the exact span, and where its "id" and
- * "timestamp" are), and read the timestamp's own text when it is a number. The tree is built
- * only when a format asks for it (sf_event_load), in one arena: raw output never pays for it. */
+ * top level ourselves, let cJSON parse each element of "data" (cJSON_ParseWithLengthOpts
+ * returns where the element ended: that is the exact span), and read the id's and timestamp's
+ * own text when they are numbers. cJSON parses into an arena (core/json: no malloc per node,
+ * one free per event) that the event keeps with its tree; or, for pages whose trees no format
+ * reads (raw output), into a scratch arena on the stack that is dropped, and the tree is parsed
+ * again from raw only if something asks for it (sf_event_load). */
 #include "core/event.h"
 
 #include <errno.h>
@@ -13,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jdoc.h"
+#include "core/arena.h"
+#include "core/json.h"
 #include "core/util.h"
 
 static const char *skip_ws(const char *p, const char *end)
@@ -81,29 +84,58 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static bool is_string(const char *vs)
+/* The raw text of the value of the k-th member of the object [p, end) (checked by cJSON). */
+static int member_span(const char *p, const char *end, int k, const char **vs, const char **ve)
 {
-    return vs && *vs == '"';
-}
-
-static bool is_number(const char *vs)
-{
-    return vs && (*vs == '-' || (*vs >= '0' && *vs <= '9'));
-}
-
-/* Fills id/ts of ev from the spans of its "id" and "timestamp" values (vs NULL if absent). */
-static int event_fill(sf_event *ev, const sf_jdoc_want *id, const sf_jdoc_want *ts, char *err,
-                      size_t errlen)
-{
-    if (is_string(id->vs)) {
-        if (!(ev->id = sf_jdoc_strdup(id->vs, id->ve)))
-            return -ENOMEM;
-        if (!ev->id[0]) {
-            set_err(err, errlen, "event has no id");
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -EINVAL;
+    p++;
+    for (int i = 0;; i++) {
+        p = skip_ws(p, end);
+        const char *ke = p < end && *p == '"' ? string_end(p, end) : NULL;
+        if (!ke)
             return -EINVAL;
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':')
+            return -EINVAL;
+        p = skip_ws(p + 1, end);
+        const char *e = sf_json_value_end(p, end);
+        if (!e)
+            return -EINVAL;
+        if (i == k) {
+            *vs = p;
+            *ve = e;
+            return 0;
         }
-    } else if (is_number(id->vs)) {
-        if (!(ev->id = sf_strndup(id->vs, (size_t)(id->ve - id->vs))))
+        p = skip_ws(e, end);
+        if (p >= end || *p != ',')
+            return -EINVAL;
+        p++;
+    }
+}
+
+/* The first member named key of obj (as cJSON_GetObjectItemCaseSensitive) and its index. */
+static const cJSON *member(const cJSON *obj, const char *key, int *k)
+{
+    *k = 0;
+    for (const cJSON *c = obj->child; c; c = c->next, (*k)++)
+        if (c->string && strcmp(c->string, key) == 0)
+            return c;
+    return NULL;
+}
+
+/* Fills id/ts of ev from obj, the tree of ev->raw: numbers from their own text (int64 exact). */
+static int event_fill(sf_event *ev, const cJSON *obj, char *err, size_t errlen)
+{
+    const char *vs, *ve, *rend = ev->raw + ev->raw_len;
+    int k;
+    const cJSON *id = member(obj, "id", &k);
+    if (cJSON_IsString(id) && id->valuestring[0]) {
+        if (!(ev->id = sf_strdup(id->valuestring)))
+            return -ENOMEM;
+    } else if (cJSON_IsNumber(id) && member_span(ev->raw, rend, k, &vs, &ve) == 0) {
+        if (!(ev->id = sf_strndup(vs, (size_t)(ve - vs))))
             return -ENOMEM;
     } else {
         set_err(err, errlen, "event has no id");
@@ -111,14 +143,13 @@ static int event_fill(sf_event *ev, const sf_jdoc_want *id, const sf_jdoc_want *
     }
     ev->ts_ns = SF_TIME_UNSET;
     int64_t v;
-    if (is_string(ts->vs)) {
-        char *s = sf_jdoc_strdup(ts->vs, ts->ve);
-        if (!s)
-            return -ENOMEM;
-        if (sf_parse_rfc3339_ns(s, strlen(s), &v) == 0 || sf_parse_int64(s, strlen(s), &v) == 0)
+    const cJSON *ts = member(obj, "timestamp", &k);
+    if (cJSON_IsString(ts)) {
+        const char *t = ts->valuestring;
+        if (sf_parse_rfc3339_ns(t, strlen(t), &v) == 0 || sf_parse_int64(t, strlen(t), &v) == 0)
             ev->ts_ns = v;
-        free(s);
-    } else if (is_number(ts->vs) && sf_parse_int64(ts->vs, (size_t)(ts->ve - ts->vs), &v) == 0) {
+    } else if (cJSON_IsNumber(ts) && member_span(ev->raw, rend, k, &vs, &ve) == 0 &&
+               sf_parse_int64(vs, (size_t)(ve - vs), &v) == 0) {
         ev->ts_ns = v;
     }
     return 0;
@@ -130,8 +161,8 @@ void sf_event_free(sf_event *ev)
         return;
     free(ev->id);
     free(ev->raw);
-    if (ev->doc)
-        sf_jdoc_free(ev->doc);
+    if (ev->arena)
+        sf_arena_free(ev->arena); /* the tree dies with it */
     else
         cJSON_Delete(ev->json);
     memset(ev, 0, sizeof *ev);
@@ -142,43 +173,80 @@ int sf_event_load(const sf_event *ev)
     if (ev->json || !ev->raw)
         return 0;
     sf_event *m = (sf_event *)ev; /* the tree is a cache of raw (see event.h) */
-    int rc = sf_jdoc_parse(m->raw, m->raw_len, &m->json, &m->doc, NULL);
-    return rc == -ENOMEM ? -ENOMEM : 0; /* raw was checked: only memory can fail */
+    sf_arena *a = sf_arena_new(m->tree_size ? m->tree_size : 3 * m->raw_len + 1024);
+    if (!a)
+        return -ENOMEM;
+    cJSON *t = sf_json_parse_in(a, m->raw, m->raw_len, NULL);
+    if (!t) { /* raw was checked: only memory can fail */
+        sf_arena_free(a);
+        return -ENOMEM;
+    }
+    m->json = t;
+    m->arena = a;
+    return 0;
 }
 
-/* Parses one value at p (no leading ws) into an event; *endp = end of the value. */
-static int parse_event_at(const char *p, const char *end, size_t max_size, sf_event *ev,
-                          const char **endp, char *err, size_t errlen)
+/* Scratch space for checking an event whose tree is dropped: enough unless the event is large. */
+#define SCRATCH_SIZE (32u << 10)
+
+/* Size of the next event's arena: the last tree's size and a quarter (events of a stream are
+ * alike; a larger tree takes another chunk). */
+static _Thread_local size_t tree_hint = 16u << 10;
+
+/* Parses one value at p (no leading ws) into an event; *endp = end of the value. cJSON checks
+ * it into an arena that becomes the event's (keep_tree), or a scratch arena on the stack. */
+static int parse_event_at(const char *p, const char *end, size_t max_size, bool keep_tree,
+                          sf_event *ev, const char **endp, char *err, size_t errlen)
 {
     memset(ev, 0, sizeof *ev);
-    const char *pe = NULL;
-    int type = 0;
-    sf_jdoc_want want[2] = {{.key = "id"}, {.key = "timestamp"}};
-    int rc = sf_jdoc_check(p, (size_t)(end - p), &pe, &type, want, 2);
-    if (rc) {
-        set_err(err, errlen, "invalid JSON at byte %td", pe ? pe - p : 0);
-        return rc;
+    _Alignas(SF_ARENA_ALIGN) char buf[SCRATCH_SIZE]; /* no cost when unused */
+    sf_arena scratch, *a = &scratch;
+    if (keep_tree) {
+        if (!(a = sf_arena_new(tree_hint)))
+            return -ENOMEM;
+    } else {
+        sf_arena_init(a, buf, sizeof buf);
     }
-    if (type != cJSON_Object) {
+    const char *pe = NULL;
+    int rc = 0;
+    cJSON *obj = sf_json_parse_in(a, p, (size_t)(end - p), &pe);
+    if (!obj) {
+        set_err(err, errlen, "invalid JSON at byte %td", pe ? pe - p : 0);
+        rc = a->oom ? -ENOMEM : -EINVAL;
+        goto out;
+    }
+    if (!cJSON_IsObject(obj)) {
         set_err(err, errlen, "event is not a JSON object");
-        return -EINVAL;
+        rc = -EINVAL;
+        goto out;
     }
     size_t len = (size_t)(pe - p);
     if (max_size && len > max_size) {
         set_err(err, errlen, "event of %zu bytes exceeds the %zu-byte limit", len, max_size);
-        return -E2BIG;
+        rc = -E2BIG;
+        goto out;
     }
     if (!(ev->raw = sf_strndup(p, len))) {
         rc = -ENOMEM;
-        goto fail;
+        goto out;
     }
     ev->raw_len = len;
-    if ((rc = event_fill(ev, &want[0], &want[1], err, errlen)) != 0)
-        goto fail;
+    ev->tree_size = a->used;
+    if ((rc = event_fill(ev, obj, err, errlen)) != 0)
+        goto out;
     *endp = pe;
-    return 0;
-fail:
-    sf_event_free(ev);
+out:
+    if (rc)
+        sf_event_free(ev);
+    if (keep_tree && rc == 0) {
+        tree_hint = a->used + a->used / 4 + 256;
+        ev->json = obj;
+        ev->arena = a;
+    } else if (keep_tree) {
+        sf_arena_free(a);
+    } else {
+        sf_arena_fini(a);
+    }
     return rc;
 }
 
@@ -187,7 +255,7 @@ int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_
     const char *end = text + len;
     const char *p = skip_ws(text, end);
     const char *e;
-    int rc = parse_event_at(p, end, 0, out, &e, err, errlen);
+    int rc = parse_event_at(p, end, 0, true, out, &e, err, errlen);
     if (rc)
         return rc;
     if (skip_ws(e, end) != end) {
@@ -212,7 +280,7 @@ int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen)
         return -ENOMEM;
     }
     const char *e;
-    int rc = parse_event_at(raw, raw + strlen(raw), 0, out, &e, err, errlen);
+    int rc = parse_event_at(raw, raw + strlen(raw), 0, false, out, &e, err, errlen);
     cJSON_free(raw);
     if (rc == 0) /* keep the caller's tree: it is what raw was printed from */
         out->json = obj;
@@ -258,8 +326,8 @@ static int parse_data_array(const char *p, const char *end, const char **endp,
         }
         const char *e;
         char sub[160];
-        int rc = parse_event_at(p, end, lim ? lim->max_event_size : 0, &pg->events[pg->n], &e, sub,
-                                sizeof sub);
+        int rc = parse_event_at(p, end, lim ? lim->max_event_size : 0, !(lim && lim->drop_trees),
+                                &pg->events[pg->n], &e, sub, sizeof sub);
         if (rc) {
             set_err(err, errlen, "data[%zu]: %s", pg->n, sub);
             return rc;

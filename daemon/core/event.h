@@ -2,11 +2,13 @@
  *
  * raw/raw_len are the exact bytes of the event object as the API sent it (raw format is
  * byte-faithful: no re-serialisation, int64 precision kept). json is the parsed tree the
- * formats read, built from raw on first use (sf_event_load, or any accessor below): raw alone
- * never pays for a tree. The timestamp is parsed exactly from its text (int64 ns or RFC 3339). */
+ * formats read, in the event's arena (core/json): kept from the parse that checked raw, or
+ * (page parsed with drop_trees) built again from raw on first use (sf_event_load, or any
+ * accessor below). The timestamp is parsed exactly from its text (int64 ns or RFC 3339). */
 #ifndef SF_EVENT_H
 #define SF_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
@@ -17,12 +19,14 @@ typedef struct sf_event {
     char *raw;     /* exact bytes, NUL-terminated copy */
     size_t raw_len;
     cJSON *json; /* owned; NULL until loaded (a cache of raw: loading does not change the event) */
-    struct sf_jdoc *doc; /* arena holding json (NULL: json is a cJSON_Parse tree) */
+    struct sf_arena *arena; /* holds json (NULL: json is a malloc'd tree, cJSON_Delete'd) */
+    size_t tree_size;       /* bytes the tree took when raw was checked (0: unknown) */
 } sf_event;
 
 typedef struct sf_parse_limits {
     size_t max_event_size; /* bytes of one event object; 0 = unlimited */
     size_t max_events;     /* events in one page; 0 = unlimited */
+    bool drop_trees;       /* don't keep the events' trees (raw output): built again on demand */
 } sf_parse_limits;
 
 typedef struct sf_page {

@@ -1,7 +1,9 @@
 /* json: see json.h. */
 #include "core/json.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Whether a byte of w is < 0x20, '"' or '\\' (SWAR: a zero byte of x is found by
@@ -104,4 +106,50 @@ int sf_json_record_append(sf_buf *out, const char *rec, size_t len, bool embed_j
 int sf_json_cstr_append(sf_buf *out, const char *s)
 {
     return sf_json_str_append(out, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* ---- cJSON's allocation hooks ---- */
+
+static _Thread_local sf_arena *cur_arena;
+
+static void *hook_malloc(size_t n)
+{
+    sf_arena *a = cur_arena;
+    return a ? sf_arena_alloc(a, n) : malloc(n);
+}
+
+static void hook_free(void *p)
+{
+    sf_arena *a = cur_arena;
+    if (a && sf_arena_owns(a, p))
+        return; /* dies with the arena */
+    free(p);
+}
+
+static void install_hooks(void)
+{
+    cJSON_Hooks h = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+    cJSON_InitHooks(&h);
+}
+
+void sf_json_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_hooks);
+}
+
+sf_arena *sf_json_arena_set(sf_arena *a)
+{
+    sf_arena *prev = cur_arena;
+    cur_arena = a;
+    return prev;
+}
+
+cJSON *sf_json_parse_in(sf_arena *a, const char *p, size_t len, const char **endp)
+{
+    sf_json_init();
+    sf_arena *prev = sf_json_arena_set(a);
+    cJSON *r = cJSON_ParseWithLengthOpts(p, len, endp, 0);
+    sf_json_arena_set(prev);
+    return r;
 }

@@ -1,4 +1,5 @@
-/* libFuzzer target: bytes -> sf_page_parse (API page or bare array), with and without limits;
+/* libFuzzer target: bytes -> sf_page_parse (API page or bare array), with and without limits
+ * (and with drop_trees: trees built again on demand);
  * every parsed event's accessors are exercised. */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +27,7 @@ static void walk(const sf_page *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
-    static const sf_parse_limits lims[] = {{0, 0}, {512, 4}};
+    static const sf_parse_limits lims[] = {{0, 0, false}, {512, 4, false}, {0, 0, true}};
     for (size_t k = 0; k < sizeof lims / sizeof lims[0]; k++) {
         sf_page p;
         memset(&p, 0x5a, sizeof p); /* the parser must not rely on a zeroed output */

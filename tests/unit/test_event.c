@@ -53,15 +53,29 @@ START_TEST(test_raw_exact_span)
     ck_assert_uint_eq(pg.events[1].raw_len, strlen(e1));
     ck_assert_str_eq(pg.events[0].id, "a1");
     ck_assert_str_eq(pg.events[1].id, "b2");
-    /* the parsed tree is available too */
-    ck_assert_ptr_null(pg.events[0].json); /* built on first use */
-    ck_assert_int_eq(sf_event_load(&pg.events[0]), 0);
+    /* the parsed tree is available too (kept from the check, in the event's arena) */
     ck_assert_ptr_nonnull(pg.events[0].json);
+    ck_assert_ptr_nonnull(pg.events[0].arena);
     ck_assert_str_eq(sf_event_str(&pg.events[0], "u"), "\xc3\xa9\n\"x\"");
     ck_assert(cJSON_IsArray(sf_event_get(&pg.events[0], "arr")));
     ck_assert_int_eq(pg.total, 2);
     ck_assert_ptr_null(pg.prev);
     ck_assert_ptr_null(pg.next);
+    sf_page_free(&pg);
+    /* drop_trees: same events, the tree built again on first use */
+    sf_parse_limits lim = {.drop_trees = true};
+    ck_assert_int_eq(parse(body, &lim, &pg, err, sizeof err), 0);
+    ck_assert_uint_eq(pg.n, 2);
+    ck_assert_str_eq(pg.events[0].raw, e0);
+    ck_assert_str_eq(pg.events[1].id, "b2");
+    ck_assert_ptr_null(pg.events[0].json);
+    ck_assert_int_eq(sf_event_load(&pg.events[0]), 0);
+    ck_assert_ptr_nonnull(pg.events[0].json);
+    ck_assert_str_eq(sf_event_str(&pg.events[0], "u"), "\xc3\xa9\n\"x\"");
+    ck_assert(cJSON_IsArray(sf_event_get(&pg.events[0], "arr")));
+    ck_assert_ptr_null(pg.events[1].json);
+    ck_assert_ptr_null(sf_event_label(&pg.events[1], "x")); /* loads the tree: no labels */
+    ck_assert_ptr_nonnull(pg.events[1].json);
     sf_page_free(&pg);
 }
 END_TEST

@@ -111,8 +111,10 @@ START_TEST(body_hec)
     ck_assert_int_eq(sf_event_parse(t1, strlen(t1), &e1, err, sizeof err), 0);
     e1.ts_ns = INT64_C(1700000000123456789);
     sf_event e2 = e1;
-    e2.raw = NULL; /* an event without labels: no tree */
+    e2.raw = NULL; /* an event without labels: no tree (e1's is e1's) */
     e2.raw_len = 0;
+    e2.json = NULL;
+    e2.arena = NULL;
     e2.ts_ns = SF_TIME_UNSET;
     const sf_event *evs[2] = {&e1, &e2};
     sf_buf r[2] = {rec("{\"id\":\"e1\"}"), rec("LEEF:2.0|x")};
