@@ -168,6 +168,18 @@ void sf_event_free(sf_event *ev)
     memset(ev, 0, sizeof *ev);
 }
 
+void sf_event_unload(sf_event *ev)
+{
+    if (!ev || !ev->json)
+        return;
+    if (ev->arena)
+        sf_arena_free(ev->arena);
+    else
+        cJSON_Delete(ev->json);
+    ev->arena = NULL;
+    ev->json = NULL;
+}
+
 int sf_event_load(const sf_event *ev)
 {
     if (ev->json || !ev->raw)

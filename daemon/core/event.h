@@ -54,6 +54,9 @@ void sf_event_free(sf_event *ev);
 /* Builds ev->json from raw if not done yet (ev is logically const: the tree is a cache; one
  * thread at a time). 0, or -ENOMEM. */
 int sf_event_load(const sf_event *ev);
+/* Drops ev->json (the cache; raw, id and ts stay): what a page's events hold once every sink
+ * encoded them. A later accessor builds it again. */
+void sf_event_unload(sf_event *ev);
 
 /* End of the JSON value starting at p (no leading whitespace): a light scanner that only matches
  * strings and brackets (validation is cJSON's job). Returns the end pointer or NULL. */

@@ -189,6 +189,13 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
         if (!jobs[s])
             goto oom;
     }
+    /* every sink has its records: unless one reads event fields when it sends, the parsed
+     * trees go (the page keeps raw bytes, ids and times: a fraction of the memory) */
+    bool keep = false;
+    for (size_t s = 0; s < p->nsinks; s++)
+        keep = keep || p->sinks[s].sink.cfg->ops->reads_events;
+    for (size_t i = 0; i < n && !keep; i++)
+        sf_event_unload(&events[i]);
     /* all allocations done: link in */
     sf_ledger_append(&ctx->ledger, pg, p->nsinks);
     for (size_t s = 0; s < p->nsinks; s++)

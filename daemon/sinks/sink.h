@@ -81,6 +81,9 @@ typedef struct sf_sink_ops {
     const char *type; /* value of "type:" */
     const char *desc;
     const sf_cfg_option *options; /* type-specific keys of a sink's map (name == NULL ends) */
+    /* submit() reads the events' fields (sf_event_severity07, labels...): the pipeline keeps
+     * their parsed trees until the page is done instead of dropping them once encoded */
+    bool reads_events;
     size_t cfg_size;
     /* Cross-field checks after the table was applied; add errors to errs (line/col of node). */
     void (*validate)(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs);

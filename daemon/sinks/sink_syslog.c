@@ -991,6 +991,7 @@ static void syslog_check_env(const void *cfg, const sf_cfg_node *node, sf_cfg_er
 }
 
 const sf_sink_ops sf_sink_syslog_ops = {
+    .reads_events = true,
     .type = "syslog",
     .desc = "Sends each record as one syslog message (RFC 5424 or 3164) over UDP, TCP or TLS.",
     .options = syslog_options,

@@ -717,6 +717,7 @@ const sf_sink_ops sf_sink_webhook_ops = {
 };
 
 const sf_sink_ops sf_sink_splunk_hec_ops = {
+    .reads_events = true,
     .type = "splunk_hec",
     .desc = "Splunk HTTP Event Collector: the webhook with HEC's endpoint, 'Authorization: "
             "Splunk <token>' and event envelopes (docs/sinks-http.md).",
