@@ -589,8 +589,9 @@ static void pump(sf_source *s)
     if (s->pause_until_ms > t && s->in_window) {
         due = due < s->pause_until_ms ? due : s->pause_until_ms;
     } else if (s->in_window) {
+        size_t first = s->rr; /* (s->rr moves as lanes send) */
         for (size_t n = 0; n < s->nlanes && s->inflight < s->conc; n++) {
-            lane_t *L = &s->lanes[(s->rr + n) % s->nlanes];
+            lane_t *L = &s->lanes[(first + n) % s->nlanes];
             if (L->xfer || (!L->active && !(s->cut && steal(s, L))))
                 continue;
             if (L->wait_until_ms > t) {

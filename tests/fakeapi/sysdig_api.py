@@ -120,6 +120,9 @@ class Fault:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # a real API's listen backlog is not socketserver's 5: with more concurrent connections
+    # than that, dropped SYNs would be retried a second later and look like late requests
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
