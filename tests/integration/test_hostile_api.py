@@ -245,7 +245,10 @@ class HostileApiTest(unittest.TestCase):
         cfg, out, _ = write_config(
             self.dir, self.hostile.url, page_size=50, poll_interval="1s", lookback="1h",
             request_timeout="3s", retry_initial="100ms", retry_max="1s",
-            extra_source="  max_response_size: 1MiB\n  auth_retry: 1s\n  connect_timeout: 2s\n")
+            # one request at a time: each hostile answer is met in turn, so the drip's timeout
+            # is logged before the API turns good (concurrent slices would finish first)
+            extra_source="  max_response_size: 1MiB\n  auth_retry: 1s\n  connect_timeout: 2s\n"
+                         "  max_concurrency: 1\n")
         self.daemon = Daemon(["-c", cfg], env=daemon_env(), logdir=self.dir)
         pid = self.daemon.p.pid
         peak = [0]
