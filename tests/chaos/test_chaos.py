@@ -233,8 +233,8 @@ class KafkaSink:
 
     def __init__(self, d, seed):
         self.kr = FakeKafkaRest("confluent", seed=seed)
-        self.port = self.kr.srv.server_address[1]
-        self.handler = self.kr.srv.RequestHandlerClass
+        self.port = self.kr.server.srv.server_address[1]
+        self.handler = self.kr.server.srv.RequestHandlerClass
         self.got = Received()
         self.seen = 0
         self.running = True
@@ -245,7 +245,7 @@ class KafkaSink:
 
     def start(self):
         self.kr.stop()  # same handler and store, on a server that is quiet about resets
-        self.kr.srv = serve(self.port, self.handler)
+        self.kr.server.srv = serve(self.port, self.handler)
 
     def down(self, rng):
         if rng.random() < 0.5:
@@ -260,7 +260,7 @@ class KafkaSink:
         with self.kr.lock:
             self.kr.request_errors = []
         if not self.running:
-            self.kr.srv = serve(self.port, self.handler)
+            self.kr.server.srv = serve(self.port, self.handler)
             self.running = True
 
     def poll(self):

@@ -27,12 +27,16 @@ Not emulated: Redpanda's answer to unknown record fields (a parse error), schema
 """
 
 import base64
-import http.server
 import json
+import os
 import random
 import re
 import socket
+import sys
 import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakeapi"))
+from post_server import PostServer  # noqa: E402
 
 V2_JSON = "application/vnd.kafka.json.v2+json"
 V2_BINARY = "application/vnd.kafka.binary.v2+json"
@@ -59,25 +63,11 @@ class FakeKafkaRest:
         self.requests = []        # (path, content-type, n records, status)
         self.auth = None          # expected Authorization header
         self.content_errors = 0
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):  # noqa: N802
-                outer._post(self)
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.server = PostServer(self._post)
+        self.url = self.server.url
 
     def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.server.stop()
 
     # ------------------------------------------------------------ faults
     def request_error(self, status, error_code=None, count=1, html=False):

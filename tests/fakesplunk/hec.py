@@ -24,11 +24,15 @@ Faults:
 """
 
 import gzip
-import http.server
 import json
+import os
+import sys
 import threading
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakeapi"))
+from post_server import PostServer  # noqa: E402
 
 # (HTTP status, text) of each code: Splunk's table (see above). 23-25 are not in a Splunk text
 # reachable when this was written; they are modelled as the issue lists them.
@@ -85,25 +89,11 @@ class FakeHEC:
         #                        lost]}}
         self.faults = []       # [kind, args, remaining]
         self.polls = 0
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):  # noqa: N802
-                outer._post(self)
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.server = PostServer(self._post)
+        self.url = self.server.url
 
     def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.server.stop()
 
     # ------------------------------------------------------------ faults
     def busy(self, k, count=1):

@@ -8,7 +8,6 @@ import base64
 import gzip
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import CANARY, FakeSysdig, main, need_bin, run, scratch_dir  # noqa: E402
+from post_server import PostServer  # noqa: E402  (tests/fakeapi, on the path via helpers)
 
 SECRET = "hmac-secret-5b1f9c"
 PASSWORD = "pw-7d2e9a1c"
@@ -36,25 +36,11 @@ class Receiver:
         self.accepted = []   # ids in accepted requests (order of arrival)
         self.log = []        # (time, request number, status, ids)
         self.errors = []     # protocol problems seen by the receiver
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):  # noqa: N802
-                outer._handle(self)
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.server = PostServer(self._handle)
+        self.url = self.server.url
 
     def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.server.stop()
 
     def _reply(self, h, status, body=b"", headers=None):
         h.send_response(status)
