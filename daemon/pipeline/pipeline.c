@@ -19,6 +19,7 @@ struct sf_pipeline {
     sf_pipe_ctx ctx; /* first: the sink queues' view of the pipeline */
     sf_sinkq *sinks;
     size_t nsinks;
+    bool keep_trees; /* a sink reads event fields when it sends (sink ops reads_events) */
     sf_pipeline_commit_cb cb;
     void *ud;
     void (*space_cb)(void *);
@@ -115,6 +116,8 @@ int sf_pipeline_new(uv_loop_t *loop, sf_defer *defer, struct sf_http *http, cons
     p->cb = cb;
     p->ud = ud;
     p->nsinks = cfg->nsinks;
+    for (size_t i = 0; i < cfg->nsinks; i++)
+        p->keep_trees = p->keep_trees || cfg->sinks[i]->ops->reads_events;
     sf_defer_node_init(&p->notify, on_notify, p);
     if (sf_deadletter_new(cfg->dead_letter.path, cfg->checkpoint.path, cfg->dead_letter.max_size,
                           &ctx->dl) != 0) {
@@ -191,10 +194,7 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
     }
     /* every sink has its records: unless one reads event fields when it sends, the parsed
      * trees go (the page keeps raw bytes, ids and times: a fraction of the memory) */
-    bool keep = false;
-    for (size_t s = 0; s < p->nsinks; s++)
-        keep = keep || p->sinks[s].sink.cfg->ops->reads_events;
-    for (size_t i = 0; i < n && !keep; i++)
+    for (size_t i = 0; i < n && !p->keep_trees; i++)
         sf_event_unload(&events[i]);
     /* all allocations done: link in */
     sf_ledger_append(&ctx->ledger, pg, p->nsinks);
