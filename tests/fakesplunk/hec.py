@@ -105,6 +105,17 @@ class FakeHEC:
     def fail(self, status, code, text, count=1):
         self.faults.append(["fail", (status, code, text), count])
 
+    def restart_indexers(self, ack_after_polls=0):
+        """An indexer restart: every channel's pending ack status is gone (Splunk docs, "About
+        HTTP Event Collector Indexer Acknowledgment": ack status is not kept across a restart;
+        what stays unacknowledged is the client's to re-send), and from now on acks come after
+        ack_after_polls polls. Under the lock, so a poll a previous client sent just before it
+        exited, still being answered, cannot see the new setting with the old status."""
+        with self.lock:
+            for c in self.channels.values():
+                c["pending"].clear()
+            self.ack_after_polls = ack_after_polls
+
     def _fault(self, kind, applies=lambda a: True):
         for f in self.faults:
             if f[0] == kind and f[2] > 0 and applies(f[1]):
