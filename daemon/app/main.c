@@ -263,6 +263,12 @@ static bool pipeline_can_accept(void *ud)
     return sf_pipeline_can_accept(a->pipe);
 }
 
+static size_t pipeline_held_bytes(void *ud)
+{
+    app_t *a = ud;
+    return sf_pipeline_held_bytes(a->pipe);
+}
+
 static void on_pipeline_space(void *ud)
 {
     app_t *a = ud;
@@ -699,8 +705,11 @@ int main(int argc, char **argv)
     }
     sf_pipeline_set_bounded(a->pipe, so.mode != SF_MODE_FOLLOW);
     log_startup(a, &cp);
-    sf_source_out out = {
-        .ud = a, .emit = emit_page, .can_accept = pipeline_can_accept, .done = on_source_done};
+    sf_source_out out = {.ud = a,
+                         .emit = emit_page,
+                         .can_accept = pipeline_can_accept,
+                         .held_bytes = pipeline_held_bytes,
+                         .done = on_source_done};
     /* the source reads where to resume; the committer takes the checkpoint over */
     if (sf_source_new(&a->loop, &a->defer, a->http, &a->cfg, &cp, &so, &out, &a->src) != 0 ||
         sf_committer_new(&a->loop, &a->defer, &a->cfg, &cp, so.mode != SF_MODE_RANGE,

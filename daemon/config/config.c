@@ -255,6 +255,16 @@ const sf_cfg_option sf_pipeline_options[] = {
      .offset = OFF(sf_pipeline_cfg, max_inflight_pages),
      .min = 1,
      .max = 64},
+    {.name = "max_inflight_bytes",
+     .type = SF_OPT_SIZE,
+     .def = "16MiB",
+     .desc = "Bound on the memory events take between the API and the sinks: the pages being "
+             "fetched (each counted at the size of the last pages) and the pages not yet sent "
+             "by every sink. No request starts beyond it (one always may: a single page larger "
+             "than the bound still flows), so memory stays bounded whatever the backlog, "
+             "page_size and max_concurrency; parallel catch-up narrows to what fits.",
+     .offset = OFF(sf_pipeline_cfg, max_inflight_bytes),
+     .min = 65536},
     {.name = "shutdown_timeout",
      .type = SF_OPT_DURATION,
      .def = "20s",

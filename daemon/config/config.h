@@ -56,7 +56,8 @@ typedef struct sf_server_cfg {
 } sf_server_cfg;
 
 typedef struct sf_pipeline_cfg {
-    int64_t max_inflight_pages; /* pages fetched but not yet checkpointed */
+    int64_t max_inflight_pages;  /* pages fetched but not yet checkpointed */
+    uint64_t max_inflight_bytes; /* event bytes in memory: requests in flight + pages unsent */
     int64_t shutdown_timeout_ms;
 } sf_pipeline_cfg;
 

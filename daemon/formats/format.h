@@ -20,7 +20,9 @@ typedef struct sf_format {
      * filled when the event cannot be encoded (it goes to dead letters; others continue). */
     int (*encode)(void *state, const sf_event *ev, sf_buf *out, char *err, size_t errlen);
     void (*destroy)(void *state);
-    bool keep_bytes; /* records are the event's own bytes (raw): never rewritten */
+    /* records are exactly the event's own bytes (raw): never rewritten, and the pipeline's
+     * jobs borrow ev->raw as the record instead of a copy (pages hold half the memory) */
+    bool keep_bytes;
 } sf_format;
 
 const sf_format *sf_format_find(const char *name);

@@ -246,6 +246,12 @@ static size_t write_cb(char *buf, size_t size, size_t nmemb, void *ud)
         x->too_big = true;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
+    curl_off_t cl = -1;
+    if (x->resp.body.cap == 0 &&
+        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        cl > (curl_off_t)len && (!x->max_response || (size_t)cl <= x->max_response))
+        (void)sf_buf_reserve(&x->resp.body, (size_t)cl); /* one allocation of the right size
+                                                          * (a hint: a compressed body grows) */
     if (sf_buf_append(&x->resp.body, buf, len) != 0)
         return 0;
     return len;

@@ -22,6 +22,13 @@ sf_job *sf_job_new(sf_ledger_page *pg, const sf_format *f, void *fmt_state, cons
         goto oom;
     j->remaining = n;
     j->t_queued = now;
+    if (f->keep_bytes) { /* the record is the event's bytes: borrow them (the page outlives
+                          * the job's work, sf_ledger_sent) */
+        j->borrowed = true;
+        for (size_t i = 0; i < n; i++)
+            j->records[i] = (sf_buf){.data = pg->events[i].raw, .len = pg->events[i].raw_len};
+        return j;
+    }
     for (size_t i = 0; i < n; i++) {
         char err[256] = "";
         size_t fixed = 0;
@@ -33,6 +40,7 @@ sf_job *sf_job_new(sf_ledger_page *pg, const sf_format *f, void *fmt_state, cons
                     "record for sink %s%s",
                     ev->id, fixed, f->name, sink,
                     *counts->utf8_events == 10 ? " (not logged any more)" : "");
+        j->bytes += j->records[i].cap;
         if (rc == -ENOMEM)
             goto oom;
         if (rc) {
@@ -61,7 +69,7 @@ sf_job *sf_job_new_spool_hold(size_t spool_n)
 
 void sf_job_free_work(sf_job *j)
 {
-    for (size_t i = 0; j->records && i < j->page->n; i++)
+    for (size_t i = 0; j->records && !j->borrowed && i < j->page->n; i++)
         sf_buf_free(&j->records[i]);
     for (size_t i = 0; j->reasons && i < j->page->n; i++)
         free(j->reasons[i]);

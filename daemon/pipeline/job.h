@@ -29,6 +29,8 @@ typedef struct sf_job {
     size_t remaining;       /* records not settled */
     unsigned attempts;      /* sink attempts that left records pending */
     unsigned dead_failures; /* failed dead-letter writes (not sink attempts) */
+    bool borrowed;          /* records are views of the events' raw bytes (format keep_bytes) */
+    size_t bytes;           /* memory the records own */
 } sf_job;
 
 /* Counters a job reports into (per sink). */

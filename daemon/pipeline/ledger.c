@@ -41,6 +41,7 @@ void sf_ledger_append(sf_ledger *l, sf_ledger_page *pg, size_t nsinks)
         l->head = pg;
     l->tail = pg;
     l->npages++;
+    l->bytes += pg->bytes;
 }
 
 bool sf_ledger_sent(sf_ledger *l, sf_ledger_page *pg)
@@ -51,6 +52,7 @@ bool sf_ledger_sent(sf_ledger *l, sf_ledger_page *pg)
     sf_ledger_page_free_events(pg);
     pg->settling = true;
     l->nsettling++;
+    l->bytes -= pg->bytes;
     return true;
 }
 
@@ -78,6 +80,8 @@ sf_ledger_page *sf_ledger_pop(sf_ledger *l)
     l->npages--;
     if (pg->settling)
         l->nsettling--;
+    else
+        l->bytes -= pg->bytes; /* no sinks: complete without being sent */
     return pg;
 }
 
@@ -103,5 +107,5 @@ void sf_ledger_free(sf_ledger *l)
         sf_ledger_page_free(pg);
     }
     l->tail = NULL;
-    l->npages = l->nsettling = 0;
+    l->npages = l->nsettling = l->bytes = 0;
 }

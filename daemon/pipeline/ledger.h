@@ -21,6 +21,7 @@ typedef struct sf_ledger_page {
     struct sf_ledger_page *next;
     sf_event *events; /* n, owned; freed once every sink sent the page */
     size_t n;
+    size_t bytes;         /* memory its events and records hold until every sink sent it */
     void *token;          /* the submitter's, handed back with the commit */
     size_t pending_sinks; /* sinks that have not settled the page */
     size_t unsent;        /* sinks whose work on the page is not finished */
@@ -34,6 +35,7 @@ typedef struct sf_ledger {
     sf_ledger_page *head, *tail;
     size_t npages;    /* pages not popped yet */
     size_t nsettling; /* of which: settling */
+    size_t bytes;     /* of the pages not settling (pipeline.max_inflight_bytes) */
 } sf_ledger;
 
 /* A page for n events (takes events, the array included, only on success); NULL if out of
@@ -42,7 +44,8 @@ sf_ledger_page *sf_ledger_page_new(sf_event *events, size_t n, void *token);
 void sf_ledger_page_free_events(sf_ledger_page *pg);
 void sf_ledger_page_free(sf_ledger_page *pg);
 
-/* Links pg at the tail; nsinks sinks must send and settle it. */
+/* Links pg at the tail; nsinks sinks must send and settle it. pg->bytes counts toward l->bytes
+ * until the last sink sent it. */
 void sf_ledger_append(sf_ledger *l, sf_ledger_page *pg, size_t nsinks);
 /* One sink finished its work on pg. True if it was the last: pg's events are freed and pg
  * stopped counting as in flight. */

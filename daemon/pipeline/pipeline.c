@@ -158,12 +158,19 @@ bool sf_pipeline_can_accept(const sf_pipeline *p)
     const sf_ledger *l = &p->ctx.ledger;
     if (p->ctx.closing ||
         sf_ledger_inflight(l) >= (size_t)p->ctx.cfg->pipeline.max_inflight_pages ||
+        (p->ctx.cfg->pipeline.max_inflight_bytes && /* 0: none (configs built in code) */
+         l->bytes >= p->ctx.cfg->pipeline.max_inflight_bytes) ||
         l->nsettling >= MAX_SETTLING_PAGES)
         return false;
     for (size_t i = 0; i < p->nsinks; i++)
         if (p->sinks[i].queued_events >= (size_t)p->sinks[i].sink.cfg->common.queue_max_events)
             return false;
     return true;
+}
+
+size_t sf_pipeline_held_bytes(const sf_pipeline *p)
+{
+    return p->ctx.ledger.bytes;
 }
 
 size_t sf_pipeline_inflight(const sf_pipeline *p)
@@ -196,6 +203,11 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
      * trees go (the page keeps raw bytes, ids and times: a fraction of the memory) */
     for (size_t i = 0; i < n && !p->keep_trees; i++)
         sf_event_unload(&events[i]);
+    for (size_t i = 0; i < n; i++)
+        pg->bytes +=
+            events[i].raw_len + sizeof events[i] + (p->keep_trees ? events[i].tree_size : 0);
+    for (size_t s = 0; s < p->nsinks; s++)
+        pg->bytes += jobs[s]->bytes;
     /* all allocations done: link in */
     sf_ledger_append(&ctx->ledger, pg, p->nsinks);
     for (size_t s = 0; s < p->nsinks; s++)

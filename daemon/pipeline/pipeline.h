@@ -57,6 +57,9 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token);
 bool sf_pipeline_can_accept(const sf_pipeline *p);
 /* Pages submitted and not committed yet. */
 size_t sf_pipeline_inflight(const sf_pipeline *p);
+/* Memory the pages not yet sent by every sink hold (their events and records), for
+ * pipeline.max_inflight_bytes. */
+size_t sf_pipeline_held_bytes(const sf_pipeline *p);
 /* cb is called (on a later turn) every time pages completed or stopped counting as in flight
  * and can_accept is true (it stays registered). */
 void sf_pipeline_on_space(sf_pipeline *p, void (*cb)(void *ud), void *ud);

@@ -82,8 +82,9 @@ struct sf_source {
     long rl_limit;          /* last X-RateLimit-Limit; 0 unknown */
     double rl_tokens;
     int64_t rl_at_ms;
-    size_t rr;      /* next lane to look at first (round robin) */
-    double density; /* events per ns the last probe saw (sizes the next backlog window) */
+    size_t rr;         /* next lane to look at first (round robin) */
+    double density;    /* events per ns the last probe saw (sizes the next backlog window) */
+    size_t page_bytes; /* what a page takes in memory: the largest recent body, decaying */
 
     uv_timer_t timer; /* the earliest of: a lane's backoff, the pause, pacing, the next poll */
     bool timer_active, stopped, finished;
@@ -568,6 +569,17 @@ static void send_lane(sf_source *s, lane_t *L)
     s->inflight++;
 }
 
+/* pipeline.max_inflight_bytes: pages held downstream plus the requests in flight, one more
+ * included, each at the size of recent pages. One request may always be in flight (a page
+ * larger than the bound still flows). */
+static bool memory_allows(const sf_source *s)
+{
+    if (!s->inflight || !s->cfg->pipeline.max_inflight_bytes) /* 0: none (configs built in code) */
+        return true;
+    size_t held = s->out.held_bytes ? s->out.held_bytes(s->out.ud) : 0;
+    return held + (s->inflight + 1) * s->page_bytes <= s->cfg->pipeline.max_inflight_bytes;
+}
+
 /* Sends what may be sent now: the next window when none is in progress, then each lane's next
  * page while the concurrency, the rate limit and the pipeline allow; arms the timer for the
  * earliest thing that has to wait. */
@@ -598,8 +610,9 @@ static void pump(sf_source *s)
                 due = due < L->wait_until_ms ? due : L->wait_until_ms;
                 continue;
             }
-            if (!s->out.can_accept(s->out.ud)) {
-                s->fetch_pending_space = true; /* sf_source_on_space pumps again */
+            if (!s->out.can_accept(s->out.ud) || !memory_allows(s)) {
+                /* sf_source_on_space, or a request that ends, pumps again */
+                s->fetch_pending_space = true;
                 break;
             }
             int64_t w = pace(s);
@@ -910,6 +923,8 @@ static void on_page(sf_http_response *resp, void *ud)
     }
     long st = resp->status;
     if (st == 200) {
+        size_t decayed = s->page_bytes - s->page_bytes / 8;
+        s->page_bytes = resp->body.len > decayed ? resp->body.len : decayed;
         sf_page pg;
         char err[256];
         /* the trees are built when a sink's format needs one (sf_event_load), not for raw */

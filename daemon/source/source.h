@@ -40,6 +40,9 @@ typedef struct sf_source_out {
     int (*emit)(void *ud, sf_event *events, size_t n, sf_progress *progress);
     /* False: wait for sf_source_on_space before fetching the next page (backpressure). */
     bool (*can_accept)(void *ud);
+    /* Optional: memory the pages emitted and not yet sent hold. With pipeline.max_inflight_bytes
+     * it bounds how many requests may be in flight (each counted at the size of recent pages). */
+    size_t (*held_bytes)(void *ud);
     /* ONCE/RANGE: nothing more will be fetched (every window read, or the API failed for good);
      * status 0, or a process exit code. Called once, on a later loop turn. The pages emitted
      * may still be in flight. */

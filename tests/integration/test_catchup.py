@@ -90,6 +90,27 @@ class CatchupTest(unittest.TestCase):
                 self.fake.stop()
                 self.fake = None
 
+    def test_memory_bound_narrows_concurrency(self):
+        """pipeline.max_inflight_bytes below two pages: however many slices the window is cut
+        into, one request at a time is in flight (each counted at the size of the last pages),
+        and everything still arrives."""
+        want = self.backlog(600, seed=64)
+        delay = 0.2
+        self.fake.inject("delay", seconds=delay)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=50,
+                                    lookback="1h", extra_source="  max_concurrency: 4\n",
+                                    extra="pipeline: { max_inflight_bytes: 64KiB }\n")
+        r = run(["-c", cfg, "--once"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        ids, torn = read_output(out)
+        self.assertEqual(sorted(ids), sorted(want))
+        reqs = [x for x in self.fake.api_requests(API_PATH["legacy"]) if x["status"] == 200]
+        self.assertGreater(len(reqs), 8)
+        starts = sorted(x["t"] for x in reqs)
+        most = max(sum(1 for u in starts if t <= u < t + delay * 0.95) for t in starts)
+        self.assertEqual(most, 1, "more requests in flight than pipeline.max_inflight_bytes allows")
+        self.assertIn("concurrent slices", r.stderr)
+
     def test_checkpoint_is_always_a_delivered_prefix(self):
         """Sampled through a parallel catch-up: every event at or before the watermark is in
         the sink already (a slice's end must not move the watermark while others are still

@@ -1,7 +1,13 @@
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
 
 #include "core/util.h"
 
@@ -453,6 +459,43 @@ START_TEST(test_utf8_sanitize)
 }
 END_TEST
 
+/* sf_writev_all: more entries than one writev takes (IOV_MAX), empty ones among them, all
+ * written in order, and the total reported. */
+START_TEST(test_writev_all)
+{
+    enum { N = 3 * IOV_MAX + 7 };
+    static struct iovec iov[N];
+    static char want[N * 8];
+    char *data = malloc(N * 8);
+    ck_assert_ptr_nonnull(data);
+    size_t total = 0;
+    for (size_t i = 0; i < N; i++) {
+        size_t len = i % 5; /* 0..4 bytes, some empty */
+        for (size_t k = 0; k < len; k++)
+            data[i * 8 + k] = (char)('a' + (i + k) % 26);
+        iov[i] = (struct iovec){data + i * 8, len};
+        memcpy(want + total, data + i * 8, len);
+        total += len;
+    }
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    size_t written = 0;
+    ck_assert_int_eq(sf_writev_all(fileno(f), iov, N, &written), 0);
+    ck_assert_uint_eq(written, total);
+    char *got = malloc(total + 1);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(pread(fileno(f), got, total + 1, 0), (ssize_t)total);
+    ck_assert(memcmp(got, want, total) == 0);
+    /* a bad descriptor: the error, nothing written */
+    struct iovec one = {data, 4};
+    ck_assert_int_eq(sf_writev_all(-1, &one, 1, &written), -EBADF);
+    ck_assert_uint_eq(written, 0);
+    free(got);
+    free(data);
+    fclose(f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("util");
@@ -474,6 +517,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_buf);
     tcase_add_test(tc, test_buf_bound_and_sticky_failure);
     tcase_add_test(tc, test_utf8_sanitize);
+    tcase_add_test(tc, test_writev_all);
     suite_add_tcase(s, tc);
     return s;
 }
