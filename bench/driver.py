@@ -29,7 +29,13 @@ APIS = {"events": {"page_size": 200, "path": "/secure/events/v1/events"},
         "legacy": {"page_size": 999, "path": "/api/v1/secureEvents"}}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STIX_SHIFTER_REF = 7700  # events/s of stix-shifter's batch translate() (issue 13), not measured
-TARGETS = {"raw_eps": 150000, "stix_eps": 10 * STIX_SHIFTER_REF, "x_bound_100ms": 4.0,
+# A routing filter (sinks[].filter, issue 16) every generated event passes, with every kind of
+# key: severity names and a range, a glob, a regex, a list, and a not.
+FILTER_ALL = {"severity": ["high", "medium", "6..7"], "source": ["syscall", "aws_*", "/^k8s/",
+                                                               "auditTrail"],
+              "not": {"policy": "/^no such policy$/"}}
+
+TARGETS = {"filter_ratio": 0.5, "raw_eps": 150000, "stix_eps": 10 * STIX_SHIFTER_REF, "x_bound_100ms": 4.0,
            "floor_ratio": 0.5, "rss_mib_1m": 32, "idle_cpu_pct": 0.5}
 
 CHILDREN = []
@@ -235,11 +241,37 @@ def bench_translate(a, res):
                                "ok": all(r["rc"] == 0 for r in runs), "runs": runs}
         log("  translate %-7s %9.0f events/s %7.0f ns/event" % (
             fmt, n / cpu, cpu * 1e9 / n))
+    # raw again, through a sink's routing filter (issue 16) that every event passes but that
+    # exercises every kind of key: the filter's own cost (the output is the same)
+    cfg = os.path.join(a.work, "filter.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"source": {"url": "http://127.0.0.1:1", "token": TOKEN},
+                   "checkpoint": {"path": os.path.join(a.work, "cp-f.json")},
+                   "sinks": [{"name": "f", "type": "stdout", "filter": FILTER_ALL}]}, f)
+    runs = []
+    for _ in range(a.repeat):
+        with open(os.devnull, "w") as devnull, \
+                open(os.path.join(a.work, "translate.err"), "w") as err:
+            rc, wall, u, s, rss = timed(pin + [a.bin, "translate", "--filter-sink", "f", "-c",
+                                               cfg, path],
+                                        os.path.join(a.work, "time.txt"), stdout=devnull,
+                                        stderr=err)
+        with open(os.path.join(a.work, "translate.err")) as err:
+            passed = ("%d of %d events pass" % (n, n)) in err.read()
+        runs.append({"rc": rc if passed else 1, "wall_s": wall, "cpu_s": (u or 0) + (s or 0),
+                     "user_s": u, "sys_s": s, "max_rss_kib": rss})
+    best = min(runs, key=lambda r: r["cpu_s"])
+    cpu = max(best["cpu_s"], 1e-3)
+    out["filter"] = {"filter": FILTER_ALL, "events_per_s": n / cpu,
+                     "ns_per_event": cpu * 1e9 / n, "cpu_s": best["cpu_s"],
+                     "ok": all(r["rc"] == 0 for r in runs), "runs": runs}
+    log("  translate raw+filter %9.0f events/s %7.0f ns/event" % (n / cpu, cpu * 1e9 / n))
     res["translate"] = out
 
 
 # ------------------------------------------------------------------ catch-up
-def write_config(path, a, double, api, conc, work, extra_source=None, follow=False):
+def write_config(path, a, double, api, conc, work, extra_source=None, follow=False,
+                 sink_filter=None):
     src = {"url": double.url, "api": api, "token": TOKEN,
            "page_size": APIS[api]["page_size"], "lookback": "%dh" % (a.span_h + 2)}
     if conc is not None:
@@ -251,6 +283,8 @@ def write_config(path, a, double, api, conc, work, extra_source=None, follow=Fal
     cfg = {"source": src, "checkpoint": {"path": os.path.join(work, "cp.json")},
            "sinks": [{"name": "f", "type": "file", "path": os.path.join(work, "out.ndjson")}],
            "log": {"level": "warn"}}
+    if sink_filter:
+        cfg["sinks"][0]["filter"] = sink_filter
     with open(path, "w") as f:
         json.dump(cfg, f, indent=1)  # JSON is YAML
     return cfg
@@ -363,6 +397,39 @@ def bench_catchup(a, res, double):
                         run["cpu_s"] or 0, (rss or 0) / 1024, st["over_limit"], n - distinct,
                         run["status"]))
                 shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ catch-up with a filter
+def bench_filter(a, res, double):
+    """The 0 ms catch-up of the events API (conc 4), without and with a routing filter that
+    every event passes (FILTER_ALL): with a filter the source keeps the parsed trees for it."""
+    n, out = a.backlog_0ms, {"api": "events", "latency_ms": 0, "max_concurrency": 4,
+                             "backlog": a.backlog_0ms, "filter": FILTER_ALL, "runs": {}}
+    for label, flt in (("without", None), ("with", FILTER_ALL)):
+        d = os.path.join(a.work, "run-filter")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        cfg = os.path.join(d, "cfg.yaml")
+        write_config(cfg, a, double, "events", 4, d, sink_filter=flt)
+        double.ctl(op="reset", latency_ms=0, rate_limit=0, backlog=n)
+        with open(os.path.join(d, "daemon.log"), "w") as lf:
+            rc, wall, u, s_, rss = timed([a.bin, "-c", cfg, "--once"],
+                                         os.path.join(d, "time.txt"), stdout=lf,
+                                         stderr=subprocess.STDOUT, timeout=a.run_timeout)
+        lines, distinct = count_ids(os.path.join(d, "out.ndjson"))
+        out["runs"][label] = {"rc": rc, "wall_s": wall, "distinct_ids": distinct,
+                              "events_per_s": distinct / wall if wall else None,
+                              "cpu_s": (u or 0) + (s_ or 0) if u is not None else None,
+                              "peak_rss_kib": rss, "ok": rc == 0 and distinct == n}
+        log("  catch-up %s filter: %.1fs %8.0f events/s cpu %.1fs rss %.1f MiB %s" % (
+            label, wall, out["runs"][label]["events_per_s"] or 0,
+            out["runs"][label]["cpu_s"] or 0, (rss or 0) / 1024,
+            "ok" if out["runs"][label]["ok"] else "FAILED"))
+        shutil.rmtree(d, ignore_errors=True)
+    w, f = out["runs"]["without"], out["runs"]["with"]
+    out["ratio"] = (f["events_per_s"] / w["events_per_s"]
+                    if f["events_per_s"] and w["events_per_s"] else None)
+    res["filter"] = out
 
 
 # ------------------------------------------------------------------ fetch floor
@@ -560,6 +627,15 @@ def report(a, res):
             L.append("  %-8s %12s %10s  %s%s" % (f, fnum(r["events_per_s"]),
                                                 fnum(r["ns_per_event"]), tgt,
                                                 "" if r["ok"] else "  (translate FAILED)"))
+        fr, raw = t.get("filter"), t["formats"].get("raw")
+        if fr and raw:
+            ratio = fr["events_per_s"] / raw["events_per_s"]
+            L.append("  %-8s %12s %10s  %.0f%% of raw, target >= %.0f%%: %s%s" % (
+                "raw+filter", fnum(fr["events_per_s"]), fnum(fr["ns_per_event"]), 100 * ratio,
+                100 * TARGETS["filter_ratio"], verdict(ratio >= TARGETS["filter_ratio"]),
+                "" if fr["ok"] else "  (translate FAILED)"))
+            L.append("  (raw+filter: --filter-sink with a filter every event passes: %s)" %
+                     json.dumps(fr["filter"]))
     runs = res.get("catchup")
     if runs:
         meta = res["catchup_meta"]
@@ -631,8 +707,27 @@ def report(a, res):
                      fnum(la["p99"], "{:.2f}"), fnum(la["max"], "{:.2f}"), tgt,
                      verdict(la["p99"] is not None and la["p99"] <= tgt and s["lost"] == 0),
                      s["delivered"], s["produced"]))
+    L += filter_report(res)
     L += targets(a, res)
     return "\n".join(L) + "\n"
+
+
+def filter_report(res):
+    fl = res.get("filter")
+    if not fl:
+        return []
+    L = ["", "catch-up with a routing filter: events API, 0 ms, conc 4, %s events, --once" %
+         "{:,}".format(fl["backlog"])]
+    for k in ("without", "with"):
+        r = fl["runs"][k]
+        L.append("  %-7s filter: %6.1f s %10s events/s  CPU %5.1f s  RSS %6.1f MiB  %s" % (
+            k, r["wall_s"] or 0, fnum(r["events_per_s"]), r["cpu_s"] or 0,
+            (r["peak_rss_kib"] or 0) / 1024, "ok" if r["ok"] else "FAILED"))
+    if fl["ratio"] is not None:
+        L.append("  with / without: %.0f%% (target >= %.0f%%: %s)" % (
+            100 * fl["ratio"], 100 * TARGETS["filter_ratio"],
+            verdict(fl["ratio"] >= TARGETS["filter_ratio"])))
+    return L
 
 
 def targets(a, res):
@@ -751,7 +846,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--work", required=True, help="scratch directory (removed by run.sh)")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="translate,catchup,floor,steady")
+    ap.add_argument("--only", default="translate,catchup,filter,floor,steady")
     ap.add_argument("--results", required=True)
     ap.add_argument("--png", required=True)
     ap.add_argument("--readme", help="README to put the table into (full runs)")
@@ -805,15 +900,19 @@ def main():
         if "translate" in only:
             log("translate ...")
             bench_translate(a, res)
-        if only & {"catchup", "floor", "steady"}:
+        if only & {"catchup", "filter", "floor", "steady"}:
             log("API double ...")
-            need = max([a.backlog_0ms if 0 in a.latencies or "floor" in only else 0] +
+            need = max([a.backlog_0ms if 0 in a.latencies or only & {"floor", "filter"}
+                        else 0] +
                        [a.backlog_events if "events" in a.apis else 0] +
                        [a.backlog_legacy if "legacy" in a.apis else 0])
             double = Double(a.work, need, a.span_h * 3600)
         if "catchup" in only:
             log("catch-up ...")
             bench_catchup(a, res, double)
+        if "filter" in only:
+            log("catch-up with a routing filter ...")
+            bench_filter(a, res, double)
         if "floor" in only:
             log("fetch floor ...")
             bench_floor(a, res, double)

@@ -10,7 +10,7 @@
 #   --quick            smaller sizes (~3 min); writes bench/results-quick.json and
 #                      bench/catchup-quick.png (not committed), leaves the README alone
 #   --build-dir DIR    where sysdig-forwarder is (default build-rel, else build)
-#   --only LIST        comma list of translate,catchup,floor,steady
+#   --only LIST        comma list of translate,catchup,filter,floor,steady
 #   --no-deps          do not install missing tools (gnuplot-nox, curl, time)
 #   anything else goes to bench/driver.py (e.g. --latencies 0,100 --concurrency 1,4
 #   --rate-limit 50 --backlog-0ms 1000000 --steady-seconds 60; see driver.py --help)

@@ -7,6 +7,7 @@ PKGS=(
   libcurl4-openssl-dev libuv1-dev libyaml-dev libcjson-dev libssl-dev
   libhttp-parser-dev libsystemd-dev check
   rsyslog rsyslog-openssl openssl python3 python3-jsonschema python3-prometheus-client
+  prometheus
   yamllint python3-yaml systemd curl strace logrotate
   buildah mmdebstrap
 )

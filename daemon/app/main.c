@@ -52,6 +52,7 @@ static const char usage_text[] =
     "Usage: sysdig-forwarder -c FILE [--once | --from T --to T | --ping | --check-config]\n"
     "       sysdig-forwarder --demo [--format FMT] [-c FILE]\n"
     "       sysdig-forwarder translate --format FMT [FILE]\n"
+    "       sysdig-forwarder translate --filter-sink NAME -c FILE [FILE]\n"
     "       sysdig-forwarder healthcheck [-c FILE] [-t DURATION] [URL]\n"
     "\n"
     "Forwards Sysdig Secure runtime events to syslog, files, Kafka REST and webhooks.\n"
@@ -671,6 +672,8 @@ int main(int argc, char **argv)
     }
 
     sf_source_opts so = {.mode = once ? SF_MODE_ONCE : from_s ? SF_MODE_RANGE : SF_MODE_FOLLOW};
+    for (size_t i = 0; i < a->cfg.nsinks; i++)
+        so.keep_trees = so.keep_trees || a->cfg.sinks[i]->common.filter; /* filters read them */
     if (from_s) {
         int64_t now = sf_now_ns();
         if (sf_parse_time_arg(from_s, now, &so.range_from_ns) != 0 ||

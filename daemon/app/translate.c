@@ -12,22 +12,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "core/event.h"
 #include "formats/format.h"
 #include "core/util.h"
+#include "sinks/filter.h"
+#include "sinks/sink.h"
 
 typedef struct tr {
     const sf_format *fmt;
     void *state;
+    const sf_filter *filter; /* --filter-sink: that sink's filter (NULL: every event) */
     sf_buf out;
-    size_t failed;
+    size_t failed, events, passed;
 } tr;
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sysdig-forwarder translate --format FORMAT [FILE]\n"
+               "       sysdig-forwarder translate --filter-sink NAME -c CONFIG [--format FORMAT] "
+               "[FILE]\n"
                "  Converts events (JSON array, API page {\"data\":[...]} or NDJSON; stdin when\n"
                "  FILE is absent or \"-\") to one FORMAT record per line on stdout.\n"
+               "  --filter-sink NAME: what the sink NAME of CONFIG would receive: only the events\n"
+               "  its filter passes, in its format and format options (unless --format).\n"
                "  FORMAT:");
     for (const sf_format *const *f2 = sf_format_all(); *f2; f2++)
         fprintf(f, " %s", (*f2)->name);
@@ -48,7 +56,14 @@ static void convert(tr *t, const char *p, size_t n, const char *pos_kind, size_t
     sf_event ev;
     char err[256] = "";
     int rc = sf_event_parse(p, n, &ev, err, sizeof err);
+    if (rc == 0)
+        t->events++;
+    if (rc == 0 && t->filter && !sf_filter_match(t->filter, &ev)) {
+        sf_event_free(&ev);
+        return;
+    }
     if (rc == 0) {
+        t->passed++;
         sf_buf_reset(&t->out);
         rc = sf_format_encode(t->fmt, t->state, &ev, &t->out, NULL, err, sizeof err);
         if (rc == 0 && (rc = sf_buf_putc(&t->out, '\n')) == 0 &&
@@ -198,21 +213,29 @@ static int run(tr *t, FILE *in)
 
 int sf_translate_main(int argc, char **argv)
 {
-    const char *fmt_name = NULL, *file = NULL;
+    const char *fmt_name = NULL, *file = NULL, *sink_name = NULL, *conf = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        const char **val = !strcmp(a, "--format") || !strcmp(a, "-f")   ? &fmt_name
+                           : !strcmp(a, "--filter-sink")                ? &sink_name
+                           : !strcmp(a, "--config") || !strcmp(a, "-c") ? &conf
+                                                                        : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--format") || !strcmp(a, "-f")) {
+        } else if (val) {
             if (++i >= argc) {
                 fprintf(stderr, "translate: %s needs a value\n", a);
                 usage(stderr);
                 return 2;
             }
-            fmt_name = argv[i];
+            *val = argv[i];
         } else if (!strncmp(a, "--format=", 9)) {
             fmt_name = a + 9;
+        } else if (!strncmp(a, "--filter-sink=", 14)) {
+            sink_name = a + 14;
+        } else if (!strncmp(a, "--config=", 9)) {
+            conf = a + 9;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "translate: unknown option %s\n", a);
             usage(stderr);
@@ -226,33 +249,69 @@ int sf_translate_main(int argc, char **argv)
         }
     }
     tr t = {0};
-    if (!fmt_name || !(t.fmt = sf_format_find(fmt_name))) {
+    if (!sink_name != !conf) {
+        fprintf(stderr, "translate: --filter-sink and -c CONFIG go together\n");
+        usage(stderr);
+        return 2;
+    }
+    sf_config config = {0};
+    const sf_sink_cfg *sink = NULL;
+    if (conf) {
+        sf_cfg_errors errs = {0};
+        if (sf_config_load(conf, &config, &errs) != 0) {
+            for (size_t i = 0; i < errs.n; i++)
+                fprintf(stderr, "%s\n", errs.msgs[i]);
+            sf_cfg_errors_free(&errs);
+            sf_config_free(&config);
+            return 2;
+        }
+        sf_cfg_errors_free(&errs);
+        for (size_t i = 0; i < config.nsinks && !sink; i++)
+            if (sf_streq(config.sinks[i]->common.name, sink_name))
+                sink = config.sinks[i];
+        if (!sink) {
+            fprintf(stderr, "translate: %s has no sink named \"%s\"\n", conf, sink_name);
+            sf_config_free(&config);
+            return 2;
+        }
+        t.filter = sink->common.filter;
+        if (!fmt_name)
+            t.fmt = sink->format;
+    }
+    if (!t.fmt && (!fmt_name || !(t.fmt = sf_format_find(fmt_name)))) {
         if (fmt_name)
             fprintf(stderr, "translate: unknown format '%s'\n", fmt_name);
         else
             fprintf(stderr, "translate: --format is required\n");
         usage(stderr);
+        sf_config_free(&config);
         return 2;
     }
     FILE *in = stdin;
     if (file && strcmp(file, "-") != 0 && !(in = fopen(file, "r"))) {
         fprintf(stderr, "translate: %s: %s\n", file, strerror(errno));
+        sf_config_free(&config);
         return 2;
     }
-    /* translate has no configuration file: format options take their defaults (every format
-     * treats a zeroed options struct as "all defaults"). */
-    void *cfg = t.fmt->cfg_size ? calloc(1, t.fmt->cfg_size) : NULL;
+    /* without a configuration file, format options take their defaults (every format treats a
+     * zeroed options struct as "all defaults"); with --filter-sink, the sink's own format takes
+     * its options from the file */
+    bool own = sink && t.fmt == sink->format;
+    void *cfg = own ? NULL : t.fmt->cfg_size ? calloc(1, t.fmt->cfg_size) : NULL;
     char err[256] = "";
     int rc = 2;
-    if (t.fmt->cfg_size && !cfg) {
+    if (!own && t.fmt->cfg_size && !cfg) {
         fprintf(stderr, "translate: out of memory\n");
         goto out;
     }
-    if (t.fmt->init && t.fmt->init(cfg, &t.state, err, sizeof err) != 0) {
+    if (t.fmt->init && t.fmt->init(own ? sink->format_cfg : cfg, &t.state, err, sizeof err) != 0) {
         fprintf(stderr, "translate: format %s: %s\n", t.fmt->name, err);
         goto out;
     }
     rc = run(&t, in);
+    if (sink)
+        fprintf(stderr, "translate: sink %s: %zu of %zu events pass its filter\n", sink_name,
+                t.passed, t.events);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "translate: write error: %s\n", strerror(errno));
         rc = 1;
@@ -262,6 +321,7 @@ int sf_translate_main(int argc, char **argv)
 out:
     sf_buf_free(&t.out);
     free(cfg);
+    sf_config_free(&config);
     if (in != stdin)
         fclose(in);
     return rc;

@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "formats/format.h"
 #include "net/httpd.h"
+#include "sinks/filter.h"
 #include "sinks/sink.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -305,6 +306,7 @@ static void sink_cfg_free(sf_sink_cfg *s)
 {
     if (!s)
         return;
+    sf_filter_free(s->common.filter);
     sf_cfg_free_struct(sf_sink_common_options, &s->common);
     if (s->ops && s->type_cfg)
         sf_cfg_free_struct(s->ops->options, s->type_cfg);
@@ -643,6 +645,15 @@ static int load_sink(const sf_cfg_node *map, size_t idx, sf_sink_cfg **out, sf_c
         const sf_cfg_node *r = sf_cfg_map_get(map, "retry");
         sf_cfg_pos(r ? r : map, r ? "initial" : "retry", &line, &col);
         sf_cfg_error_key(errs, line, col, path, "retry", "initial must not exceed max");
+    }
+    if (s->common.filter_node) {
+        char *fpath = sf_cfg_join_path(path, "filter");
+        if (!fpath)
+            return -ENOMEM;
+        rc = sf_filter_compile(s->common.filter_node, fpath, errs, &s->common.filter);
+        free(fpath);
+        if (rc == -ENOMEM)
+            return rc;
     }
     if (errs->n == before && s->ops && s->ops->validate)
         s->ops->validate(s->type_cfg, map, errs);

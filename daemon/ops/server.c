@@ -508,6 +508,42 @@ static bool read_statm(uint64_t *vsz, uint64_t *rss)
     return true;
 }
 
+/* Unix time the process started: /proc/self/stat's starttime (clock ticks after boot, field
+ * 22, after the parenthesised command name, which may hold spaces) plus /proc/stat's btime.
+ * 0 when unknown. What restarts are counted by (process_start_time_seconds). */
+static double process_start_time(void)
+{
+    static double cached = -1;
+    if (cached >= 0)
+        return cached;
+    cached = 0;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "re");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long long start = 0, btime = 0;
+    /* after ')': state (field 3) ... starttime (field 22) */
+    for (int field = 2; p && *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (!p || sscanf(p, "%llu", &start) != 1)
+        return cached;
+    f = fopen("/proc/stat", "re");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime && hz > 0)
+        cached = (double)btime + (double)start / (double)hz;
+    return cached;
+}
+
 static long count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -556,6 +592,8 @@ static void sink_metrics(sf_server *s, sf_buf *b)
          "1 while the sink's last answer said its Kafka topic does not exist (kafka_rest; its "
          "events are retried), else 0.",
          9},
+        {"sysdig_forwarder_sink_events_filtered_total", "counter",
+         "Events the sink's filter routed away (settled for it without sending).", 10},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
@@ -589,8 +627,11 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             case 8:
                 v = (double)ss[i].unsettled;
                 break;
-            default:
+            case 9:
                 v = ss[i].topic_missing ? 1.0 : 0.0;
+                break;
+            default:
+                v = (double)ss[i].filtered;
                 break;
             }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);
@@ -764,6 +805,12 @@ int sf_server_render_metrics(sf_server *s, sf_buf *b)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
         sample_u(b, "process_max_fds", (uint64_t)rl.rlim_cur);
+    }
+    double started = process_start_time();
+    if (started > 0) {
+        family(b, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.");
+        sample_d(b, "process_start_time_seconds", started);
     }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {

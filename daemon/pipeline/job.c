@@ -7,8 +7,8 @@
 
 #include "core/log.h"
 
-sf_job *sf_job_new(sf_ledger_page *pg, const sf_format *f, void *fmt_state, const char *sink,
-                   uint64_t now, const sf_job_counts *counts)
+sf_job *sf_job_new(sf_ledger_page *pg, const sf_filter *filter, const sf_format *f, void *fmt_state,
+                   const char *sink, uint64_t now, const sf_job_counts *counts)
 {
     size_t n = pg->n;
     sf_job *j = calloc(1, sizeof *j);
@@ -33,6 +33,13 @@ sf_job *sf_job_new(sf_ledger_page *pg, const sf_format *f, void *fmt_state, cons
         char err[256] = "";
         size_t fixed = 0;
         const sf_event *ev = &pg->events[i];
+        if (filter && !sf_filter_match(filter, ev)) {
+            /* routed away from this sink: settled for it, nothing to send */
+            j->done[i] = SF_JOB_SETTLED;
+            j->remaining--;
+            (*counts->filtered)++;
+            continue;
+        }
         int rc = sf_format_encode(f, fmt_state, ev, &j->records[i], &fixed, err, sizeof err);
         if (fixed && (*counts->utf8_events)++ < 10)
             SF_WARN("pipeline",

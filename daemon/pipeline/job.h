@@ -13,6 +13,7 @@
 #include "formats/format.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/ledger.h"
+#include "sinks/filter.h"
 
 enum { SF_JOB_PENDING = 0, SF_JOB_SETTLED = 1, SF_JOB_DEAD = 2 };
 
@@ -36,12 +37,16 @@ typedef struct sf_job {
 /* Counters a job reports into (per sink). */
 typedef struct sf_job_counts {
     uint64_t *encode_errors, *utf8_events;
+    uint64_t *filtered; /* events the sink's filter dropped */
 } sf_job_counts;
 
-/* A job for pg: every event encoded with format f (its state fmt_state); an event the format
- * cannot encode is marked for the dead-letter file. Returns NULL when out of memory. */
-sf_job *sf_job_new(sf_ledger_page *pg, const sf_format *f, void *fmt_state, const char *sink,
-                   uint64_t now, const sf_job_counts *counts);
+/* A job for pg: every event that passes the sink's filter (sinks/filter.h; NULL: every event)
+ * encoded with format f (its state fmt_state); an event the filter drops is settled at once
+ * (not sent, never dead-lettered: the checkpoint may move past it); an event the format cannot
+ * encode is marked for the dead-letter file. Runs while the events' trees are loaded. Returns
+ * NULL when out of memory. */
+sf_job *sf_job_new(sf_ledger_page *pg, const struct sf_filter *filter, const sf_format *f,
+                   void *fmt_state, const char *sink, uint64_t now, const sf_job_counts *counts);
 /* A hold without a page (spool records); NULL when out of memory. */
 sf_job *sf_job_new_spool_hold(size_t spool_n);
 /* Frees what the job needs for sending (all of it for a hold, whose page may be gone). */

@@ -194,8 +194,9 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
     sf_job_counts counts = {.encode_errors = &ctx->encode_errors, .utf8_events = &ctx->utf8_events};
     for (size_t s = 0; s < p->nsinks; s++) {
         sf_sinkq *q = &p->sinks[s];
-        jobs[s] = sf_job_new(pg, q->sink.cfg->format, q->fmt_state, q->sink.name, uv_now(ctx->loop),
-                             &counts);
+        counts.filtered = &q->filtered;
+        jobs[s] = sf_job_new(pg, q->sink.cfg->common.filter, q->sink.cfg->format, q->fmt_state,
+                             q->sink.name, uv_now(ctx->loop), &counts);
         if (!jobs[s])
             goto oom;
     }

@@ -594,6 +594,7 @@ void sf_sinkq_stats(const sf_sinkq *q, sf_sink_stats *st)
     st->retried = q->retried;
     st->rejected = q->rejected;
     st->batches = q->batches;
+    st->filtered = q->filtered;
     st->queued_events = q->queued_events;
     st->healthy = q->sink.healthy;
     st->last_error = q->sink.last_error;

@@ -55,6 +55,7 @@ typedef struct sf_pipe_ctx {
 typedef struct sf_sink_stats {
     const char *name, *type, *format;
     uint64_t delivered, retried, rejected, batches;
+    uint64_t filtered; /* events its filter routed away (settled without sending) */
     size_t queued_events;
     bool healthy;
     const char *last_error;
@@ -98,6 +99,7 @@ typedef struct sf_sinkq {
     sf_settle settle;
     sf_spooler spooler;
     uint64_t delivered, retried, rejected, batches;
+    uint64_t filtered; /* events its filter routed away */
     uint64_t faults[SF_SINK_FAULT_COUNT];
     bool fault_logged; /* this episode of sink.fault was logged */
 } sf_sinkq;

@@ -117,6 +117,16 @@ const sf_cfg_option sf_sink_common_options[] = {
      .type = SF_OPT_SECTION,
      .desc = "Disk spool settings.",
      .sub = sink_spool_options},
+    {.name = "filter",
+     .type = SF_OPT_NODE,
+     .desc = "Routing: only events matching this filter go to this sink (the others count as "
+             "settled for it, in `sink_events_filtered_total`). Keys AND together, list items "
+             "OR: `severity` (`high` 0..3, `medium` 4..5, `low` 6, `info` 7, a number 0..7 or a "
+             "range `\"0..5\"`), `policy` (the event's `name`), `rule` (`content.ruleName`), "
+             "`source`, `category`, `originator`, `labels` (label -> value(s)), `zones` (ids or "
+             "names), and `not` (a nested filter the event must not match). Strings are exact, "
+             "globs (`prod-*`) or `/regular expressions/`. Unset: every event.",
+     .offset = OFF(sf_sink_common_cfg, filter_node)},
     {0},
 };
 

@@ -42,6 +42,8 @@ typedef struct sf_sink_common_cfg {
     char *spool_path;        /* NULL: no disk spool (memory only) */
     uint64_t spool_max_size; /* bytes */
     uint64_t spool_segment_size;
+    const struct sf_cfg_node *filter_node; /* sinks[].filter as written (NULL: none) */
+    struct sf_filter *filter;       /* compiled from filter_node when loaded (sinks/filter.h) */
     const struct sf_cfg_node *node; /* the sink's YAML map (for type/format-specific tables) */
 } sf_sink_common_cfg;
 

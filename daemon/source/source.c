@@ -927,9 +927,10 @@ static void on_page(sf_http_response *resp, void *ud)
         s->page_bytes = resp->body.len > decayed ? resp->body.len : decayed;
         sf_page pg;
         char err[256];
-        /* the trees are built when a sink's format needs one (sf_event_load), not for raw */
+        /* the trees are built when a sink's format needs one (sf_event_load), not for raw;
+         * kept from this parse when a filter will read them anyway */
         sf_parse_limits lim = {
-            .max_event_size = 8u << 20, .max_events = 100000, .drop_trees = true};
+            .max_event_size = 8u << 20, .max_events = 100000, .drop_trees = !s->opts.keep_trees};
         int rc = sf_page_parse(resp->body.data ? resp->body.data : "", resp->body.len, &lim, &pg,
                                err, sizeof err);
         if (rc) {

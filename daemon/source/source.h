@@ -29,6 +29,9 @@ typedef enum {
 typedef struct sf_source_opts {
     sf_source_mode mode;
     int64_t range_from_ns, range_to_ns;
+    /* keep the events' parsed trees (a sink's filter reads their fields before encoding);
+     * false: pages are parsed without them (raw output needs only the bytes) */
+    bool keep_trees;
 } sf_source_opts;
 
 typedef struct sf_source sf_source;
