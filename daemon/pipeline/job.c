@@ -22,13 +22,9 @@ sf_job *sf_job_new(sf_ledger_page *pg, const sf_filter *filter, const sf_format 
         goto oom;
     j->remaining = n;
     j->t_queued = now;
-    if (f->keep_bytes) { /* the record is the event's bytes: borrow them (the page outlives
-                          * the job's work, sf_ledger_sent) */
-        j->borrowed = true;
-        for (size_t i = 0; i < n; i++)
-            j->records[i] = (sf_buf){.data = pg->events[i].raw, .len = pg->events[i].raw_len};
-        return j;
-    }
+    /* a record that is the event's bytes is borrowed, not copied (the page outlives the job's
+     * work: sf_ledger_sent) */
+    j->borrowed = f->keep_bytes;
     for (size_t i = 0; i < n; i++) {
         char err[256] = "";
         size_t fixed = 0;
@@ -38,6 +34,10 @@ sf_job *sf_job_new(sf_ledger_page *pg, const sf_filter *filter, const sf_format 
             j->done[i] = SF_JOB_SETTLED;
             j->remaining--;
             (*counts->filtered)++;
+            continue;
+        }
+        if (j->borrowed) {
+            j->records[i] = (sf_buf){.data = ev->raw, .len = ev->raw_len};
             continue;
         }
         int rc = sf_format_encode(f, fmt_state, ev, &j->records[i], &fixed, err, sizeof err);
