@@ -38,6 +38,7 @@
 #include "source/source.h"
 #include "core/util.h"
 #include "app/translate.h"
+#include "app/translate_query.h"
 #include "ops/healthcheck.h"
 #include "source/demo.h"
 
@@ -52,6 +53,7 @@ static const char usage_text[] =
     "Usage: sysdig-forwarder -c FILE [--once | --from T --to T | --ping | --check-config]\n"
     "       sysdig-forwarder --demo [--format FMT] [-c FILE]\n"
     "       sysdig-forwarder translate --format FMT [FILE]\n"
+    "       sysdig-forwarder translate-query [--json] [--now T] 'STIX PATTERN'\n"
     "       sysdig-forwarder healthcheck [-c FILE] [-t DURATION] [URL]\n"
     "\n"
     "Forwards Sysdig Secure runtime events to syslog, files, Kafka REST and webhooks.\n"
@@ -490,6 +492,8 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return sf_translate_main(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "translate-query") == 0)
+        return sf_translate_query_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "healthcheck") == 0)
         return sf_healthcheck_main(argc - 1, argv + 1);
     enum {
