@@ -389,6 +389,8 @@ static void log_startup(app_t *a, const sf_checkpoint *cp)
             SF_VERSION, a->mode_name, c->source.api == SF_API_EVENTS ? "events" : "legacy",
             c->source.url, sinks.data ? sinks.data : "-", c->checkpoint.path, pos,
             cp->in_window ? " (window in progress)" : "");
+    if (c->source.stix_pattern && *c->source.stix_pattern)
+        SF_INFO("main", "source.stix_pattern translated to the filter %s", c->source.filter);
     sf_buf_free(&sinks);
 }
 
