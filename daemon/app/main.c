@@ -38,6 +38,7 @@
 #include "source/source.h"
 #include "core/util.h"
 #include "app/translate.h"
+#include "app/translate_query.h"
 #include "ops/healthcheck.h"
 #include "source/demo.h"
 
@@ -53,6 +54,7 @@ static const char usage_text[] =
     "       sysdig-forwarder --demo [--format FMT] [-c FILE]\n"
     "       sysdig-forwarder translate --format FMT [FILE]\n"
     "       sysdig-forwarder translate --filter-sink NAME -c FILE [FILE]\n"
+    "       sysdig-forwarder translate-query [--json] [--now T] 'STIX PATTERN'\n"
     "       sysdig-forwarder healthcheck [-c FILE] [-t DURATION] [URL]\n"
     "\n"
     "Forwards Sysdig Secure runtime events to syslog, files, Kafka REST and webhooks.\n"
@@ -394,6 +396,8 @@ static void log_startup(app_t *a, const sf_checkpoint *cp)
             SF_VERSION, a->mode_name, c->source.api == SF_API_EVENTS ? "events" : "legacy",
             c->source.url, sinks.data ? sinks.data : "-", c->checkpoint.path, pos,
             cp->in_window ? " (window in progress)" : "");
+    if (c->source.stix_pattern && *c->source.stix_pattern)
+        SF_INFO("main", "source.stix_pattern translated to the filter %s", c->source.filter);
     sf_buf_free(&sinks);
 }
 
@@ -497,6 +501,8 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return sf_translate_main(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "translate-query") == 0)
+        return sf_translate_query_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "healthcheck") == 0)
         return sf_healthcheck_main(argc - 1, argv + 1);
     enum {

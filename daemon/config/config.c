@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "formats/format.h"
 #include "net/httpd.h"
+#include "query/sysdig_query.h"
 #include "sinks/filter.h"
 #include "sinks/sink.h"
 
@@ -84,6 +85,13 @@ const sf_cfg_option sf_source_options[] = {
      .desc = "Server-side event filter expression (at most 2048 characters).",
      .offset = OFF(sf_source_cfg, filter),
      .max = 2048},
+    {.name = "stix_pattern",
+     .type = SF_OPT_STR,
+     .desc = "A STIX pattern such as \"[x-ibm-finding:severity >= 70 AND "
+             "x-sysdig-cluster:name = 'prod']\", translated once at start-up into the filter "
+             "(as `sysdig-forwarder translate-query` does, without START/STOP: the daemon "
+             "chooses its windows). An alternative to filter: set at most one.",
+     .offset = OFF(sf_source_cfg, stix_pattern)},
     {.name = "zones",
      .type = SF_OPT_INTLIST,
      .desc = "Zone ids to restrict events to (at most 100).",
@@ -430,6 +438,37 @@ out:
     return rc;
 }
 
+/* source.stix_pattern: translated once, into source.filter (what the source sends). */
+static int check_stix_pattern(sf_source_cfg *src, const sf_cfg_node *smap, sf_cfg_errors *errs)
+{
+    if (!src->stix_pattern || !*src->stix_pattern)
+        return 0;
+    int line, col;
+    if (src->filter && *src->filter) {
+        sf_cfg_key_pos(smap, "stix_pattern", &line, &col);
+        sf_cfg_error_key(errs, line, col, "source", NULL,
+                         "filter and stix_pattern are mutually exclusive (set at most one)");
+        return 0;
+    }
+    sf_sysdig_opts o = {.filter_only = true};
+    sf_sysdig_queries q;
+    sf_sp_error err;
+    int rc = sf_sysdig_translate_text(src->stix_pattern, &o, &q, &err);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        sf_cfg_pos(smap, "stix_pattern", &line, &col);
+        sf_cfg_error_key(errs, line, col, "source", "stix_pattern", "at position %zu: %s",
+                         err.pos + 1, err.msg);
+        return 0;
+    }
+    free(src->filter);
+    src->filter = q.v[0].filter; /* freed with the configuration, as filter */
+    q.v[0].filter = NULL;
+    sf_sysdig_queries_free(&q);
+    return 0;
+}
+
 static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, int scol,
                         sf_cfg_errors *errs, sf_strlist *warnings)
 {
@@ -463,6 +502,8 @@ static int check_source(sf_source_cfg *src, const sf_cfg_node *smap, int sline, 
                          "the token is %zu bytes, more than %d: check that this is the API token",
                          strlen(src->token), SF_SOURCE_MAX_TOKEN);
     }
+    if (check_stix_pattern(src, smap, errs) == -ENOMEM)
+        return -ENOMEM;
     if (src->zones.n > 100) {
         sf_cfg_pos(smap, "zones", &line, &col);
         sf_cfg_error_key(errs, line, col, "source", "zones",

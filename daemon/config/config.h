@@ -21,7 +21,8 @@ typedef struct sf_source_cfg {
     int api; /* sf_api_kind */
     char *token;
     char *token_file;
-    char *filter;
+    char *filter;       /* also the translation of stix_pattern, done at load */
+    char *stix_pattern; /* a STIX pattern scoping the events (query/sysdig_query.h) */
     sf_intlist zones;
     int64_t page_size;
     int64_t poll_interval_ms;

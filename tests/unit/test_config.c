@@ -588,6 +588,22 @@ START_TEST(test_token_exclusive)
 }
 END_TEST
 
+START_TEST(test_stix_pattern)
+{
+    /* translated once, at load, into the filter the source sends */
+    ck_assert_int_eq(load(SRC "  stix_pattern: \"[x-ibm-finding:severity >= 70]\"\n" SINK), 0);
+    ck_assert_str_eq(cfg.source.filter, "(severity<=3)andsource!=\"auditTrail\"");
+    ck_assert_int_eq(load(SRC "  stix_pattern: ''\n" SINK), 0);
+    ck_assert_ptr_null(cfg.source.filter);
+    expect1(SRC "  filter: source = \"syscall\"\n  stix_pattern: \"[x-sysdig-cluster:name = "
+                "'a']\"\n" SINK,
+            "t.yaml:5:3: source: filter and stix_pattern are mutually exclusive (set at most one)");
+    expect1(SRC "  stix_pattern: \"[x-sysdig-cluster:name = 'a' AND]\"\n" SINK,
+            "t.yaml:4:17: source.stix_pattern: at position 33: expected an object path "
+            "(type:property), found ']'");
+}
+END_TEST
+
 static void write_file(const char *path, const char *text, mode_t mode)
 {
     FILE *f = fopen(path, "w");
@@ -1214,6 +1230,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_enums);
     tcase_add_test(tc, test_required);
     tcase_add_test(tc, test_token_exclusive);
+    tcase_add_test(tc, test_stix_pattern);
     tcase_add_test(tc, test_token_file);
     tcase_add_test(tc, test_secret_never_in_errors);
     tcase_add_test(tc, test_server_listen);
