@@ -200,6 +200,28 @@ class KafkaSinkTest(unittest.TestCase):
         self.assertNotRegex(d.stderr(), r"event \S+ dead-lettered")
         self.assertEqual(set(self.landed()), self.ids)
 
+    def test_shutdown_broker_down_keeps_checkpoint(self):
+        """SIGTERM while every record waits for a delivery report that cannot come (broker
+        down, message_timeout longer than pipeline.shutdown_timeout): the daemon stops within
+        the bound, the checkpoint stays before those events, and the next run delivers them."""
+        self.start_mock()
+        self.mk.cmd("down 1")
+        cp = os.path.join(self.dir, "checkpoint.json")
+        cfg = self.config(self.sink(timeout="60s"), "pipeline: { shutdown_timeout: 2s }\n")
+        env = dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY)
+        d = Daemon(["-c", cfg], logdir=self.dir, env=env)
+        time.sleep(3)
+        t0 = time.monotonic()
+        rc, hung = d.term(timeout=15)
+        self.assertFalse(hung, d.stderr()[-3000:])
+        self.assertLess(time.monotonic() - t0, 10)
+        self.mk.cmd("up 1")
+        self.assertEqual(self.mk.records("events"), [])  # nothing sent after the purge
+        r = run(["-c", cfg, "--once"], env=env, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertTrue(os.path.exists(cp))
+        self.assertEqual(set(self.landed()), self.ids, "events the checkpoint passed were lost")
+
     def test_kill9_mid_stream_loses_nothing(self):
         """SIGKILL while events stream in and records are in flight, several times, then a
         --once: every event is in the topic (the checkpoint never passed an event without its
@@ -232,8 +254,9 @@ class KafkaSinkTest(unittest.TestCase):
         sizes = sorted(len(json.dumps(e.body, separators=(",", ":")))
                        for e in self.fake._events.values())
         limit = max(1000, sizes[len(sizes) // 2])  # about half the events are too large
+        # retry.max_attempts 0 (forever): a permanent error retried would never finish
         r = self.once(self.sink("    librdkafka: { message.max.bytes: %d }\n" % limit),
-                      f"dead_letter: {{ path: {dl} }}\n")
+                      f"dead_letter: {{ path: {dl} }}\n", timeout=45)
         ids = set(self.landed())
         rejected = self.ids - ids
         self.assertGreater(len(rejected), 0, r.stderr[-3000:])
@@ -249,7 +272,7 @@ class KafkaSinkTest(unittest.TestCase):
     def test_broker_message_too_large_dead_lettered(self):
         self.start_mock()
         self.mk.cmd("errors 1 %d" % MESSAGE_TOO_LARGE)
-        r = self.once(self.sink())
+        r = self.once(self.sink(), timeout=45)
         ids = set(self.landed())
         rejected = self.ids - ids
         self.assertGreater(len(rejected), 0, r.stderr[-3000:])
