@@ -471,8 +471,10 @@ static int kafka_submit(sf_sink *s, sf_sink_batch *b)
 static void flush_cb(sf_sink *s)
 {
     kafka_t *k = s->state;
-    if (k->rk) /* send what lingers now */
-        rd_kafka_flush(k->rk, 0);
+    if (!k->rk)
+        return;
+    rd_kafka_flush(k->rk, 0); /* send what lingers now (serves the reports that are in) */
+    finish(k);
 }
 
 static void maybe_closed(kafka_t *k)
