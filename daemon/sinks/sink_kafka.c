@@ -261,12 +261,11 @@ static void produce(kafka_t *k)
     while (b && k->next < b->n && k->pending < (size_t)k->c->max_inflight && !k->fatal) {
         size_t i = k->next;
         const sf_buf *rec = &b->records[i];
-        const char *id = b->events[i]->id;
+        const char *key = k->c->key == SF_KAFKA_KEY_EVENT_ID ? b->events[i]->id : NULL;
+        size_t keylen = key ? strlen(key) : 0;
         rd_kafka_resp_err_t err = rd_kafka_producev(
             k->rk, RD_KAFKA_V_TOPIC(k->c->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_VALUE(rec->data, rec->len),
-            RD_KAFKA_V_KEY(k->c->key == SF_KAFKA_KEY_EVENT_ID ? id : NULL,
-                           k->c->key == SF_KAFKA_KEY_EVENT_ID ? strlen(id) : 0),
+            RD_KAFKA_V_VALUE(rec->data, rec->len), RD_KAFKA_V_KEY(key, keylen),
             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(i + 1)), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break; /* more room once reports come in */
