@@ -245,8 +245,10 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     const kprod *p = rd_kafka_opaque(rk);
     if (p->retired)
         return;
-    /* syslog levels; librdkafka logs errors through error_cb too */
-    if (level <= 4)
+    /* syslog levels; errors (<= 3) also come to error_cb, which logs them once */
+    if (level <= 3)
+        SF_DEBUG("sink", "librdkafka %s: %s", fac, buf);
+    else if (level == 4)
         SF_WARN("sink", "librdkafka %s: %s", fac, buf);
     else if (level <= 6)
         SF_INFO("sink", "librdkafka %s: %s", fac, buf);
