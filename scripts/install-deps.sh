@@ -5,10 +5,10 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
   libcurl4-openssl-dev libuv1-dev libyaml-dev libcjson-dev libssl-dev
-  libhttp-parser-dev libsystemd-dev check
+  libhttp-parser-dev libsystemd-dev check librdkafka-dev
   rsyslog rsyslog-openssl openssl python3 python3-jsonschema python3-prometheus-client
   prometheus
-  yamllint python3-yaml systemd curl strace logrotate
+  yamllint python3-yaml systemd curl strace logrotate kcat
   buildah mmdebstrap
 )
 missing=()

@@ -953,9 +953,11 @@ int sf_config_reference(sf_buf *out)
                               "`100MiB`, `1GB`. Every value may use `${VAR}` or "
                               "`${VAR:-default}` (environment); `$$` is a literal `$`.\n\n"
                               "TLS: every `tls` section (`source` and the `webhook`, `splunk_hec`, "
-                              "`kafka_rest` and `syslog` sinks) is the same table, with the same "
-                              "keys, defaults and checks: `verify`, `ca_file`, `cert_file`, "
-                              "`key_file`, `key_password`, `server_name`, `min_version`.\n\n");
+                              "`kafka_rest`, `kafka` and `syslog` sinks) is the same table, with "
+                              "the same keys, defaults and checks: `verify`, `ca_file`, "
+                              "`cert_file`, `key_file`, `key_password`, `server_name`, "
+                              "`min_version` (the `kafka` sink, on librdkafka, refuses "
+                              "`server_name` and `min_version: \"1.3\"`).\n\n");
     for (size_t i = 0; i < SF_ARRAY_LEN(sections) && !rc; i++) {
         rc = sf_buf_appendf(out, "## `%s`\n\n%s\n\n", sections[i].key, sections[i].desc);
         if (!rc)

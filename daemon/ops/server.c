@@ -589,11 +589,15 @@ static void sink_metrics(sf_server *s, sf_buf *b)
          "awaiting indexer acknowledgement); the checkpoint waits for them.",
          8},
         {"sysdig_forwarder_sink_topic_missing", "gauge",
-         "1 while the sink's last answer said its Kafka topic does not exist (kafka_rest; its "
-         "events are retried), else 0.",
+         "1 while the sink's last answer said its Kafka topic does not exist (kafka_rest, kafka; "
+         "its events are retried), else 0.",
          9},
         {"sysdig_forwarder_sink_events_filtered_total", "counter",
          "Events the sink's filter routed away (settled for it without sending).", 10},
+        {"sysdig_forwarder_sink_kafka_queue_messages", "gauge",
+         "Records in librdkafka's producer queues, waiting to be sent or for their delivery "
+         "report (kafka sinks; 0 for the others).",
+         11},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
@@ -630,8 +634,11 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             case 9:
                 v = ss[i].topic_missing ? 1.0 : 0.0;
                 break;
-            default:
+            case 10:
                 v = (double)ss[i].filtered;
+                break;
+            default:
+                v = (double)ss[i].producer_queue;
                 break;
             }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);

@@ -604,6 +604,7 @@ void sf_sinkq_stats(const sf_sinkq *q, sf_sink_stats *st)
     st->spool_bytes = sf_spool_bytes(q->spooler.spool);
     memcpy(st->faults, q->faults, sizeof st->faults);
     st->topic_missing = q->sink.topic_missing;
+    st->producer_queue = q->sink.producer_queue;
 }
 
 /* ---- close ---- */

@@ -65,6 +65,7 @@ typedef struct sf_sink_stats {
     uint64_t unsettled; /* records the sink took but has not settled yet (deferred settlement) */
     uint64_t faults[SF_SINK_FAULT_COUNT]; /* attempts failed for a reason retrying cannot heal */
     bool topic_missing;                   /* kafka_rest: its topic does not exist (last answer) */
+    uint64_t producer_queue;              /* kafka: records in librdkafka's queues */
 } sf_sink_stats;
 
 /* Scratch arrays for the batch in flight (a batch may span several queued pages). */

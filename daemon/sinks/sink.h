@@ -119,8 +119,9 @@ typedef struct sf_sink {
     /* set by the sink, with last_error, before it answers RETRY for a reason retrying cannot
      * heal; cleared by the sink at its next success */
     sf_sink_fault fault;
-    bool defer_settle;  /* set by the sink in open(): OK records settle later */
-    bool topic_missing; /* kafka_rest: the last answer said the topic does not exist */
+    bool defer_settle;       /* set by the sink in open(): OK records settle later */
+    bool topic_missing;      /* kafka_rest, kafka: the last answer said the topic does not exist */
+    uint64_t producer_queue; /* kafka: records in librdkafka's queues (rd_kafka_outq_len) */
     /* Batching hints, set by the sink in open(): the pipeline puts several queued pages into
      * one batch up to batch_max records (0: one page per batch), and holds a partial batch up
      * to batch_wait_ms after its first page was queued while more pages may come. */

@@ -778,9 +778,9 @@ START_TEST(test_sinks_errors)
     expect1(SRC "sinks:\n  - name: x\n", "t.yaml:5:5: sinks[0].type: missing required key");
     char want[700];
     snprintf(want, sizeof want,
-             "t.yaml:5:11: sinks[0].type: unknown sink type \"kafka\" (valid types: %s)",
+             "t.yaml:5:11: sinks[0].type: unknown sink type \"kinesis\" (valid types: %s)",
              valid_types());
-    expect1(SRC "sinks:\n  - type: kafka\n    brokers: x\n", want);
+    expect1(SRC "sinks:\n  - type: kinesis\n    stream: x\n", want);
     ck_assert_int_eq(load(SRC "sinks:\n  - type: stdout\n    format: xml\n"), -1);
     ck_assert_ptr_nonnull(strstr(errs.msgs[0], "t.yaml:6:13: sinks[0].format: unknown format "
                                                "\"xml\" (valid formats: raw"));

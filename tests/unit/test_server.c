@@ -205,6 +205,7 @@ static const char *const documented[] = {
     "sysdig_forwarder_sink_errors_total",
     "sysdig_forwarder_sink_events_filtered_total",
     "sysdig_forwarder_sink_info",
+    "sysdig_forwarder_sink_kafka_queue_messages",
     "sysdig_forwarder_sink_topic_missing",
     "sysdig_forwarder_sink_unsettled_events",
     "sysdig_forwarder_sink_up",

@@ -1,0 +1,315 @@
+#!/usr/bin/python3
+"""kafka sink (librdkafka) against a real Kafka protocol peer: librdkafka's mock cluster, run by
+tests/kafka/mockkafka.c (built by CMake into SF_BUILD/tests/mockkafka). Every event lands in the
+topic keyed by its id; injected broker errors are retried; a broker down then up loses nothing;
+kill -9 mid-stream then a restart loses nothing; a permanent error (message too large)
+dead-letters only the records it concerns."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from helpers import (CANARY, Daemon, FakeSysdig, free_port, http_get, main, need_bin, run,  # noqa: E402
+                     scratch_dir, wait_for)
+from test_sink_webhook import sink_config  # noqa: E402
+
+PASSWORD = "kafka-sasl-pw-4e1f09"
+MOCK = os.path.join(os.environ.get("SF_BUILD", "build-dev"), "tests", "mockkafka")
+
+# Kafka protocol error codes (org.apache.kafka.common.protocol.Errors)
+MESSAGE_TOO_LARGE = 10
+NOT_LEADER_OR_FOLLOWER = 6
+REQUEST_TIMED_OUT = 7
+
+
+class MockKafka:
+    """tests/kafka/mockkafka.c driven over its stdin (commands in its header comment)."""
+
+    def __init__(self, brokers=1):
+        self.p = subprocess.Popen([MOCK, str(brokers)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline().split()
+        assert line and line[0] == "bootstrap", line
+        self.bootstrap = line[1]
+
+    def cmd(self, c):
+        self.p.stdin.write(c + "\n")
+        self.p.stdin.flush()
+        out = []
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise RuntimeError("mockkafka exited")
+            line = line.strip()
+            if line == "ok":
+                return out
+            if line.startswith("error"):
+                raise RuntimeError("mockkafka: %s (%s)" % (line, c))
+            out.append(line)
+
+    def records(self, topic):
+        """[(key or None, value bytes)] of every partition."""
+        recs = []
+        for line in self.cmd("consume " + topic):
+            _, _part, _off, key, val = line.split()
+            recs.append((None if key == "-" else bytes.fromhex(key).decode() if key != "=" else "",
+                         bytes.fromhex(val) if val != "=" else b""))
+        return recs
+
+    def stop(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def event_id(value):
+    return json.loads(value)["id"]
+
+
+@unittest.skipUnless(os.path.exists(MOCK), "mockkafka not built (SF_BUILD/tests/mockkafka)")
+@need_bin
+class KafkaSinkTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = scratch_dir(self, "sf-kafka-native-")
+        self.fake = FakeSysdig(token=CANARY, seed=47)
+        self.fake.generate(120, span_s=1200)
+        self.fake.start()
+        self.ids = set(self.fake._events.keys())
+        self.mk = None
+
+    def tearDown(self):
+        self.fake.stop()
+        if self.mk:
+            self.mk.stop()
+
+    def start_mock(self, brokers=1, partitions=3):
+        self.mk = MockKafka(brokers)
+        self.mk.cmd("topic events %d" % partitions)
+
+    def sink(self, extra="", timeout="5s"):
+        return f"""  - name: kafka
+    type: kafka
+    brokers: [{self.mk.bootstrap}]
+    topic: events
+    message_timeout: {timeout}
+    retry: {{ initial: 100ms, max: 500ms }}
+{extra}"""
+
+    def config(self, sink_yaml, tail=""):
+        cfg = sink_config(self.dir, self.fake.url, sink_yaml)
+        if tail:
+            with open(cfg, "a") as f:
+                f.write(tail)
+        return cfg
+
+    def once(self, sink_yaml, tail="", timeout=120):
+        cfg = self.config(sink_yaml, tail)
+        r = run(["-c", cfg, "--once"], env=dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY),
+                timeout=timeout)
+        self.assertFalse(r.timed_out, r.stderr[-3000:])
+        self.assertNotIn(CANARY, r.stderr + r.stdout)
+        self.assertNotIn(PASSWORD, r.stderr + r.stdout)
+        return r
+
+    def landed(self, key=True):
+        ids = []
+        for k, v in self.mk.records("events"):
+            i = event_id(v)
+            ids.append(i)
+            if key:
+                self.assertEqual(k, i, "record key is not the event id")
+        return ids
+
+    def test_delivery_keyed_by_event_id(self):
+        self.start_mock()
+        r = self.once(self.sink("    compression: gzip\n"))
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        ids = self.landed()
+        self.assertEqual(set(ids), self.ids)
+        self.assertEqual(len(ids), len(self.ids), "duplicates without any failure")
+
+    def test_key_none(self):
+        self.start_mock()
+        r = self.once(self.sink("    key: none\n"))
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        recs = self.mk.records("events")
+        self.assertEqual({event_id(v) for _, v in recs}, self.ids)
+        self.assertTrue(all(k is None for k, _ in recs))
+
+    def test_injected_errors_retried(self):
+        """Retriable Produce errors (not leader, request timed out) are retried by the
+        idempotent producer: everything lands once, nothing is dead-lettered."""
+        self.start_mock()
+        self.mk.cmd("errors 4 %d" % NOT_LEADER_OR_FOLLOWER)
+        self.mk.cmd("errors 3 %d" % REQUEST_TIMED_OUT)
+        r = self.once(self.sink())
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertNotRegex(r.stderr, r"event \S+ dead-lettered")
+        ids = self.landed()
+        self.assertEqual(set(ids), self.ids)
+
+    def test_broker_down_then_up(self):
+        """The only broker goes down for longer than message_timeout: the records time out in
+        librdkafka, are retried by the pipeline (not dead-lettered), /readyz and the metrics
+        say the sink is failing; once the broker is back everything lands."""
+        self.start_mock()
+        self.mk.cmd("down 1")
+        mport = free_port()
+        murl = "http://127.0.0.1:%d" % mport
+        cfg = self.config(self.sink(timeout="2s"), "server: { listen: 127.0.0.1:%d }\n" % mport)
+        d = Daemon(["-c", cfg], logdir=self.dir,
+                   env=dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY))
+
+        def metric(name):
+            try:
+                body = http_get(murl, "/metrics")[2].decode()
+            except OSError:
+                return None
+            m = re.search(r'^sysdig_forwarder_%s\{sink="kafka"\} (\S+)' % name, body, re.M)
+            return float(m.group(1)) if m else None
+
+        try:
+            self.assertTrue(wait_for(lambda: (metric("events_retried_total") or 0) > 0, 30),
+                            d.stderr()[-3000:])
+            self.assertEqual(metric("sink_up"), 0)
+            self.assertGreater(metric("sink_kafka_queue_messages") or 0, -1)
+            st, _, body = http_get(murl, "/readyz")
+            self.assertEqual(st, 503, body)
+            self.assertIn("sink:kafka", body.decode())
+            self.mk.cmd("up 1")
+            self.assertTrue(wait_for(lambda: metric("events_delivered_total") == len(self.ids),
+                                     60), d.stderr()[-3000:])
+            self.assertEqual(metric("events_dead_lettered_total"), 0)
+            self.assertTrue(wait_for(lambda: metric("sink_up") == 1, 10))
+            self.assertEqual(metric("sink_kafka_queue_messages"), 0)
+        finally:
+            rc, hung = d.term()
+        self.assertFalse(hung)
+        self.assertNotRegex(d.stderr(), r"event \S+ dead-lettered")
+        self.assertEqual(set(self.landed()), self.ids)
+
+    def test_shutdown_broker_down_keeps_checkpoint(self):
+        """SIGTERM while every record waits for a delivery report that cannot come (broker
+        down, message_timeout longer than pipeline.shutdown_timeout): the daemon stops within
+        the bound, the checkpoint stays before those events, and the next run delivers them."""
+        self.start_mock()
+        self.mk.cmd("down 1")
+        cp = os.path.join(self.dir, "checkpoint.json")
+        cfg = self.config(self.sink(timeout="60s"), "pipeline: { shutdown_timeout: 2s }\n")
+        env = dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY)
+        d = Daemon(["-c", cfg], logdir=self.dir, env=env)
+        time.sleep(3)
+        t0 = time.monotonic()
+        rc, hung = d.term(timeout=15)
+        self.assertFalse(hung, d.stderr()[-3000:])
+        self.assertLess(time.monotonic() - t0, 10)
+        self.mk.cmd("up 1")
+        self.assertEqual(self.mk.records("events"), [])  # nothing sent after the purge
+        r = run(["-c", cfg, "--once"], env=env, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertTrue(os.path.exists(cp))
+        self.assertEqual(set(self.landed()), self.ids, "events the checkpoint passed were lost")
+
+    def test_kill9_mid_stream_loses_nothing(self):
+        """SIGKILL while events stream in and records are in flight, several times, then a
+        --once: every event is in the topic (the checkpoint never passed an event without its
+        delivery report)."""
+        self.start_mock()
+        self.fake.start_producer(rate=40, late_fraction=0.0, max_late_s=1)
+        cfg = self.config(self.sink("    linger: 200ms\n"))
+        env = dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY)
+        for k in range(6):
+            d = Daemon(["-c", cfg], logdir=self.dir, env=env, tag="run%d" % k)
+            time.sleep(0.8 + 0.3 * k)
+            self.assertTrue(d.alive(), d.stderr()[-2000:])
+            if k % 2:
+                self.mk.cmd("errors 2 %d" % REQUEST_TIMED_OUT)  # keep some in flight
+            d.kill9()
+        self.fake.stop_producer()
+        r = run(["-c", cfg, "--once"], env=env, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        expected = set(self.fake.all_ids())
+        got = set(self.landed())
+        lost = expected - got
+        self.assertEqual(lost, set(), "%d events lost" % len(lost))
+
+    def test_message_too_large_dead_lettered(self):
+        """A permanent error is dead-lettered, not retried: records above librdkafka's
+        message.max.bytes (refused at produce time), and a Produce request the broker answers
+        MESSAGE_TOO_LARGE (its records get it in their delivery reports)."""
+        self.start_mock()
+        dl = os.path.join(self.dir, "dead.ndjson")
+        sizes = sorted(len(json.dumps(e.body, separators=(",", ":")))
+                       for e in self.fake._events.values())
+        limit = max(1000, sizes[len(sizes) // 2])  # about half the events are too large
+        # retry.max_attempts 0 (forever): a permanent error retried would never finish
+        r = self.once(self.sink("    librdkafka: { message.max.bytes: %d }\n" % limit),
+                      f"dead_letter: {{ path: {dl} }}\n", timeout=45)
+        ids = set(self.landed())
+        rejected = self.ids - ids
+        self.assertGreater(len(rejected), 0, r.stderr[-3000:])
+        self.assertLess(len(rejected), len(self.ids), r.stderr[-3000:])
+        for i in list(rejected)[:5]:
+            self.assertRegex(r.stderr, r"event %s dead-lettered: .*too large" % i)
+        with open(dl) as f:
+            lines = [line for line in f if line.strip()]
+        self.assertEqual(len(lines), len(rejected))
+        for i in rejected:
+            self.assertEqual(sum(i in line for line in lines), 1, i)
+
+    def test_broker_message_too_large_dead_lettered(self):
+        self.start_mock()
+        self.mk.cmd("errors 1 %d" % MESSAGE_TOO_LARGE)
+        r = self.once(self.sink(), timeout=45)
+        ids = set(self.landed())
+        rejected = self.ids - ids
+        self.assertGreater(len(rejected), 0, r.stderr[-3000:])
+        self.assertRegex(r.stderr, r"dead-lettered: .*MSG_SIZE_TOO_LARGE")
+        self.assertEqual(len(re.findall(r"event \S+ dead-lettered", r.stderr)), len(rejected))
+
+    def test_config_errors(self):
+        self.start_mock()
+        cfg = self.config(self.sink(f"""    librdkafka:
+      no.such.property: 1
+      sasl.password: "{PASSWORD}"
+      linger.ms: 3
+    sasl: {{ mechanism: scram-sha-512, username: u }}
+    acks: leader
+""").replace("topic: events", 'topic: "bad topic"'))
+        r = run(["-c", cfg, "--check-config"], timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertNotIn(PASSWORD, r.stderr + r.stdout)
+        self.assertRegex(r.stderr, r"config.yaml:\d+:\d+: .*librdkafka.no.such.property: No "
+                                   r"such configuration property")
+        self.assertRegex(r.stderr, r"config.yaml:\d+:\d+: .*librdkafka.sasl.password: set by")
+        self.assertRegex(r.stderr, r"config.yaml:\d+:\d+: .*librdkafka.linger.ms: set by")
+        self.assertRegex(r.stderr, r"config.yaml:\d+:\d+: .*a Kafka topic name")
+        self.assertRegex(r.stderr, r"config.yaml:\d+:\d+: .*needs username and password")
+        self.assertRegex(r.stderr, r"config.yaml:\d+:\d+: .*idempotent producer needs acks: all")
+
+    def test_sasl_password_redacted(self):
+        """A SASL password (the mock has no SASL: the handshake fails) never shows in the logs,
+        neither from the daemon nor from librdkafka."""
+        self.start_mock()
+        secret2 = "ssl-keypw-77aa01"
+        r = self.once(self.sink(f"""    sasl: {{ mechanism: plain, username: u, password: "{PASSWORD}" }}
+    librdkafka: {{ debug: "security,broker", ssl.keystore.password: "{secret2}" }}
+""", timeout="2s").replace("max: 500ms }", "max: 500ms, max_attempts: 1 }"), timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn(secret2, r.stderr + r.stdout)
+
+
+if __name__ == "__main__":
+    main()
