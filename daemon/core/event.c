@@ -155,12 +155,30 @@ static int event_fill(sf_event *ev, const cJSON *obj, char *err, size_t errlen)
     return 0;
 }
 
+/* A response body the events of a page point into (sf_page_parse_owned). Events live on the
+ * loop thread: a plain count. */
+typedef struct sf_chunk {
+    size_t refs;
+    char *data;
+} sf_chunk;
+
+static void chunk_unref(sf_chunk *c)
+{
+    if (c && --c->refs == 0) {
+        free(c->data);
+        free(c);
+    }
+}
+
 void sf_event_free(sf_event *ev)
 {
     if (!ev)
         return;
     free(ev->id);
-    free(ev->raw);
+    if (ev->chunk)
+        chunk_unref(ev->chunk);
+    else
+        free(ev->raw);
     if (ev->arena)
         sf_arena_free(ev->arena); /* the tree dies with it */
     else
@@ -208,7 +226,8 @@ static _Thread_local size_t tree_hint = 16u << 10;
 /* Parses one value at p (no leading ws) into an event; *endp = end of the value. cJSON checks
  * it into an arena that becomes the event's (keep_tree), or a scratch arena on the stack. */
 static int parse_event_at(const char *p, const char *end, size_t max_size, bool keep_tree,
-                          sf_event *ev, const char **endp, char *err, size_t errlen)
+                          sf_chunk *chunk, sf_event *ev, const char **endp, char *err,
+                          size_t errlen)
 {
     memset(ev, 0, sizeof *ev);
     _Alignas(SF_ARENA_ALIGN) char buf[SCRATCH_SIZE]; /* no cost when unused */
@@ -238,7 +257,11 @@ static int parse_event_at(const char *p, const char *end, size_t max_size, bool 
         rc = -E2BIG;
         goto out;
     }
-    if (!(ev->raw = sf_strndup(p, len))) {
+    if (chunk) { /* p lies in chunk: share it */
+        ev->raw = (char *)p;
+        ev->chunk = chunk;
+        chunk->refs++;
+    } else if (!(ev->raw = sf_strndup(p, len))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -267,7 +290,7 @@ int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_
     const char *end = text + len;
     const char *p = skip_ws(text, end);
     const char *e;
-    int rc = parse_event_at(p, end, 0, true, out, &e, err, errlen);
+    int rc = parse_event_at(p, end, 0, true, NULL, out, &e, err, errlen);
     if (rc)
         return rc;
     if (skip_ws(e, end) != end) {
@@ -292,7 +315,7 @@ int sf_event_from_json(cJSON *obj, sf_event *out, char *err, size_t errlen)
         return -ENOMEM;
     }
     const char *e;
-    int rc = parse_event_at(raw, raw + strlen(raw), 0, false, out, &e, err, errlen);
+    int rc = parse_event_at(raw, raw + strlen(raw), 0, false, NULL, out, &e, err, errlen);
     cJSON_free(raw);
     if (rc == 0) /* keep the caller's tree: it is what raw was printed from */
         out->json = obj;
@@ -315,7 +338,8 @@ void sf_page_free(sf_page *pg)
 }
 
 static int parse_data_array(const char *p, const char *end, const char **endp,
-                            const sf_parse_limits *lim, sf_page *pg, char *err, size_t errlen)
+                            const sf_parse_limits *lim, sf_chunk *chunk, sf_page *pg, char *err,
+                            size_t errlen)
 {
     size_t cap = 0;
     p = skip_ws(p + 1, end); /* past '[' */
@@ -339,7 +363,7 @@ static int parse_data_array(const char *p, const char *end, const char **endp,
         const char *e;
         char sub[160];
         int rc = parse_event_at(p, end, lim ? lim->max_event_size : 0, !(lim && lim->drop_trees),
-                                &pg->events[pg->n], &e, sub, sizeof sub);
+                                chunk, &pg->events[pg->n], &e, sub, sizeof sub);
         if (rc) {
             set_err(err, errlen, "data[%zu]: %s", pg->n, sub);
             return rc;
@@ -381,8 +405,34 @@ static int parse_page_obj(const char *p, const char *end, sf_page *pg, char *err
     return rc;
 }
 
+static int page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_chunk *chunk,
+                      sf_page *out, char *err, size_t errlen);
+
 int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
                   size_t errlen)
+{
+    return page_parse(body, len, lim, NULL, out, err, errlen);
+}
+
+int sf_page_parse_owned(char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
+                        size_t errlen)
+{
+    sf_chunk *c = body || !len ? malloc(sizeof *c) : NULL; /* no body: the steal failed */
+    if (!c) {
+        free(body);
+        memset(out, 0, sizeof *out);
+        out->total = -1;
+        set_err(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    *c = (sf_chunk){.refs = 1, .data = body};
+    int rc = page_parse(body ? body : "", len, lim, c, out, err, errlen);
+    chunk_unref(c); /* the events hold theirs */
+    return rc;
+}
+
+static int page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_chunk *chunk,
+                      sf_page *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->total = -1;
@@ -392,7 +442,7 @@ int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_p
     bool have_data = false, have_page = false;
     if (p < end && *p == '[') {
         const char *e;
-        if ((rc = parse_data_array(p, end, &e, lim, out, err, errlen)) != 0)
+        if ((rc = parse_data_array(p, end, &e, lim, chunk, out, err, errlen)) != 0)
             goto fail;
         if (skip_ws(e, end) != end) {
             set_err(err, errlen, "trailing data after the array");
@@ -435,7 +485,7 @@ int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_p
                 goto fail;
             }
             have_data = true;
-            if ((rc = parse_data_array(p, end, &ve, lim, out, err, errlen)) != 0)
+            if ((rc = parse_data_array(p, end, &ve, lim, chunk, out, err, errlen)) != 0)
                 goto fail;
         } else {
             ve = sf_json_value_end(p, end);

@@ -16,8 +16,10 @@
 typedef struct sf_event {
     char *id;      /* never NULL ("" if missing) */
     int64_t ts_ns; /* SF_TIME_UNSET if missing/unparsable */
-    char *raw;     /* exact bytes, NUL-terminated copy */
+    char *raw;     /* exact bytes (raw_len of them; not NUL-terminated when in a chunk) */
     size_t raw_len;
+    struct sf_chunk *chunk; /* NULL: raw is the event's own copy; else raw lies in this shared
+                             * buffer (a page's response body), freed with its last event */
     cJSON *json; /* owned; NULL until loaded (a cache of raw: loading does not change the event) */
     struct sf_arena *arena; /* holds json (NULL: json is a malloc'd tree, cJSON_Delete'd) */
     size_t tree_size;       /* bytes the tree took when raw was checked (0: unknown) */
@@ -44,6 +46,11 @@ typedef struct sf_page {
 int sf_page_parse(const char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
                   size_t errlen);
 void sf_page_free(sf_page *p);
+/* sf_page_parse of a malloc'd body the page takes over (in every case: freed on error): the
+ * events' raw bytes stay where they are in it, shared, instead of one copy each (half the
+ * memory and no allocation per event); the body is freed with the last event. */
+int sf_page_parse_owned(char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
+                        size_t errlen);
 
 /* Parses one event object from text (exact span kept as raw). Returns 0 or -EINVAL/-ENOMEM. */
 int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_t errlen);

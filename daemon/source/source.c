@@ -931,8 +931,9 @@ static void on_page(sf_http_response *resp, void *ud)
          * kept from this parse when a filter will read them anyway */
         sf_parse_limits lim = {
             .max_event_size = 8u << 20, .max_events = 100000, .drop_trees = !s->opts.keep_trees};
-        int rc = sf_page_parse(resp->body.data ? resp->body.data : "", resp->body.len, &lim, &pg,
-                               err, sizeof err);
+        /* the page takes the body over: events point into it rather than copy it */
+        size_t blen = resp->body.len;
+        int rc = sf_page_parse_owned(sf_buf_steal(&resp->body), blen, &lim, &pg, err, sizeof err);
         if (rc) {
             s->st.errors_malformed++;
             snprintf(what, sizeof what, "API returned an unusable page (%s)", err);
