@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import re
+import struct
 import threading
 import unittest
 
@@ -217,7 +218,8 @@ class StatusTest(unittest.TestCase):
         # a torn tail (a crash mid-append) is not counted, and not cut off either
         seg = sorted(glob.glob(os.path.join(self.spool, "*.seg")))[-1]
         with open(seg, "ab") as f:
-            f.write(b"SFSP\x10\x00\x00\x00torn")
+            # a whole header (magic "SFSP", raw_len 100, rec_len 0, crc) and 10 of 100 bytes
+            f.write(struct.pack("<IIII", 0x50534653, 100, 0, 0) + b"x" * 10)
         size = os.path.getsize(seg)
         r, js = status_json(cfg)
         self.assertEqual(sink(js, "hook")["spool"]["events_on_disk"], len(backlog))
