@@ -39,6 +39,7 @@
 #include "core/util.h"
 #include "app/translate.h"
 #include "app/translate_query.h"
+#include "app/status.h"
 #include "ops/healthcheck.h"
 #include "source/demo.h"
 
@@ -56,6 +57,7 @@ static const char usage_text[] =
     "       sysdig-forwarder translate --filter-sink NAME -c FILE [FILE]\n"
     "       sysdig-forwarder translate-query [--json] [--now T] 'STIX PATTERN'\n"
     "       sysdig-forwarder healthcheck [-c FILE] [-t DURATION] [URL]\n"
+    "       sysdig-forwarder status -c FILE [--json] [-t DURATION]\n"
     "\n"
     "Forwards Sysdig Secure runtime events to syslog, files, Kafka REST and webhooks.\n"
     "\n"
@@ -505,6 +507,8 @@ int main(int argc, char **argv)
         return sf_translate_query_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "healthcheck") == 0)
         return sf_healthcheck_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "status") == 0)
+        return sf_status_main(argc - 1, argv + 1);
     enum {
         OPT_CHECK = 256,
         OPT_ONCE,

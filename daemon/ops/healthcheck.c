@@ -108,10 +108,11 @@ static int url_from_config(const char *path, char *out, size_t n)
     return rc ? -1 : 0;
 }
 
-static size_t discard_cb(char *p, size_t size, size_t nmemb, void *ud)
+static size_t body_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
-    (void)p;
-    (void)ud;
+    sf_buf *b = ud;
+    if (b && sf_buf_append(b, p, size * nmemb))
+        return 0; /* over the bound: libcurl stops with CURLE_WRITE_ERROR */
     return size * nmemb;
 }
 
@@ -121,18 +122,19 @@ static size_t discard_cb(char *p, size_t size, size_t nmemb, void *ud)
             goto setopt_failed;                                                                    \
     } while (0)
 
-/* GET url. Returns 0 (HTTP 200) or 1, and prints the verdict. */
-static int probe(const char *url, int64_t timeout_ms)
+int sf_healthcheck_get(const char *url, long timeout_ms, long *status, sf_buf *body, char *err,
+                       size_t errlen)
 {
+    *status = 0;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "healthcheck: cannot initialise libcurl\n");
-        return HC_FAIL;
+        snprintf(err, errlen, "cannot initialise libcurl");
+        return -1;
     }
-    int rc = HC_FAIL;
+    int rc = -1;
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *h = curl_easy_init();
     if (!h) {
-        fprintf(stderr, "healthcheck: cannot initialise libcurl\n");
+        snprintf(err, errlen, "cannot initialise libcurl");
         goto out;
     }
     SETOPT(CURLOPT_URL, url);
@@ -142,30 +144,43 @@ static int probe(const char *url, int64_t timeout_ms)
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(CURLOPT_NOPROXY, "*"); /* the daemon is local: a proxy in the environment is not */
-    SETOPT(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     SETOPT(CURLOPT_USERAGENT, "sysdig-forwarder-healthcheck/" SF_VERSION);
-    SETOPT(CURLOPT_WRITEFUNCTION, discard_cb);
+    SETOPT(CURLOPT_WRITEFUNCTION, body_cb);
+    SETOPT(CURLOPT_WRITEDATA, body);
     CURLcode cc = curl_easy_perform(h);
-    long status = 0;
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK)
-        fprintf(stderr, "unhealthy: %s: %s\n", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-    else if (status != 200)
-        fprintf(stderr, "unhealthy: %s: HTTP %ld\n", url, status);
-    else {
-        printf("healthy: %s: HTTP 200\n", url);
-        rc = HC_OK;
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
     }
     goto out;
 setopt_failed:
-    fprintf(stderr, "healthcheck: libcurl rejected an option\n");
+    snprintf(err, errlen, "libcurl rejected an option");
 out:
     if (h)
         curl_easy_cleanup(h);
     curl_global_cleanup();
     return rc;
+}
+
+/* GET url. Returns 0 (HTTP 200) or 1, and prints the verdict. */
+static int probe(const char *url, int64_t timeout_ms)
+{
+    char err[CURL_ERROR_SIZE + 64];
+    long status;
+    if (sf_healthcheck_get(url, (long)timeout_ms, &status, NULL, err, sizeof err)) {
+        fprintf(stderr, "unhealthy: %s: %s\n", url, err);
+        return HC_FAIL;
+    }
+    if (status != 200) {
+        fprintf(stderr, "unhealthy: %s: HTTP %ld\n", url, status);
+        return HC_FAIL;
+    }
+    printf("healthy: %s: HTTP 200\n", url);
+    return HC_OK;
 }
 
 int sf_healthcheck_main(int argc, char **argv)

@@ -12,6 +12,13 @@
  * off), has port 0 (ephemeral: unknown) or is not HOST:PORT, or the URL does not fit in n. */
 int sf_healthcheck_url(const char *listen, char *out, size_t n);
 
+struct sf_buf;
+/* One blocking GET of url (the daemon's own endpoint: no proxy, no redirects, http/https only),
+ * giving up after timeout_ms. The body goes into body (may be NULL; bounded by its own bound,
+ * sf_buf_init_max). Returns 0 and sets *status, or -1 when no answer came (err says why). */
+int sf_healthcheck_get(const char *url, long timeout_ms, long *status, struct sf_buf *body,
+                       char *err, size_t errlen);
+
 /* argv[0] == "healthcheck". Returns the exit status: 0 healthy, 1 for everything else
  * (unhealthy, unreachable, no usable address, usage error: Docker reserves status 2). */
 int sf_healthcheck_main(int argc, char **argv);

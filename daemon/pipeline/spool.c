@@ -625,3 +625,101 @@ void sf_spool_close(sf_spool *s)
     free(s->dir);
     free(s);
 }
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int sf_spool_inspect(const char *dir, sf_spool_stat *st, char *err, size_t errlen)
+{
+    *st = (sf_spool_stat){0};
+    DIR *d = opendir(dir);
+    if (!d) {
+        int rc = -errno;
+        if (rc == -ENOENT)
+            return 1;
+        snprintf(err, errlen, "cannot open spool directory %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        unsigned long long seq;
+        char tail[8];
+        if (sscanf(de->d_name, "%llu.se%1s", &seq, tail) == 2 && strlen(de->d_name) == 24) {
+            uint64_t *v = realloc(seqs, (n + 1) * sizeof *v);
+            if (!v) {
+                rc = -ENOMEM;
+                break;
+            }
+            seqs = v;
+            seqs[n++] = seq;
+        }
+    }
+    closedir(d);
+    if (rc) {
+        snprintf(err, errlen, "spool %s: out of memory", dir);
+        free(seqs);
+        return rc;
+    }
+    if (n)
+        qsort(seqs, n, sizeof *seqs, cmp_u64); /* as the daemon orders them */
+    /* the head as sf_spool_open reads it: none means the first segment's start */
+    uint64_t head_seq = n ? seqs[0] : 1, head_off = 0;
+    char hp[4200];
+    snprintf(hp, sizeof hp, "%s/head", dir);
+    FILE *hf = fopen(hp, "re");
+    if (hf) {
+        unsigned long long a, b;
+        if (fscanf(hf, "%llu %llu", &a, &b) != 2) {
+            fclose(hf);
+            free(seqs);
+            snprintf(err, errlen, "spool %s: unreadable head file", dir);
+            return -EINVAL;
+        }
+        fclose(hf);
+        head_seq = a;
+        head_off = b;
+    }
+    size_t first = 0;
+    while (first < n && seqs[first] < head_seq)
+        first++; /* delivered: the daemon removes them at its next start */
+    if (first < n && seqs[first] != head_seq) {
+        head_seq = seqs[first];
+        head_off = 0;
+    }
+    for (size_t i = first; i < n; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%020llu.seg", dir, (unsigned long long)seqs[i]);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                continue; /* consumed meanwhile */
+            rc = -errno;
+            snprintf(err, errlen, "cannot open %s: %s", p, strerror(-rc));
+            break;
+        }
+        struct stat sb;
+        uint64_t size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        uint64_t off = seqs[i] == head_seq ? head_off : 0;
+        st->segments++;
+        while (off + HDR <= size) {
+            unsigned char h[HDR];
+            if (read_full(fd, h, HDR, (off_t)off))
+                break;
+            uint32_t rl = get32(h + 4), cl = get32(h + 8);
+            if (get32(h) != MAGIC || rl > MAX_PART || cl > MAX_PART || off + HDR + rl + cl > size)
+                break;
+            off += HDR + (uint64_t)rl + cl;
+            st->events++;
+            st->bytes += HDR + (uint64_t)rl + cl;
+        }
+        close(fd);
+    }
+    free(seqs);
+    return rc;
+}

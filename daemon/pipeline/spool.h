@@ -46,4 +46,16 @@ uint64_t sf_spool_bytes(const sf_spool *s);
 uint64_t sf_spool_dropped_corrupt(const sf_spool *s); /* records found corrupt at open */
 void sf_spool_close(sf_spool *s);
 
+/* What a spool directory holds, read without changing anything (no lock taken, nothing
+ * created, cut or removed), so it may run beside the daemon that owns the spool: the records
+ * from the head on, walked by their headers (checksums are not verified; a record the daemon is
+ * appending, or a torn or corrupt tail, ends the count of its segment). */
+typedef struct sf_spool_stat {
+    uint64_t events;   /* records not consumed */
+    uint64_t bytes;    /* their bytes on disk */
+    uint64_t segments; /* segment files from the head on */
+} sf_spool_stat;
+/* Returns 0, 1 when dir does not exist (nothing spooled yet), or negative (err says why). */
+int sf_spool_inspect(const char *dir, sf_spool_stat *st, char *err, size_t errlen);
+
 #endif
