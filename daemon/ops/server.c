@@ -556,6 +556,10 @@ static void sink_metrics(sf_server *s, sf_buf *b)
          "1 while the sink's last answer said its Kafka topic does not exist (kafka_rest; its "
          "events are retried), else 0.",
          9},
+        {"sysdig_forwarder_sink_events_skipped_total", "counter",
+         "Events read again after a restart that were not sent to the sink because it had "
+         "confirmed them before (the checkpoint's per-sink progress).",
+         10},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
@@ -589,8 +593,11 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             case 8:
                 v = (double)ss[i].unsettled;
                 break;
-            default:
+            case 9:
                 v = ss[i].topic_missing ? 1.0 : 0.0;
+                break;
+            default:
+                v = (double)ss[i].skipped;
                 break;
             }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);

@@ -203,6 +203,7 @@ static const char *const documented[] = {
     "sysdig_forwarder_queue_events",
     "sysdig_forwarder_ready",
     "sysdig_forwarder_sink_errors_total",
+    "sysdig_forwarder_sink_events_skipped_total",
     "sysdig_forwarder_sink_info",
     "sysdig_forwarder_sink_topic_missing",
     "sysdig_forwarder_sink_unsettled_events",
