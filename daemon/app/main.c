@@ -290,6 +290,21 @@ static void on_commit(void *ud, void *token, bool ok)
     maybe_run_done(a); /* the last page of --once / --from */
 }
 
+/* A sink confirmed a page that cannot commit yet (another sink holds it): the committer records
+ * it for that sink, so a crash does not re-send the page to it. */
+static void on_sink_confirmed(void *ud, size_t sink, void *token)
+{
+    app_t *a = ud;
+    sf_committer_sink_confirmed(a->committer, sink, token);
+}
+
+/* An event the sink confirmed in an earlier run (the checkpoint's per-sink progress). */
+static bool sink_skips(void *ud, size_t sink, const sf_event *ev)
+{
+    app_t *a = ud;
+    return ev->id[0] && sf_committer_sink_has(a->committer, sink, ev->id);
+}
+
 /* --once / --from: nothing more will be fetched; the pages in flight finish first. */
 static void on_source_done(void *ud, int status)
 {
@@ -731,6 +746,8 @@ int main(int argc, char **argv)
         goto out_http;
     }
     sf_pipeline_on_space(a->pipe, on_pipeline_space, a);
+    sf_pipeline_sink_hooks hooks = {.confirmed = on_sink_confirmed, .skip = sink_skips, .ud = a};
+    sf_pipeline_set_sink_hooks(a->pipe, &hooks);
     sf_server_opts sopts = {.mode = a->mode_name,
                             .checkpoint_used = so.mode != SF_MODE_RANGE,
                             .health_interval_ms = a->cfg.log.health_interval_ms > 0

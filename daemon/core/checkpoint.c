@@ -32,6 +32,13 @@ void sf_checkpoint_free(sf_checkpoint *cp)
     for (size_t i = 0; i < cp->nids; i++)
         free(cp->ids[i].id);
     free(cp->ids);
+    for (size_t k = 0; k < cp->nsinks; k++) {
+        free(cp->sinks[k].name);
+        for (size_t i = 0; i < cp->sinks[k].nids; i++)
+            free(cp->sinks[k].ids[i].id);
+        free(cp->sinks[k].ids);
+    }
+    free(cp->sinks);
     sf_checkpoint_init(cp);
 }
 
@@ -46,21 +53,46 @@ void sf_progress_free(sf_progress *p)
     free(p);
 }
 
+static int copy_ids(sf_seen_id **dst, size_t *ndst, const sf_seen_id *src, size_t n)
+{
+    *dst = NULL;
+    *ndst = 0;
+    if (!n)
+        return 0;
+    if (!(*dst = calloc(n, sizeof **dst)))
+        return -ENOMEM;
+    for (; *ndst < n; (*ndst)++) {
+        (*dst)[*ndst].ts_ns = src[*ndst].ts_ns;
+        if (!((*dst)[*ndst].id = sf_strdup(src[*ndst].id)))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src)
 {
     sf_checkpoint c = *src;
     c.cursor = NULL;
     c.ids = NULL;
     c.nids = 0;
+    c.sinks = NULL;
+    c.nsinks = 0;
     if (src->cursor && !(c.cursor = sf_strdup(src->cursor)))
         goto oom;
-    if (src->nids) {
-        if (!(c.ids = calloc(src->nids, sizeof *c.ids)))
+    if (copy_ids(&c.ids, &c.nids, src->ids, src->nids))
+        goto oom;
+    if (src->nsinks && !(c.sinks = calloc(src->nsinks, sizeof *c.sinks)))
+        goto oom;
+    for (; c.nsinks < src->nsinks; c.nsinks++) {
+        sf_sink_progress *d = &c.sinks[c.nsinks];
+        const sf_sink_progress *o = &src->sinks[c.nsinks];
+        if (!(d->name = sf_strdup(o->name))) {
+            c.nsinks++;
             goto oom;
-        for (; c.nids < src->nids; c.nids++) {
-            c.ids[c.nids].ts_ns = src->ids[c.nids].ts_ns;
-            if (!(c.ids[c.nids].id = sf_strdup(src->ids[c.nids].id)))
-                goto oom;
+        }
+        if (copy_ids(&d->ids, &d->nids, o->ids, o->nids)) {
+            c.nsinks++;
+            goto oom;
         }
     }
     *dst = c;
@@ -82,10 +114,23 @@ static void put_ns(sf_buf *out, int64_t v)
         sf_buf_appendf(out, "\"%lld\"", (long long)v);
 }
 
+static void put_ids(sf_buf *out, const sf_seen_id *ids, size_t n)
+{
+    sf_buf_putc(out, '[');
+    for (size_t i = 0; i < n; i++) {
+        sf_buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
+        sf_json_cstr_append(out, ids[i].id);
+        sf_buf_appendf(out, ",\"ts_ns\":\"%lld\"}", (long long)ids[i].ts_ns);
+    }
+    sf_buf_putc(out, ']');
+}
+
 int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out)
 {
-    size_t start = out->len;
-    sf_buf_reserve(out, 256 + cp->nids * 72);
+    size_t start = out->len, n = cp->nids;
+    for (size_t k = 0; k < cp->nsinks; k++)
+        n += cp->sinks[k].nids + 1;
+    sf_buf_reserve(out, 256 + n * 72);
     sf_buf_appendf(out, "{\"version\":%d,\"watermark_ns\":", SF_CHECKPOINT_VERSION);
     put_ns(out, cp->watermark_ns);
     sf_buf_puts(out, ",\"window\":");
@@ -102,13 +147,18 @@ int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out)
     } else {
         sf_buf_puts(out, "null");
     }
-    sf_buf_puts(out, ",\"recent_ids\":[");
-    for (size_t i = 0; i < cp->nids; i++) {
-        sf_buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
-        sf_json_cstr_append(out, cp->ids[i].id);
-        sf_buf_appendf(out, ",\"ts_ns\":\"%lld\"}", (long long)cp->ids[i].ts_ns);
+    sf_buf_puts(out, ",\"recent_ids\":");
+    put_ids(out, cp->ids, cp->nids);
+    sf_buf_puts(out, ",\"sinks\":{");
+    for (size_t k = 0; k < cp->nsinks; k++) {
+        if (k)
+            sf_buf_putc(out, ',');
+        sf_json_cstr_append(out, cp->sinks[k].name);
+        sf_buf_puts(out, ":{\"ids\":");
+        put_ids(out, cp->sinks[k].ids, cp->sinks[k].nids);
+        sf_buf_putc(out, '}');
     }
-    sf_buf_appendf(out, "],\"events_total\":\"%llu\",\"updated_ns\":\"%lld\"}\n",
+    sf_buf_appendf(out, "},\"events_total\":\"%llu\",\"updated_ns\":\"%lld\"}\n",
                    (unsigned long long)cp->events_total, (long long)cp->updated_ns);
     int rc = sf_buf_error(out);
     if (rc && out->data && out->len >= start) {
@@ -186,6 +236,41 @@ static void line_col(const char *text, const char *at, int *line, int *col)
     }
 }
 
+/* A list of {"id","ts_ns"} (what: its path in errors). */
+static int get_ids(const cJSON *ids, const char *what, sf_seen_id **out, size_t *nout, char *err,
+                   size_t errlen)
+{
+    if (!ids)
+        return fail(err, errlen, "%s: missing", what);
+    if (!cJSON_IsArray(ids))
+        return fail(err, errlen, "%s: expected an array", what);
+    int n = cJSON_GetArraySize(ids);
+    if (n > 0 && !(*out = calloc((size_t)n, sizeof **out)))
+        return -ENOMEM;
+    const cJSON *it;
+    size_t i = 0;
+    int rc;
+    cJSON_ArrayForEach(it, ids)
+    {
+        char path[200];
+        snprintf(path, sizeof path, "%.140s[%zu]", what, i);
+        if (!cJSON_IsObject(it))
+            return fail(err, errlen, "%s: expected an object", path);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        if (!cJSON_IsString(id) || !id->valuestring || !*id->valuestring) {
+            snprintf(path, sizeof path, "%.140s[%zu].id", what, i);
+            return fail(err, errlen, "%s: expected a non-empty string", path);
+        }
+        snprintf(path, sizeof path, "%.140s[%zu].ts_ns", what, i);
+        if ((rc = get_ns(it, "ts_ns", path, false, &(*out)[i].ts_ns, err, errlen)))
+            return rc;
+        if (!((*out)[i].id = sf_strdup(id->valuestring)))
+            return -ENOMEM;
+        *nout = ++i;
+    }
+    return 0;
+}
+
 int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char *err, size_t errlen)
 {
     sf_checkpoint cp;
@@ -229,17 +314,19 @@ int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char 
         rc = fail(err, errlen, "%s: missing", "version");
         goto out;
     }
-    if (!cJSON_IsNumber(ver) || ver->valuedouble != (double)SF_CHECKPOINT_VERSION) {
+    if (!cJSON_IsNumber(ver) || ver->valuedouble < SF_CHECKPOINT_VERSION_MIN ||
+        ver->valuedouble > SF_CHECKPOINT_VERSION || ver->valuedouble != (double)ver->valueint) {
         if (err && errlen) {
             if (cJSON_IsNumber(ver))
-                snprintf(err, errlen, "version: unsupported version %g (expected %d)",
-                         ver->valuedouble, SF_CHECKPOINT_VERSION);
+                snprintf(err, errlen, "version: unsupported version %g (expected %d to %d)",
+                         ver->valuedouble, SF_CHECKPOINT_VERSION_MIN, SF_CHECKPOINT_VERSION);
             else
                 snprintf(err, errlen, "version: expected a number");
         }
         rc = -EINVAL;
         goto out;
     }
+    cp.version = ver->valueint;
     if ((rc = get_ns(root, "watermark_ns", "watermark_ns", true, &cp.watermark_ns, err, errlen)))
         goto out;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "window");
@@ -274,44 +361,53 @@ int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char 
         rc = fail(err, errlen, "%s: expected an object or null", "window");
         goto out;
     }
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "recent_ids");
-    if (!ids) {
-        rc = fail(err, errlen, "%s: missing", "recent_ids");
+    if ((rc = get_ids(cJSON_GetObjectItemCaseSensitive(root, "recent_ids"), "recent_ids", &cp.ids,
+                      &cp.nids, err, errlen)))
+        goto out;
+    const cJSON *sinks = cJSON_GetObjectItemCaseSensitive(root, "sinks");
+    if (cp.version >= 2 && !sinks) {
+        rc = fail(err, errlen, "%s: missing", "sinks");
         goto out;
     }
-    if (!cJSON_IsArray(ids)) {
-        rc = fail(err, errlen, "%s: expected an array", "recent_ids");
-        goto out;
-    }
-    int n = cJSON_GetArraySize(ids);
-    if (n > 0 && !(cp.ids = calloc((size_t)n, sizeof *cp.ids))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    const cJSON *it;
-    size_t i = 0;
-    cJSON_ArrayForEach(it, ids)
-    {
-        char path[48];
-        snprintf(path, sizeof path, "recent_ids[%zu]", i);
-        if (!cJSON_IsObject(it)) {
-            rc = fail(err, errlen, "%s: expected an object", path);
+    if (cp.version >= 2) {
+        if (!cJSON_IsObject(sinks)) {
+            rc = fail(err, errlen, "%s: expected an object", "sinks");
             goto out;
         }
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (!cJSON_IsString(id) || !id->valuestring || !*id->valuestring) {
-            snprintf(path, sizeof path, "recent_ids[%zu].id", i);
-            rc = fail(err, errlen, "%s: expected a non-empty string", path);
-            goto out;
-        }
-        snprintf(path, sizeof path, "recent_ids[%zu].ts_ns", i);
-        if ((rc = get_ns(it, "ts_ns", path, false, &cp.ids[i].ts_ns, err, errlen)))
-            goto out;
-        if (!(cp.ids[i].id = sf_strdup(id->valuestring))) {
+        cp.has_sinks = true;
+        int ns = cJSON_GetArraySize(sinks);
+        if (ns > 0 && !(cp.sinks = calloc((size_t)ns, sizeof *cp.sinks))) {
             rc = -ENOMEM;
             goto out;
         }
-        cp.nids = ++i;
+        const cJSON *sk;
+        cJSON_ArrayForEach(sk, sinks)
+        {
+            char path[160];
+            snprintf(path, sizeof path, "sinks.%.100s", sk->string ? sk->string : "");
+            if (!sk->string || !*sk->string) {
+                rc = fail(err, errlen, "%s", "sinks: a sink name is empty");
+                goto out;
+            }
+            for (size_t k = 0; k < cp.nsinks; k++)
+                if (strcmp(cp.sinks[k].name, sk->string) == 0) {
+                    rc = fail(err, errlen, "%s: listed twice", path);
+                    goto out;
+                }
+            if (!cJSON_IsObject(sk)) {
+                rc = fail(err, errlen, "%s: expected an object", path);
+                goto out;
+            }
+            sf_sink_progress *sp = &cp.sinks[cp.nsinks++];
+            if (!(sp->name = sf_strdup(sk->string))) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            snprintf(path, sizeof path, "sinks.%.100s.ids", sk->string);
+            if ((rc = get_ids(cJSON_GetObjectItemCaseSensitive(sk, "ids"), path, &sp->ids,
+                              &sp->nids, err, errlen)))
+                goto out;
+        }
     }
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(root, "events_total");
     if (tot && !cJSON_IsNull(tot)) {

@@ -1,7 +1,11 @@
 /* checkpoint: the durable position of the forwarder.
  *
- * JSON file {"version":1, "watermark_ns":"...", "window":{...}|null, "recent_ids":[...]}; ns
- * values are strings (exact int64). Written atomically: temp file in the same directory
+ * JSON file {"version":2, "watermark_ns":"...", "window":{...}|null, "recent_ids":[...],
+ * "sinks":{"<name>":{"ids":[...]}, ...}}; ns values are strings (exact int64). The position
+ * and recent_ids describe what every sink settled (the slowest sink); "sinks" lists, per sink,
+ * the ids that sink settled beyond that position (a restart re-reads from the position and
+ * skips them for that sink only). Version 1 files (no "sinks") are read as "no sink is ahead".
+ * Written atomically: temp file in the same directory
  * (mode 0600), write, fsync, rename over the old one, fsync the directory. A corrupt file is
  * an error, never silently replaced. */
 #ifndef SF_CHECKPOINT_H
@@ -17,6 +21,14 @@ typedef struct sf_seen_id {
     int64_t ts_ns;
 } sf_seen_id;
 
+/* One sink's progress beyond the common position: the ids it settled in pages that not every
+ * sink settled yet. */
+typedef struct sf_sink_progress {
+    char *name;
+    sf_seen_id *ids;
+    size_t nids;
+} sf_sink_progress;
+
 typedef struct sf_checkpoint {
     int64_t watermark_ns; /* end of the last fully delivered window; SF_TIME_UNSET = none */
     /* window in progress (in_window false: none) */
@@ -27,11 +39,17 @@ typedef struct sf_checkpoint {
     /* ids delivered recently (dedup across overlapping windows and resumed windows) */
     sf_seen_id *ids;
     size_t nids;
+    /* per sink, by name (has_sinks false: a version 1 file, which does not say) */
+    bool has_sinks;
+    sf_sink_progress *sinks;
+    size_t nsinks;
+    int version;           /* of the file read (decode); encode always writes the current */
     uint64_t events_total; /* informational: events delivered since the file was created */
     int64_t updated_ns;    /* informational: wall clock of the save */
 } sf_checkpoint;
 
-#define SF_CHECKPOINT_VERSION 1
+#define SF_CHECKPOINT_VERSION 2
+#define SF_CHECKPOINT_VERSION_MIN 1 /* the oldest version read */
 
 /* What committing one page changes in the checkpoint. The source builds one for every page it
  * emits; it travels through the pipeline as the page's token and the committer

@@ -112,6 +112,30 @@ int sf_idset_add(sf_idset *s, const char *id, int64_t ts_ns)
     return 0;
 }
 
+bool sf_idset_remove(sf_idset *s, const char *id)
+{
+    if (!s->cap)
+        return false;
+    size_t mask = s->cap - 1, i = find(s->slots, s->cap, id);
+    if (!s->slots[i].id)
+        return false;
+    free(s->slots[i].id);
+    s->slots[i].id = NULL;
+    s->n--;
+    /* backward-shift deletion: move later members of the probe chain into the hole when
+     * their home slot does not lie cyclically in (hole, j] */
+    for (size_t j = (i + 1) & mask; s->slots[j].id; j = (j + 1) & mask) {
+        size_t home = sf_hash_str(s->slots[j].id) & mask;
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        s->slots[i] = s->slots[j];
+        s->slots[j].id = NULL;
+        i = j;
+    }
+    return true;
+}
+
 int sf_idset_prune(sf_idset *s, int64_t min_ts)
 {
     size_t kept = 0;

@@ -24,6 +24,8 @@ void sf_idset_free(sf_idset *s);
 bool sf_idset_has(const sf_idset *s, const char *id);
 /* 0 (added or already there), -ENOMEM. */
 int sf_idset_add(sf_idset *s, const char *id, int64_t ts_ns);
+/* Removes id if present (true if it was). */
+bool sf_idset_remove(sf_idset *s, const char *id);
 /* Removes every entry older than min_ts (entries without a time, SF_TIME_UNSET, too). */
 int sf_idset_prune(sf_idset *s, int64_t min_ts);
 /* Calls fn for every entry (order unspecified). */

@@ -598,6 +598,10 @@ static void sink_metrics(sf_server *s, sf_buf *b)
          "Records in librdkafka's producer queues, waiting to be sent or for their delivery "
          "report (kafka sinks; 0 for the others).",
          11},
+        {"sysdig_forwarder_sink_events_skipped_total", "counter",
+         "Events read again after a restart that were not sent to the sink because it had "
+         "confirmed them before (the checkpoint's per-sink progress).",
+         12},
     };
     for (size_t d = 0; d < SF_ARRAY_LEN(defs); d++) {
         family(b, defs[d].name, defs[d].type, defs[d].help);
@@ -637,8 +641,11 @@ static void sink_metrics(sf_server *s, sf_buf *b)
             case 10:
                 v = (double)ss[i].filtered;
                 break;
-            default:
+            case 11:
                 v = (double)ss[i].producer_queue;
+                break;
+            default:
+                v = (double)ss[i].skipped;
                 break;
             }
             sample_l1(b, defs[d].name, "sink", ss[i].name, v);

@@ -7,6 +7,7 @@
 
 #include "core/idset.h"
 #include "core/log.h"
+#include "sinks/sink.h"
 
 struct sf_committer {
     bool failed; /* a page failed: nothing after it may move the checkpoint */
@@ -16,7 +17,12 @@ struct sf_committer {
     bool persist;
     sf_checkpoint cp;   /* committed state; its ids live in 'committed' */
     sf_idset committed; /* ids delivered (what the checkpoint lists) */
-    bool dirty;         /* cp differs from the file */
+    /* per sink (config order): ids that sink confirmed in pages not committed yet (the
+     * checkpoint's "sinks"); bounded by dedup_max_ids each (beyond it the oldest are forgotten:
+     * re-sent after a crash, never lost) */
+    size_t nsinks;
+    sf_idset *ahead;
+    bool dirty; /* cp differs from the file */
     /* the save in flight */
     bool saving;
     uv_work_t work;
@@ -85,24 +91,47 @@ static void add_committed_id(void *ud, const char *id, int64_t ts)
     cp->nids++;
 }
 
+static void add_ahead_id(void *ud, const char *id, int64_t ts)
+{
+    sf_sink_progress *sp = ud;
+    sp->ids[sp->nids].id = (char *)id; /* borrowed for the copy below */
+    sp->ids[sp->nids].ts_ns = ts;
+    sp->nids++;
+}
+
 static void save_start(sf_committer *c)
 {
     if (c->saving || !c->persist)
         return;
     /* the committed set is the checkpoint's id list (borrowed): encoded here, so the worker
-     * only writes bytes (no deep copy of up to dedup_max_ids ids per save) */
+     * only writes bytes (no deep copy of up to dedup_max_ids ids per save); so are the sinks'
+     * sets, in the same file: one atomic replace says where every sink is */
     sf_checkpoint tmp = c->cp;
+    int rc = -ENOMEM;
     tmp.ids = calloc(c->committed.n ? c->committed.n : 1, sizeof *tmp.ids);
-    if (!tmp.ids) {
-        SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
-        return;
-    }
+    tmp.sinks = calloc(c->nsinks ? c->nsinks : 1, sizeof *tmp.sinks);
+    tmp.nsinks = 0;
+    if (!tmp.ids || !tmp.sinks)
+        goto enc;
     tmp.nids = 0;
     sf_idset_each(&c->committed, add_committed_id, &tmp);
+    tmp.has_sinks = true;
+    for (; tmp.nsinks < c->nsinks; tmp.nsinks++) {
+        sf_sink_progress *sp = &tmp.sinks[tmp.nsinks];
+        sp->name = (char *)c->cfg->sinks[tmp.nsinks]->common.name;
+        sp->ids = calloc(c->ahead[tmp.nsinks].n ? c->ahead[tmp.nsinks].n : 1, sizeof *sp->ids);
+        if (!sp->ids)
+            goto enc;
+        sf_idset_each(&c->ahead[tmp.nsinks], add_ahead_id, sp);
+    }
     tmp.updated_ns = sf_now_ns();
     sf_buf_free(&c->save_text);
-    int rc = sf_checkpoint_encode(&tmp, &c->save_text);
+    rc = sf_checkpoint_encode(&tmp, &c->save_text);
+enc:
     free(tmp.ids);
+    for (size_t k = 0; tmp.sinks && k < c->nsinks; k++)
+        free(tmp.sinks[k].ids);
+    free(tmp.sinks);
     if (rc) {
         sf_buf_free(&c->save_text);
         SF_ERROR("checkpoint", "out of memory preparing the checkpoint");
@@ -118,6 +147,58 @@ static void save_start(sf_committer *c)
         sf_buf_free(&c->save_text);
         SF_ERROR("checkpoint", "cannot queue checkpoint write: %s", uv_strerror(rc));
     }
+}
+
+/* The loaded per-sink progress goes to the sinks of this configuration, by name. */
+static void load_sinks(sf_committer *c)
+{
+    sf_checkpoint *cp = &c->cp;
+    bool fresh = cp->version == 0; /* no file: nothing to say */
+    if (!fresh && !cp->has_sinks && c->persist)
+        SF_INFO("checkpoint",
+                "checkpoint version %d: it will be rewritten as version %d, which also records "
+                "what each sink confirmed (a crash then re-sends to each sink only what it had "
+                "not confirmed)",
+                cp->version, SF_CHECKPOINT_VERSION);
+    for (size_t k = 0; k < c->nsinks; k++) {
+        const char *name = c->cfg->sinks[k]->common.name;
+        const sf_sink_progress *sp = NULL;
+        for (size_t j = 0; j < cp->nsinks && !sp; j++)
+            if (strcmp(cp->sinks[j].name, name) == 0)
+                sp = &cp->sinks[j];
+        if (sp) {
+            for (size_t i = 0; i < sp->nids; i++)
+                if (sf_idset_add(&c->ahead[k], sp->ids[i].id, sp->ids[i].ts_ns))
+                    SF_WARN("checkpoint",
+                            "out of memory loading sink %s's progress "
+                            "(duplicates possible)",
+                            name);
+        } else if (cp->has_sinks && c->persist) {
+            SF_INFO("checkpoint",
+                    "sink %s is new in this checkpoint: it starts from the checkpoint's position "
+                    "(events delivered before it are not sent to it; --from/--to sends it a "
+                    "range)",
+                    name);
+        }
+    }
+    for (size_t j = 0; j < cp->nsinks; j++) {
+        bool known = false;
+        for (size_t k = 0; k < c->nsinks && !known; k++)
+            known = strcmp(cp->sinks[j].name, c->cfg->sinks[k]->common.name) == 0;
+        if (!known && c->persist)
+            SF_INFO("checkpoint",
+                    "sink %s is no longer configured: its progress (%zu events ahead of the "
+                    "checkpoint) is dropped",
+                    cp->sinks[j].name, cp->sinks[j].nids);
+    }
+    /* the sets hold them now (what a save writes comes from there) */
+    sf_checkpoint tmp;
+    sf_checkpoint_init(&tmp);
+    tmp.sinks = cp->sinks;
+    tmp.nsinks = cp->nsinks;
+    sf_checkpoint_free(&tmp);
+    cp->sinks = NULL;
+    cp->nsinks = 0;
 }
 
 int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_checkpoint *cp,
@@ -141,6 +222,16 @@ int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_
     free(c->cp.ids);
     c->cp.ids = NULL;
     c->cp.nids = 0;
+    c->nsinks = cfg->nsinks;
+    if (!(c->ahead = calloc(cfg->nsinks ? cfg->nsinks : 1, sizeof *c->ahead))) {
+        sf_idset_free(&c->committed);
+        sf_checkpoint_free(&c->cp);
+        free(c);
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < c->nsinks; k++)
+        sf_idset_init(&c->ahead[k], (size_t)cfg->source.dedup_max_ids);
+    load_sinks(c);
     c->st.watermark_ns = c->cp.watermark_ns;
     c->st.events_total = c->cp.events_total;
     *out = c;
@@ -160,9 +251,13 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
         sf_progress_free(t);
         return;
     }
-    for (size_t i = 0; i < t->nids; i++)
+    for (size_t i = 0; i < t->nids; i++) {
         if (sf_idset_add(&c->committed, t->ids[i].id, t->ids[i].ts_ns))
             SF_WARN("source", "out of memory remembering delivered ids (duplicates possible)");
+        /* every sink has it now: the common position says so */
+        for (size_t k = 0; k < c->nsinks; k++)
+            sf_idset_remove(&c->ahead[k], t->ids[i].id);
+    }
     c->cp.events_total += t->nevents;
     int64_t overlap_ns = c->cfg->source.overlap_ms * SF_NS_PER_MS;
     if (t->window_end) {
@@ -173,6 +268,10 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
         c->cp.cursor = NULL;
         c->cp.win_low_ns = SF_TIME_UNSET;
         sf_idset_prune(&c->committed, c->cp.watermark_ns - overlap_ns);
+        /* what no window will read again is not skipped again either */
+        for (size_t k = 0; k < c->nsinks; k++)
+            if (c->ahead[k].n)
+                sf_idset_prune(&c->ahead[k], c->cp.watermark_ns - overlap_ns);
     } else {
         c->cp.in_window = true;
         c->cp.win_from_ns = t->win_from;
@@ -187,6 +286,32 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
     sf_progress_free(t);
     c->dirty = true;
     save_start(c);
+}
+
+void sf_committer_sink_confirmed(sf_committer *c, size_t sink, const sf_progress *t)
+{
+    if (sink >= c->nsinks)
+        return;
+    for (size_t i = 0; i < t->nids; i++)
+        if (sf_idset_add(&c->ahead[sink], t->ids[i].id, t->ids[i].ts_ns))
+            SF_WARN("checkpoint",
+                    "out of memory recording sink %s's progress (duplicates "
+                    "possible)",
+                    c->cfg->sinks[sink]->common.name);
+    if (!t->nids)
+        return;
+    c->dirty = true;
+    save_start(c);
+}
+
+bool sf_committer_sink_has(const sf_committer *c, size_t sink, const char *id)
+{
+    return sink < c->nsinks && c->ahead[sink].n && sf_idset_has(&c->ahead[sink], id);
+}
+
+size_t sf_committer_sink_ahead(const sf_committer *c, size_t sink)
+{
+    return sink < c->nsinks ? c->ahead[sink].n : 0;
 }
 
 void sf_committer_flush(sf_committer *c, void (*cb)(void *ud, int rc), void *ud)
@@ -215,6 +340,9 @@ void sf_committer_free(sf_committer *c)
         return;
     sf_defer_cancel(&c->flush_done);
     sf_idset_free(&c->committed);
+    for (size_t k = 0; k < c->nsinks; k++)
+        sf_idset_free(&c->ahead[k]);
+    free(c->ahead);
     sf_checkpoint_free(&c->cp);
     sf_buf_free(&c->save_text);
     free(c);

@@ -96,6 +96,20 @@ void sf_job_free(sf_job *j)
     free(j);
 }
 
+void sf_job_skip(sf_job *j, size_t idx)
+{
+    if (j->done[idx] == SF_JOB_PENDING) {
+        j->done[idx] = SF_JOB_SETTLED;
+        j->remaining--;
+    } else if (j->done[idx] == SF_JOB_DEAD) { /* unencodable, but the sink has it already */
+        j->done[idx] = SF_JOB_SETTLED;
+        j->remaining--;
+        j->ndead--;
+        free(j->reasons[idx]);
+        j->reasons[idx] = NULL;
+    }
+}
+
 void sf_job_mark_dead(sf_job *j, size_t idx, char *reason)
 {
     if (j->done[idx] != SF_JOB_PENDING) {
@@ -111,6 +125,7 @@ void sf_job_mark_dead(sf_job *j, size_t idx, char *reason)
 void sf_job_give_up(sf_job *j, bool dead_too)
 {
     j->page->failed = true;
+    j->gave_up = true;
     for (size_t i = 0; i < j->page->n; i++)
         if (j->done[i] == SF_JOB_PENDING || (dead_too && j->done[i] == SF_JOB_DEAD)) {
             j->done[i] = SF_JOB_SETTLED;

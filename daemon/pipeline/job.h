@@ -32,6 +32,8 @@ typedef struct sf_job {
     unsigned dead_failures; /* failed dead-letter writes (not sink attempts) */
     bool borrowed;          /* records are views of the events' raw bytes (format keep_bytes) */
     size_t bytes;           /* memory the records own */
+    size_t sink;            /* the sink's index in the pipeline (config order) */
+    bool gave_up;           /* bounded mode gave up on it: settled, but not confirmed */
 } sf_job;
 
 /* Counters a job reports into (per sink). */
@@ -52,6 +54,8 @@ sf_job *sf_job_new_spool_hold(size_t spool_n);
 /* Frees what the job needs for sending (all of it for a hold, whose page may be gone). */
 void sf_job_free_work(sf_job *j);
 void sf_job_free(sf_job *j);
+/* Record idx needs no sending: the sink confirmed it in an earlier run (it counts as settled). */
+void sf_job_skip(sf_job *j, size_t idx);
 /* Marks record idx for the dead-letter file (takes reason; ignored unless still pending). */
 void sf_job_mark_dead(sf_job *j, size_t idx, char *reason);
 /* Bounded mode gives up on the page: it will fail (the checkpoint stays before it), and its

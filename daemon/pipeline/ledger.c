@@ -26,6 +26,7 @@ void sf_ledger_page_free(sf_ledger_page *pg)
 {
     if (!pg)
         return;
+    free(pg->by_sink);
     sf_ledger_page_free_events(pg);
     free(pg);
 }
@@ -66,6 +67,31 @@ bool sf_ledger_settled(sf_ledger *l, sf_ledger_page *pg, bool failed)
         return true;
     }
     return false;
+}
+
+void sf_ledger_sink_confirmed(sf_ledger *l, sf_ledger_page *pg, size_t sink)
+{
+    if (!pg->by_sink || pg->by_sink[sink] != SF_LEDGER_SINK_PENDING)
+        return;
+    pg->by_sink[sink] = SF_LEDGER_SINK_CONFIRMED;
+    l->sink_news++;
+}
+
+void sf_ledger_sink_report(sf_ledger *l, size_t nsinks,
+                           void (*fn)(void *ud, size_t sink, void *token), void *ud)
+{
+    if (!l->sink_news)
+        return;
+    l->sink_news = 0;
+    for (sf_ledger_page *pg = l->head; pg; pg = pg->next) {
+        for (size_t s = 0; pg->by_sink && s < nsinks; s++) {
+            if (pg->by_sink[s] != SF_LEDGER_SINK_CONFIRMED)
+                continue;
+            pg->by_sink[s] = SF_LEDGER_SINK_REPORTED;
+            if (!pg->committed)
+                fn(ud, s, pg->token);
+        }
+    }
 }
 
 sf_ledger_page *sf_ledger_pop(sf_ledger *l)

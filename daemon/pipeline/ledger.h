@@ -29,13 +29,19 @@ typedef struct sf_ledger_page {
     bool complete;        /* every sink settled it */
     bool settling;        /* every sink sent it; only settlement is awaited */
     bool committed;       /* its commit was delivered (a failed page on close stays linked) */
+    /* per sink (nsinks): SF_LEDGER_SINK_*: whether that sink confirmed every event of the page
+     * (delivered, dead-lettered or spooled), and whether that was reported */
+    unsigned char *by_sink;
 } sf_ledger_page;
+
+enum { SF_LEDGER_SINK_PENDING = 0, SF_LEDGER_SINK_CONFIRMED = 1, SF_LEDGER_SINK_REPORTED = 2 };
 
 typedef struct sf_ledger {
     sf_ledger_page *head, *tail;
     size_t npages;    /* pages not popped yet */
     size_t nsettling; /* of which: settling */
     size_t bytes;     /* of the pages not settling (pipeline.max_inflight_bytes) */
+    size_t sink_news; /* pages' sink confirmations not reported yet */
 } sf_ledger;
 
 /* A page for n events (takes events, the array included, only on success); NULL if out of
@@ -52,6 +58,13 @@ void sf_ledger_append(sf_ledger *l, sf_ledger_page *pg, size_t nsinks);
 bool sf_ledger_sent(sf_ledger *l, sf_ledger_page *pg);
 /* One sink settled pg (failed: some of its events could not be). True if pg is complete now. */
 bool sf_ledger_settled(sf_ledger *l, sf_ledger_page *pg, bool failed);
+/* Sink number sink confirmed every event of pg for good (not a failed or given-up settlement):
+ * recorded for sf_ledger_sink_report. Pages without by_sink ignore it. */
+void sf_ledger_sink_confirmed(sf_ledger *l, sf_ledger_page *pg, size_t sink);
+/* Reports the confirmations recorded since the last call, of pages still linked (a popped
+ * page's commit says more): fn(ud, sink, token), page order per sink. */
+void sf_ledger_sink_report(sf_ledger *l, size_t nsinks,
+                           void (*fn)(void *ud, size_t sink, void *token), void *ud);
 /* Unlinks and returns the head if it is complete (the caller commits and frees it), else NULL. */
 sf_ledger_page *sf_ledger_pop(sf_ledger *l);
 /* Pages in flight for max_inflight_pages: not popped and not only settling. */

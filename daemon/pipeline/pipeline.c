@@ -22,6 +22,7 @@ struct sf_pipeline {
     bool keep_trees; /* a sink reads event fields when it sends (sink ops reads_events) */
     sf_pipeline_commit_cb cb;
     void *ud;
+    sf_pipeline_sink_hooks hooks;
     void (*space_cb)(void *);
     void *space_ud;
     /* the notification: commits, then space, then closed, on a later turn */
@@ -59,6 +60,10 @@ static void on_notify(void *arg)
         }
         sf_ledger_page_free(pg);
     }
+    if (p->hooks.confirmed)
+        sf_ledger_sink_report(&ctx->ledger, p->nsinks, p->hooks.confirmed, p->hooks.ud);
+    else
+        ctx->ledger.sink_news = 0;
     if (ctx->closing) {
         /* pages that stay linked (jobs point at them until free) fail, in order */
         for (pg = ctx->ledger.head; pg; pg = pg->next) {
@@ -136,6 +141,11 @@ int sf_pipeline_new(uv_loop_t *loop, sf_defer *defer, struct sf_http *http, cons
     return 0;
 }
 
+void sf_pipeline_set_sink_hooks(sf_pipeline *p, const sf_pipeline_sink_hooks *hooks)
+{
+    p->hooks = *hooks;
+}
+
 int sf_pipeline_open(sf_pipeline *p)
 {
     for (size_t i = 0; i < p->nsinks; i++) {
@@ -191,6 +201,8 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
     sf_job **jobs = calloc(p->nsinks ? p->nsinks : 1, sizeof *jobs);
     if (!pg || !jobs)
         goto oom;
+    if (p->hooks.confirmed && !(pg->by_sink = calloc(p->nsinks ? p->nsinks : 1, 1)))
+        goto oom;
     sf_job_counts counts = {.encode_errors = &ctx->encode_errors, .utf8_events = &ctx->utf8_events};
     for (size_t s = 0; s < p->nsinks; s++) {
         sf_sinkq *q = &p->sinks[s];
@@ -199,6 +211,14 @@ int sf_pipeline_submit(sf_pipeline *p, sf_event *events, size_t n, void *token)
                              q->sink.name, uv_now(ctx->loop), &counts);
         if (!jobs[s])
             goto oom;
+        jobs[s]->sink = s;
+        /* what this sink confirmed in an earlier run is not sent to it again (events its
+         * filter dropped are settled already: not counted as skipped) */
+        size_t before = jobs[s]->remaining;
+        for (size_t i = 0; p->hooks.skip && i < n; i++)
+            if (p->hooks.skip(p->hooks.ud, s, &events[i]))
+                sf_job_skip(jobs[s], i);
+        q->skipped += before - jobs[s]->remaining;
     }
     /* every sink has its records: unless one reads event fields when it sends, the parsed
      * trees go (the page keeps raw bytes, ids and times: a fraction of the memory) */
@@ -225,6 +245,8 @@ oom:
     for (size_t s = 0; jobs && s < p->nsinks; s++)
         sf_job_free(jobs[s]);
     free(jobs);
+    if (pg)
+        free(pg->by_sink);
     free(pg); /* not its events: the caller keeps them */
     return -ENOMEM;
 }

@@ -41,9 +41,25 @@ typedef struct sf_pipeline_stats {
     uint64_t dead_letter_bytes;
 } sf_pipeline_stats;
 
+/* Per-sink progress (for a checkpoint that records what each sink confirmed):
+ * - confirmed(ud, sink, token): sink number `sink` (config order) settled every event of the
+ *   page for good (delivered, durably dead-lettered or spooled; not a bounded-mode give-up),
+ *   while the page is not complete yet (a complete page's commit says it for every sink).
+ *   Called on a later turn, in the notification, after the commits of that turn; per sink in
+ *   page order.
+ * - skip(ud, sink, ev): true if the sink confirmed this event in an earlier run: at submit it
+ *   counts as settled for that sink without being sent (sinks' skipped counter). */
+typedef struct sf_pipeline_sink_hooks {
+    void (*confirmed)(void *ud, size_t sink, void *token);
+    bool (*skip)(void *ud, size_t sink, const sf_event *ev);
+    void *ud;
+} sf_pipeline_sink_hooks;
+
 /* defer: the loop's notification queue (must outlive the pipeline's use of the loop). */
 int sf_pipeline_new(uv_loop_t *loop, sf_defer *defer, struct sf_http *http, const sf_config *cfg,
                     sf_pipeline_commit_cb cb, void *ud, sf_pipeline **out);
+/* Before the first submit. */
+void sf_pipeline_set_sink_hooks(sf_pipeline *p, const sf_pipeline_sink_hooks *hooks);
 /* Opens every sink; on failure logs which and returns negative. */
 int sf_pipeline_open(sf_pipeline *p);
 /* In --once / range modes, retries are bounded (finite even if configured unlimited) so the

@@ -28,7 +28,7 @@ void sf_settle_add(sf_settle *st, sf_job *h)
 
 /* Unlinks the oldest hold and frees it; returns its page (NULL for a spool hold, whose record
  * count goes to *spool_n). */
-static sf_ledger_page *hold_pop(sf_settle *st, size_t *spool_n)
+static sf_ledger_page *hold_pop(sf_settle *st, size_t *spool_n, bool *confirmed, size_t *sink)
 {
     sf_job *h = st->head;
     st->head = h->next;
@@ -36,6 +36,8 @@ static sf_ledger_page *hold_pop(sf_settle *st, size_t *spool_n)
         st->tail = NULL;
     sf_ledger_page *pg = h->page;
     *spool_n = h->spool_n;
+    *confirmed = !h->gave_up;
+    *sink = h->sink;
     sf_job_free(h);
     return pg;
 }
@@ -44,8 +46,11 @@ size_t sf_settle_release(sf_settle *st, sf_ledger *l, sf_spool *spool, const cha
 {
     size_t completed = 0;
     while (st->head && st->head->seq_end <= st->settled_seq) {
-        size_t spool_n;
-        sf_ledger_page *pg = hold_pop(st, &spool_n);
+        size_t spool_n, s;
+        bool confirmed;
+        sf_ledger_page *pg = hold_pop(st, &spool_n, &confirmed, &s);
+        if (pg && confirmed) /* this sink has every event of the page for good */
+            sf_ledger_sink_confirmed(l, pg, s);
         if (pg)
             completed += sf_ledger_settled(l, pg, false);
         else if (sf_spool_consume(spool, spool_n) != 0)
@@ -59,8 +64,9 @@ size_t sf_settle_fail(sf_settle *st, sf_ledger *l)
 {
     size_t completed = 0;
     while (st->head) {
-        size_t spool_n;
-        sf_ledger_page *pg = hold_pop(st, &spool_n);
+        size_t spool_n, s;
+        bool confirmed;
+        sf_ledger_page *pg = hold_pop(st, &spool_n, &confirmed, &s);
         if (pg)
             completed += sf_ledger_settled(l, pg, true);
     }

@@ -26,8 +26,9 @@ void sf_settle_ok(sf_settle *st, uint64_t n, bool deferred);
 void sf_settle_settled(sf_settle *st, uint64_t n);
 /* h (a finished job, or a spool hold) waits until every record reported OK so far settled. */
 void sf_settle_add(sf_settle *st, sf_job *h);
-/* Releases, in order, the holds whose records settled. Returns how many pages became complete
- * (every sink settled them). */
+/* Releases, in order, the holds whose records settled; a page hold whose job was not given up
+ * records that this sink confirmed the page (sf_ledger_sink_confirmed). Returns how many pages
+ * became complete (every sink settled them). */
 size_t sf_settle_release(sf_settle *st, sf_ledger *l, sf_spool *spool, const char *sink);
 /* Fails every hold: its page completes with ok=false (the checkpoint stays before it); held
  * spool records stay in the spool. Returns how many pages became complete. */

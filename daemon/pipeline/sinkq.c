@@ -70,7 +70,9 @@ static void release(sf_sinkq *q)
 {
     if (q->closing)
         return;
-    if (sf_settle_release(&q->settle, &q->ctx->ledger, q->spooler.spool, q->sink.name))
+    size_t news = q->ctx->ledger.sink_news;
+    if (sf_settle_release(&q->settle, &q->ctx->ledger, q->spooler.spool, q->sink.name) ||
+        q->ctx->ledger.sink_news != news) /* pages completed, or this sink confirmed some */
         q->ctx->changed(q->ctx, false);
 }
 
@@ -591,6 +593,7 @@ void sf_sinkq_stats(const sf_sinkq *q, sf_sink_stats *st)
     st->type = q->sink.cfg->ops->type;
     st->format = q->sink.cfg->format->name;
     st->delivered = q->delivered;
+    st->skipped = q->skipped;
     st->retried = q->retried;
     st->rejected = q->rejected;
     st->batches = q->batches;

@@ -56,6 +56,7 @@ typedef struct sf_sink_stats {
     const char *name, *type, *format;
     uint64_t delivered, retried, rejected, batches;
     uint64_t filtered; /* events its filter routed away (settled without sending) */
+    uint64_t skipped;  /* events not sent: the sink confirmed them in an earlier run */
     size_t queued_events;
     bool healthy;
     const char *last_error;
@@ -99,7 +100,7 @@ typedef struct sf_sinkq {
     uint64_t flush_deadline; /* bounded mode: uv_now() by which held records must settle */
     sf_settle settle;
     sf_spooler spooler;
-    uint64_t delivered, retried, rejected, batches;
+    uint64_t delivered, retried, rejected, batches, skipped;
     uint64_t filtered; /* events its filter routed away */
     uint64_t faults[SF_SINK_FAULT_COUNT];
     bool fault_logged; /* this episode of sink.fault was logged */

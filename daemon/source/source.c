@@ -1033,6 +1033,8 @@ int sf_source_new(uv_loop_t *loop, sf_defer *defer, sf_http *http, const sf_conf
     s->cp = *start; /* the position; the ids go to the seen set */
     s->cp.ids = NULL;
     s->cp.nids = 0;
+    s->cp.sinks = NULL; /* the committer's */
+    s->cp.nsinks = 0;
     if (start->cursor && !(s->cp.cursor = sf_strdup(start->cursor))) {
         free(s);
         return -ENOMEM;

@@ -75,6 +75,17 @@ static void fill(sf_checkpoint *cp)
     cp->ids[1].ts_ns = INT64_MIN + 1;
     cp->ids[2].id = strdup("max \xc3\xa9");
     cp->ids[2].ts_ns = INT64_MAX;
+    cp->has_sinks = true;
+    cp->nsinks = 2;
+    cp->sinks = calloc(2, sizeof *cp->sinks);
+    cp->sinks[0].name = strdup("file \"x\"");
+    cp->sinks[0].nids = 2;
+    cp->sinks[0].ids = calloc(2, sizeof *cp->sinks[0].ids);
+    cp->sinks[0].ids[0].id = strdup("ahead-1");
+    cp->sinks[0].ids[0].ts_ns = INT64_C(1700651788101680300);
+    cp->sinks[0].ids[1].id = strdup("ahead-2");
+    cp->sinks[0].ids[1].ts_ns = -3;
+    cp->sinks[1].name = strdup("syslog");
     cp->events_total = UINT64_MAX;
     cp->updated_ns = INT64_C(1700651799999999999);
 }
@@ -96,6 +107,16 @@ static void assert_same(const sf_checkpoint *a, const sf_checkpoint *b, bool upd
     for (size_t i = 0; i < a->nids; i++) {
         ck_assert_str_eq(a->ids[i].id, b->ids[i].id);
         ck_assert(a->ids[i].ts_ns == b->ids[i].ts_ns);
+    }
+    ck_assert(!a->has_sinks || b->has_sinks); /* encode always writes the per-sink part */
+    ck_assert_uint_eq(a->nsinks, b->nsinks);
+    for (size_t k = 0; k < a->nsinks; k++) {
+        ck_assert_str_eq(a->sinks[k].name, b->sinks[k].name);
+        ck_assert_uint_eq(a->sinks[k].nids, b->sinks[k].nids);
+        for (size_t i = 0; i < a->sinks[k].nids; i++) {
+            ck_assert_str_eq(a->sinks[k].ids[i].id, b->sinks[k].ids[i].id);
+            ck_assert(a->sinks[k].ids[i].ts_ns == b->sinks[k].ids[i].ts_ns);
+        }
     }
     ck_assert(a->events_total == b->events_total);
     if (updated)
@@ -131,6 +152,26 @@ static int ref_add(cJSON *obj, const char *key, cJSON *item)
     return 0;
 }
 
+static int ref_ids(cJSON *obj, const char *key, const sf_seen_id *list, size_t n)
+{
+    char buf[32];
+    cJSON *ids = cJSON_CreateArray();
+    if (ref_add(obj, key, ids))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(ids, o)) {
+            cJSON_Delete(o);
+            return -ENOMEM;
+        }
+        snprintf(buf, sizeof buf, "%lld", (long long)list[i].ts_ns);
+        if (ref_add(o, "id", cJSON_CreateString(list[i].id ? list[i].id : "")) ||
+            ref_add(o, "ts_ns", cJSON_CreateString(buf)))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int ref_encode(const sf_checkpoint *cp, sf_buf *out)
 {
     int rc = -ENOMEM;
@@ -158,18 +199,15 @@ static int ref_encode(const sf_checkpoint *cp, sf_buf *out)
     } else if (ref_add(root, "window", cJSON_CreateNull())) {
         goto out;
     }
-    cJSON *ids = cJSON_CreateArray();
-    if (ref_add(root, "recent_ids", ids))
+    if (ref_ids(root, "recent_ids", cp->ids, cp->nids))
         goto out;
-    for (size_t i = 0; i < cp->nids; i++) {
+    cJSON *sinks = cJSON_CreateObject();
+    if (ref_add(root, "sinks", sinks))
+        goto out;
+    for (size_t k = 0; k < cp->nsinks; k++) {
         cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(ids, o)) {
-            cJSON_Delete(o);
-            goto out;
-        }
-        snprintf(buf, sizeof buf, "%lld", (long long)cp->ids[i].ts_ns);
-        if (ref_add(o, "id", cJSON_CreateString(cp->ids[i].id ? cp->ids[i].id : "")) ||
-            ref_add(o, "ts_ns", cJSON_CreateString(buf)))
+        if (ref_add(sinks, cp->sinks[k].name, o) ||
+            ref_ids(o, "ids", cp->sinks[k].ids, cp->sinks[k].nids))
             goto out;
     }
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)cp->events_total);
@@ -206,6 +244,10 @@ START_TEST(test_encode_matches_cjson)
         c.win_low_ns = variant == 3 ? SF_TIME_UNSET : 42;
         c.ids = variant == 1 ? NULL : sid;
         c.nids = variant == 1 ? 0 : 5;
+        sf_sink_progress sp[2] = {{.name = "syslog \"a\"\x01", .ids = sid, .nids = 5},
+                                  {.name = "file", .ids = NULL, .nids = 0}};
+        c.sinks = variant == 1 ? NULL : sp;
+        c.nsinks = variant == 1 ? 0 : variant == 2 ? 1 : 2;
         c.events_total = UINT64_MAX;
         c.updated_ns = -1;
         sf_buf a = {0}, b = {0};
@@ -228,7 +270,7 @@ START_TEST(test_roundtrip_exact)
     ck_assert_ptr_nonnull(strstr(out.data, "\"watermark_ns\":\"1700651788101680299\""));
     ck_assert_ptr_nonnull(strstr(out.data, "\"ts_ns\":\"9223372036854775807\""));
     ck_assert_ptr_nonnull(strstr(out.data, "\"events_total\":\"18446744073709551615\""));
-    ck_assert_ptr_nonnull(strstr(out.data, "\"version\":1"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"version\":2"));
     char err[256] = "";
     ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
     assert_same(&a, &b, true);
@@ -342,8 +384,22 @@ START_TEST(test_decode_rejects)
     expect_bad("[1,2]", "expected a JSON object");
     expect_bad("{} trailing", "trailing");
     expect_bad("{\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}", "version: missing");
-    expect_bad("{\"version\":2,\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
-               "unsupported version 2");
+    expect_bad("{\"version\":3,\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
+               "unsupported version 3");
+    expect_bad("{\"version\":0,\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
+               "unsupported version 0");
+    expect_bad("{\"version\":1.5,\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
+               "unsupported version 1.5");
+    /* version 2: the per-sink part */
+#define HEAD2 "{\"version\":2,\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]"
+    expect_bad(HEAD2 "}", "sinks: missing");
+    expect_bad(HEAD2 ",\"sinks\":[]}", "sinks: expected an object");
+    expect_bad(HEAD2 ",\"sinks\":{\"a\":[]}}", "sinks.a: expected an object");
+    expect_bad(HEAD2 ",\"sinks\":{\"a\":{}}}", "sinks.a.ids: missing");
+    expect_bad(HEAD2 ",\"sinks\":{\"a\":{\"ids\":[{\"id\":\"x\"}]}}}", "sinks.a.ids[0].ts_ns");
+    expect_bad(HEAD2 ",\"sinks\":{\"a\":{\"ids\":[]},\"a\":{\"ids\":[]}}}",
+               "sinks.a: listed twice");
+    expect_bad(HEAD2 ",\"sinks\":{\"\":{\"ids\":[]}}}", "sink name is empty");
     expect_bad("{\"version\":\"1\",\"watermark_ns\":\"5\",\"window\":null,\"recent_ids\":[]}",
                "version: expected a number");
     expect_bad("{\"version\":1,\"window\":null,\"recent_ids\":[]}", "watermark_ns: missing");
@@ -383,6 +439,35 @@ START_TEST(test_decode_rejects)
     expect_bad(HEAD "\"window\":null,\"recent_ids\":[],\"events_total\":\"-1\"}", "events_total");
     expect_bad(HEAD "\"window\":null,\"recent_ids\":[],\"events_total\":3}", "events_total");
     expect_bad(HEAD "\"window\":null,\"recent_ids\":[],\"updated_ns\":\"x\"}", "updated_ns");
+}
+END_TEST
+
+/* A checkpoint written by the last version-1 release (tests/golden/checkpoint-v1.json: a
+ * --once run of 300 events; see tests/integration/test_persink.py) reads as it was: no per-sink
+ * part (has_sinks false: "no sink is ahead of the position"), and encodes as version 2. */
+START_TEST(test_decode_version1_fixture)
+{
+    sf_checkpoint cp;
+    char err[256] = "";
+    ck_assert_int_eq(sf_checkpoint_load("golden/checkpoint-v1.json", &cp, err, sizeof err), 0);
+    ck_assert_int_eq(cp.version, 1);
+    ck_assert(!cp.has_sinks);
+    ck_assert_uint_eq(cp.nsinks, 0);
+    ck_assert(cp.watermark_ns == INT64_C(1796432085854471108));
+    ck_assert(!cp.in_window);
+    ck_assert_uint_eq(cp.nids, 47);
+    ck_assert_str_eq(cp.ids[0].id, "58fafcfaa84c83998d99281981c38505");
+    ck_assert(cp.ids[0].ts_ns == INT64_C(1796431693837865766));
+    ck_assert_uint_eq(cp.events_total, 300);
+    sf_buf out = {0};
+    ck_assert_int_eq(sf_checkpoint_encode(&cp, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out.data, "{\"version\":2,"));
+    sf_checkpoint b;
+    ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+    ck_assert(b.has_sinks && b.nsinks == 0 && b.nids == cp.nids);
+    sf_buf_free(&out);
+    sf_checkpoint_free(&b);
+    sf_checkpoint_free(&cp);
 }
 END_TEST
 
@@ -687,6 +772,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_copy);
     tcase_add_test(tc, test_decode_rejects);
     tcase_add_test(tc, test_decode_truncated);
+    tcase_add_test(tc, test_decode_version1_fixture);
     tcase_add_test(tc, test_decode_ignores_unknown_fields);
     suite_add_tcase(s, tc);
     TCase *io = tcase_create("io");

@@ -18,6 +18,7 @@
 #include "core/checkpoint.h"
 #include "core/defer.h"
 #include "pipeline/committer.h"
+#include "sinks/sink.h"
 #include "testutil.h"
 
 #define NS INT64_C(1000000000)
@@ -28,12 +29,24 @@ static struct {
     sf_config cfg;
     char dir[300], state[400], path[500];
     sf_committer *c;
+    sf_sink_cfg scfg[3];
+    sf_sink_cfg *sinks[3];
     int flushes; /* flush callbacks so far */
     int flush_rc;
     bool in_flush; /* inside sf_committer_flush */
 } T;
 
+/* The configuration's sinks, by name (before setup_sinks' setup). */
+static void setup_sinks(bool persist, const sf_checkpoint *start, const char *const *names,
+                        size_t n);
+
 static void setup(bool persist, const sf_checkpoint *start)
+{
+    setup_sinks(persist, start, NULL, 0);
+}
+
+static void setup_sinks(bool persist, const sf_checkpoint *start, const char *const *names,
+                        size_t n)
 {
     memset(&T, 0, sizeof T);
     ck_assert_int_eq(uv_loop_init(&T.loop), 0);
@@ -45,6 +58,12 @@ static void setup(bool persist, const sf_checkpoint *start)
     T.cfg.checkpoint.path = T.path;
     T.cfg.source.overlap_ms = 60000;
     T.cfg.source.dedup_max_ids = 1000;
+    for (size_t i = 0; i < n; i++) {
+        T.scfg[i].common.name = (char *)names[i];
+        T.sinks[i] = &T.scfg[i];
+    }
+    T.cfg.sinks = T.sinks;
+    T.cfg.nsinks = n;
     sf_checkpoint cp;
     if (start)
         ck_assert_int_eq(sf_checkpoint_copy(&cp, start), 0);
@@ -304,6 +323,116 @@ START_TEST(test_flush_waits_for_the_save_in_flight)
 END_TEST
 
 /* --from/--to: the checkpoint is not touched. */
+static const sf_sink_progress *sink_of(const sf_checkpoint *cp, const char *name)
+{
+    for (size_t k = 0; k < cp->nsinks; k++)
+        if (strcmp(cp->sinks[k].name, name) == 0)
+            return &cp->sinks[k];
+    return NULL;
+}
+
+static bool sink_lists(const sf_checkpoint *cp, const char *name, const char *id)
+{
+    const sf_sink_progress *sp = sink_of(cp, name);
+    for (size_t i = 0; sp && i < sp->nids; i++)
+        if (strcmp(sp->ids[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+/* A sink's confirmation of a page that cannot commit yet is saved for that sink alone; the
+ * page's commit moves its ids to the common part (every sink has them). */
+START_TEST(test_sink_progress_saved_then_committed)
+{
+    static const char *const names[] = {"fast", "slow"};
+    setup_sinks(true, NULL, names, 2);
+    sf_progress *p1 = progress("a", 3, 1500 * NS, false, 940 * NS, 2000 * NS, "c1");
+    sf_progress *p2 = progress("b", 2, 1600 * NS, false, 940 * NS, 2000 * NS, "c2");
+    sf_committer_sink_confirmed(T.c, 0, p1);
+    sf_committer_sink_confirmed(T.c, 0, p2);
+    ck_assert(sf_committer_sink_has(T.c, 0, "a-2") && sf_committer_sink_has(T.c, 0, "b-1"));
+    ck_assert(!sf_committer_sink_has(T.c, 1, "a-2"));
+    ck_assert_uint_eq(sf_committer_sink_ahead(T.c, 0), 5);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert_int_eq(cp.version, SF_CHECKPOINT_VERSION);
+    ck_assert(cp.has_sinks && cp.nsinks == 2);
+    ck_assert_uint_eq(sink_of(&cp, "fast")->nids, 5);
+    ck_assert(sink_lists(&cp, "fast", "a-0") && sink_lists(&cp, "fast", "b-1"));
+    ck_assert_uint_eq(sink_of(&cp, "slow")->nids, 0);
+    ck_assert_uint_eq(cp.nids, 0); /* nothing committed */
+    ck_assert(!cp.in_window && cp.watermark_ns == SF_TIME_UNSET);
+    sf_checkpoint_free(&cp);
+    /* page 1 commits: its ids leave the fast sink's part */
+    sf_committer_commit(T.c, p1, true);
+    ck_assert(!sf_committer_sink_has(T.c, 0, "a-0"));
+    ck_assert(sf_committer_sink_has(T.c, 0, "b-0"));
+    ck_assert_int_eq(flush(), 0);
+    load(&cp);
+    ck_assert_uint_eq(sink_of(&cp, "fast")->nids, 2);
+    ck_assert(!sink_lists(&cp, "fast", "a-0") && sink_lists(&cp, "fast", "b-0"));
+    ck_assert(has_id(&cp, "a-0") && !has_id(&cp, "b-0"));
+    ck_assert_str_eq(cp.cursor, "c1");
+    sf_checkpoint_free(&cp);
+    sf_progress_free(p2); /* its page never committed */
+    teardown();
+}
+END_TEST
+
+/* The loaded per-sink part goes to the configured sinks by name: a sink the file lists but the
+ * configuration no longer has is dropped (it holds nothing back); a new one starts empty. */
+START_TEST(test_sink_progress_loaded_by_name)
+{
+    sf_checkpoint start;
+    char err[256];
+    static const char text[] =
+        "{\"version\":2,\"watermark_ns\":\"1000000000000\",\"window\":null,\"recent_ids\":[],"
+        "\"sinks\":{\"gone\":{\"ids\":[{\"id\":\"g1\",\"ts_ns\":\"999000000000\"}]},"
+        "\"kept\":{\"ids\":[{\"id\":\"k1\",\"ts_ns\":\"999000000000\"}]}}}";
+    ck_assert_int_eq(sf_checkpoint_decode(text, strlen(text), &start, err, sizeof err), 0);
+    static const char *const names[] = {"new", "kept"};
+    setup_sinks(true, &start, names, 2);
+    sf_checkpoint_free(&start);
+    ck_assert(sf_committer_sink_has(T.c, 1, "k1"));
+    ck_assert(!sf_committer_sink_has(T.c, 0, "k1") && !sf_committer_sink_has(T.c, 0, "g1"));
+    ck_assert(!sf_committer_sink_has(T.c, 1, "g1"));
+    sf_committer_sink_confirmed(T.c, 0, &(sf_progress){0}); /* nothing: no save needed */
+    sf_progress *p = progress("n", 1, 1000 * NS, false, 940 * NS, 2000 * NS, "c");
+    sf_committer_sink_confirmed(T.c, 0, p);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert_uint_eq(cp.nsinks, 2);
+    ck_assert_ptr_null(sink_of(&cp, "gone"));
+    ck_assert(sink_lists(&cp, "kept", "k1"));
+    ck_assert(sink_lists(&cp, "new", "n-0"));
+    ck_assert(cp.watermark_ns == 1000 * NS);
+    sf_checkpoint_free(&cp);
+    sf_progress_free(p);
+    teardown();
+}
+END_TEST
+
+/* Ids no window reads again (older than the watermark minus the overlap) are not kept. */
+START_TEST(test_sink_progress_pruned_at_window_end)
+{
+    static const char *const names[] = {"fast"};
+    setup_sinks(true, NULL, names, 1);
+    sf_progress *old = progress("o", 1, 100 * NS, false, 0, 200 * NS, "c");
+    sf_progress *recent = progress("r", 1, 1990 * NS, false, 0, 2000 * NS, "c");
+    sf_committer_sink_confirmed(T.c, 0, old);
+    sf_committer_sink_confirmed(T.c, 0, recent);
+    sf_committer_commit(T.c, progress("w", 1, 1995 * NS, true, 0, 2000 * NS, NULL), true);
+    ck_assert(!sf_committer_sink_has(T.c, 0, "o-0")); /* 100 s < 2000 s - 60 s */
+    ck_assert(sf_committer_sink_has(T.c, 0, "r-0"));
+    ck_assert_int_eq(flush(), 0);
+    sf_progress_free(old);
+    sf_progress_free(recent);
+    teardown();
+}
+END_TEST
+
 START_TEST(test_range_mode_writes_nothing)
 {
     setup(false, NULL);
@@ -330,6 +459,9 @@ int main(void)
     tcase_add_test(tc, test_failed_save_then_final_flush);
     tcase_add_test(tc, test_flush_waits_for_the_save_in_flight);
     tcase_add_test(tc, test_range_mode_writes_nothing);
+    tcase_add_test(tc, test_sink_progress_saved_then_committed);
+    tcase_add_test(tc, test_sink_progress_loaded_by_name);
+    tcase_add_test(tc, test_sink_progress_pruned_at_window_end);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

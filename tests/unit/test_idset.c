@@ -50,6 +50,32 @@ START_TEST(test_add_has)
 }
 END_TEST
 
+/* Removing ids from a dense table keeps every other id findable (probe chains are repaired). */
+START_TEST(test_remove)
+{
+    sf_idset s;
+    sf_idset_init(&s, 0);
+    char id[32];
+    ck_assert(!sf_idset_remove(&s, "none"));
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
+    }
+    for (int i = 0; i < 5000; i += 3) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert(sf_idset_remove(&s, id));
+        ck_assert(!sf_idset_remove(&s, id));
+    }
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_msg(sf_idset_has(&s, id) == (i % 3 != 0), "%s", id);
+    }
+    ck_assert_uint_eq(s.n, 5000 - 1667);
+    ck_assert_uint_eq(count_each(&s), s.n);
+    sf_idset_free(&s);
+}
+END_TEST
+
 START_TEST(test_prune_by_time)
 {
     sf_idset s;
@@ -218,6 +244,7 @@ int main(void)
     tcase_add_test(tc, test_bound_evicts_oldest);
     tcase_add_test(tc, test_bound_evicts_untimed_first);
     tcase_add_test(tc, test_bound_with_equal_timestamps);
+    tcase_add_test(tc, test_remove);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -221,6 +221,14 @@ static struct {
     intptr_t next_token, last_token;
     size_t page_events;
     unsigned refill_rounds; /* times fill() stopped because can_accept turned false */
+    /* per-sink hooks: confirmations reported, ids a sink skips */
+    struct {
+        size_t sink;
+        intptr_t token;
+    } conf[MAXPAGES * MAXSINKS];
+    size_t nconf;
+    const char *skip[8]; /* ids sink skip_sink confirmed earlier */
+    size_t skip_sink;
 } T;
 
 static size_t count_lines(const char *path)
@@ -1152,6 +1160,132 @@ END_TEST
 
 /* batch_max: pages queued behind a batch in flight go out together, whole, up to batch_max
  * records; a retry in such a batch re-sends exactly the refused records. */
+/* ---- per-sink progress (the checkpoint's per-sink part) ---- */
+
+static void on_confirmed(void *ud, size_t sink, void *token)
+{
+    ck_assert_ptr_eq(ud, &T);
+    assert_not_reentered("confirmed");
+    ck_assert_uint_lt(T.nconf, SF_ARRAY_LEN(T.conf));
+    /* a page is confirmed by a sink before it commits, never after */
+    for (size_t i = 0; i < T.ncommits; i++)
+        ck_assert_msg(T.commits[i].token != (intptr_t)token, "page %ld confirmed after its commit",
+                      (long)(intptr_t)token);
+    T.conf[T.nconf].sink = sink;
+    T.conf[T.nconf].token = (intptr_t)token;
+    T.nconf++;
+}
+
+static bool on_skip(void *ud, size_t sink, const sf_event *ev)
+{
+    ck_assert_ptr_eq(ud, &T);
+    for (size_t i = 0; sink == T.skip_sink && i < SF_ARRAY_LEN(T.skip) && T.skip[i]; i++)
+        if (strcmp(T.skip[i], ev->id) == 0)
+            return true;
+    return false;
+}
+
+static void set_hooks(void)
+{
+    sf_pipeline_sink_hooks h = {.confirmed = on_confirmed, .skip = on_skip, .ud = &T};
+    sf_pipeline_set_sink_hooks(T.p, &h);
+}
+
+static bool confirmed(size_t sink, intptr_t token)
+{
+    for (size_t i = 0; i < T.nconf; i++)
+        if (T.conf[i].sink == sink && T.conf[i].token == token)
+            return true;
+    return false;
+}
+
+/* A sink that settles late confirms a page only once it settled it; the other sink's
+ * confirmations are reported while the page waits (in page order, on a later turn), and a page
+ * that commits is not reported as well. */
+START_TEST(test_sink_confirms_after_settlement)
+{
+    ctx_init(2, 4);
+    T.fakes[0].defer = true;
+    ctx_start();
+    set_hooks();
+    submit_page(1, 2);
+    submit_page(2, 2);
+    ck_assert_uint_eq(T.nconf, 0);
+    RUN_UNTIL(delivered_by(0) == 4 && delivered_by(1) == 4 && T.nconf == 2, 1000);
+    ck_assert_uint_eq(T.nconf, 2);
+    ck_assert(T.conf[0].sink == 1 && T.conf[0].token == 1);
+    ck_assert(T.conf[1].sink == 1 && T.conf[1].token == 2);
+    ck_assert_uint_eq(T.fakes[0].oks, 4); /* written by fake0, not settled: not confirmed */
+    RUN_UNTIL(T.nconf > 2, 30);
+    ck_assert_uint_eq(T.nconf, 2);
+    ck_assert_uint_eq(T.ncommits, 0);
+    fake_settle(&T.fakes[0], 3); /* page 1, and half of page 2 */
+    RUN_UNTIL(T.ncommits == 1, 1000);
+    ck_assert_uint_eq(T.ncommits, 1);
+    RUN_UNTIL(T.nconf > 2, 30);
+    ck_assert_uint_eq(T.nconf, 2); /* page 1 committed instead; page 2 not settled */
+    fake_settle(&T.fakes[0], 1);
+    RUN_UNTIL(T.ncommits == 2, 1000);
+    assert_commits_in_order(2, true);
+    ck_assert_uint_eq(T.nconf, 2);
+    ctx_finish();
+}
+END_TEST
+
+/* Bounded mode giving up on a page settles it for the sink without delivery: not confirmed. */
+START_TEST(test_given_up_page_not_confirmed)
+{
+    ctx_init(2, 8);
+    T.fakes[0].decide = decide_always_retry;
+    T.fakes[0].sync = true;
+    T.fakes[1].defer = true;
+    T.scfg[0].common.retry_initial_ms = 1;
+    T.scfg[0].common.retry_max_ms = 2;
+    T.scfg[0].common.retry_max_attempts = 2;
+    ctx_start();
+    set_hooks();
+    sf_pipeline_set_bounded(T.p, true);
+    submit_page(1, 2);
+    RUN_UNTIL(T.fakes[0].calls >= 2 && delivered_by(1) == 2, 3000);
+    RUN_UNTIL(T.nconf > 0, 50);
+    ck_assert_uint_eq(T.nconf, 0); /* fake0 gave up; fake1 has not settled */
+    fake_settle(&T.fakes[1], 2);
+    RUN_UNTIL(T.ncommits == 1, 1000);
+    assert_commits_in_order(1, false);
+    ck_assert(!confirmed(0, 1));
+    ctx_finish();
+}
+END_TEST
+
+/* What a sink confirmed in an earlier run is not sent to it again (the other sinks get it);
+ * counted as skipped; the pages commit as usual. */
+START_TEST(test_skip_confirmed_events)
+{
+    ctx_init(2, 4);
+    T.check_delivered = false;
+    T.skip_sink = 0;
+    T.skip[0] = "p1-e0";
+    T.skip[1] = "p1-e1";
+    T.skip[2] = "p2-e0";
+    ctx_start();
+    set_hooks();
+    submit_page(1, 2);
+    submit_page(2, 2);
+    RUN_UNTIL(T.ncommits == 2, 1000);
+    assert_commits_in_order(2, true);
+    const char *d0 = T.fakes[0].delivered.data ? T.fakes[0].delivered.data : "";
+    ck_assert_str_eq(d0, "p2-e1,");
+    ck_assert_uint_eq(delivered_by(1), 4);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.skipped, 3);
+    ck_assert_uint_eq(ss.delivered, 1);
+    sf_pipeline_sink_stats(T.p, 1, &ss);
+    ck_assert_uint_eq(ss.skipped, 0);
+    ctx_finish();
+}
+END_TEST
+
 START_TEST(test_batch_gathers_queued_pages)
 {
     ctx_init(1, 16);
@@ -1490,6 +1624,9 @@ int main(void)
     tcase_add_test(tc, test_deferred_settlement_holds_commits);
     tcase_add_test(tc, test_deferred_flush_settles);
     tcase_add_test(tc, test_batch_gathers_queued_pages);
+    tcase_add_test(tc, test_sink_confirms_after_settlement);
+    tcase_add_test(tc, test_given_up_page_not_confirmed);
+    tcase_add_test(tc, test_skip_confirmed_events);
     tcase_add_test(tc, test_batch_wait_for_more_pages);
     tcase_add_test(tc, test_deferred_pages_free_space_whoever_finishes_last);
     tcase_add_test(tc, test_deferred_bounded_flush_deadline);

@@ -204,6 +204,7 @@ static const char *const documented[] = {
     "sysdig_forwarder_ready",
     "sysdig_forwarder_sink_errors_total",
     "sysdig_forwarder_sink_events_filtered_total",
+    "sysdig_forwarder_sink_events_skipped_total",
     "sysdig_forwarder_sink_info",
     "sysdig_forwarder_sink_kafka_queue_messages",
     "sysdig_forwarder_sink_topic_missing",
