@@ -120,7 +120,9 @@ static void put_ids(sf_buf *out, const sf_seen_id *ids, size_t n)
     for (size_t i = 0; i < n; i++) {
         sf_buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
         sf_json_cstr_append(out, ids[i].id);
-        sf_buf_appendf(out, ",\"ts_ns\":\"%lld\"}", (long long)ids[i].ts_ns);
+        sf_buf_puts(out, ",\"ts_ns\":\"");
+        sf_buf_put_i64(out, ids[i].ts_ns);
+        sf_buf_puts(out, "\"}");
     }
     sf_buf_putc(out, ']');
 }

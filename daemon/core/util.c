@@ -119,6 +119,20 @@ void sf_buf_free(sf_buf *b)
     b->err = 0;
 }
 
+int sf_buf_put_i64(sf_buf *b, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    return sf_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
 char *sf_buf_steal(sf_buf *b)
 {
     if (b->err) {

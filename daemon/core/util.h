@@ -38,6 +38,8 @@ void sf_buf_init_max(sf_buf *b, size_t max); /* empty buffer holding at most max
 int sf_buf_reserve(sf_buf *b, size_t extra);
 int sf_buf_append(sf_buf *b, const void *p, size_t n);
 int sf_buf_puts(sf_buf *b, const char *s);
+/* Appends v in decimal (what printf's %lld prints, without printf's cost). */
+int sf_buf_put_i64(sf_buf *b, int64_t v);
 int sf_buf_putc(sf_buf *b, char c);
 int sf_buf_appendf(sf_buf *b, const char *fmt, ...) SF_PRINTF(2, 3);
 int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap) SF_PRINTF(2, 0);

@@ -459,6 +459,21 @@ START_TEST(test_utf8_sanitize)
 }
 END_TEST
 
+/* sf_buf_put_i64 prints what printf's %lld prints, the extremes included. */
+START_TEST(test_buf_put_i64)
+{
+    const int64_t v[] = {0, 7, -1, 10, -10, 1733356800123456789, INT64_MAX, INT64_MIN, -987654321};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        sf_buf b = {0};
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        ck_assert_int_eq(sf_buf_put_i64(&b, v[i]), 0);
+        ck_assert_str_eq(b.data, want);
+        sf_buf_free(&b);
+    }
+}
+END_TEST
+
 /* sf_writev_all: more entries than one writev takes (IOV_MAX), empty ones among them, all
  * written in order, and the total reported. */
 START_TEST(test_writev_all)
@@ -518,6 +533,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_buf_bound_and_sticky_failure);
     tcase_add_test(tc, test_utf8_sanitize);
     tcase_add_test(tc, test_writev_all);
+    tcase_add_test(tc, test_buf_put_i64);
     suite_add_tcase(s, tc);
     return s;
 }
