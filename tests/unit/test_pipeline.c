@@ -25,7 +25,9 @@
 #include "core/event.h"
 #include "formats/format.h"
 #include "core/log.h"
+#include "config/cfg.h"
 #include "pipeline/pipeline.h"
+#include "sinks/filter.h"
 #include "sinks/sink.h"
 #include "core/util.h"
 #include "testutil.h"
@@ -424,8 +426,9 @@ static sf_event *mkevents(intptr_t token, size_t n)
     for (size_t i = 0; i < n; i++) {
         char txt[256], err[128];
         snprintf(txt, sizeof txt,
-                 "{\"id\":\"p%ld-e%zu\", \"timestamp\":%lld,\"v\":1.50,\"u\":\"\\u00e9\"}",
-                 (long)token, i, (long long)(INT64_C(1709626200000000001) + (int64_t)i));
+                 "{\"id\":\"p%ld-e%zu\", \"timestamp\":%lld,\"v\":1.50,\"u\":\"\\u00e9\","
+                 "\"source\":\"s%zu\"}",
+                 (long)token, i, (long long)(INT64_C(1709626200000000001) + (int64_t)i), i);
         ck_assert_int_eq(sf_event_parse(txt, strlen(txt), &evs[i], err, sizeof err), 0);
     }
     return evs;
@@ -659,8 +662,9 @@ START_TEST(test_reject_goes_to_dead_letters_before_commit)
     ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "event")));
     cJSON_Delete(j);
     /* the event is embedded byte for byte */
-    ck_assert_ptr_nonnull(strstr(line, ",\"event\":{\"id\":\"p1-e2\", \"timestamp\":"
-                                       "1709626200000000003,\"v\":1.50,\"u\":\"\\u00e9\"}}\n"));
+    ck_assert_ptr_nonnull(
+        strstr(line, ",\"event\":{\"id\":\"p1-e2\", \"timestamp\":"
+                     "1709626200000000003,\"v\":1.50,\"u\":\"\\u00e9\",\"source\":\"s2\"}}\n"));
     ctx_finish();
 }
 END_TEST
@@ -1257,6 +1261,67 @@ START_TEST(test_given_up_page_not_confirmed)
 }
 END_TEST
 
+/* --once: a sink that could not settle a page within pipeline.shutdown_timeout (syslog's
+ * window, Splunk's acks) has not confirmed it, even while another sink still holds the page
+ * (which then commits as failed): the next run sends it to that sink again. */
+START_TEST(test_failed_settlement_not_confirmed)
+{
+    ctx_init(2, 8);
+    T.cfg.pipeline.shutdown_timeout_ms = 200;
+    T.fakes[0].defer = true;  /* written, never settled */
+    T.fakes[1].batch_max = 1; /* one page per call, both still sending at sink 0's deadline */
+    T.fakes[1].delays[0] = 500;
+    T.fakes[1].delays[1] = 1200;
+    ctx_start();
+    set_hooks();
+    sf_pipeline_set_bounded(T.p, true);
+    submit_page(1, 2);
+    submit_page(2, 2);
+    RUN_UNTIL(T.fakes[0].oks == 4, 1000);
+    pipeline_flush();
+    RUN_UNTIL(T.ncommits == 2, 4000);
+    ck_assert_uint_eq(T.ncommits, 2);
+    ck_assert(!T.commits[0].ok && !T.commits[1].ok);
+    /* page 2 waited for sink 1 after page 1 committed: a confirmation would have shown */
+    ck_assert(!confirmed(0, 1));
+    ck_assert(!confirmed(0, 2));
+    ctx_finish();
+}
+END_TEST
+
+/* Events a sink's filter drops are settled for it, not "skipped" (confirmed in an earlier run):
+ * each counter counts its own. */
+START_TEST(test_skipped_and_filtered_counted_apart)
+{
+    ctx_init(2, 4);
+    T.check_delivered = false;
+    T.skip_sink = 0;
+    T.skip[0] = "p1-e0";
+    T.skip[1] = "p1-e1";
+    /* sink 0 takes only each page's first event (source s0) */
+    sf_cfg_errors errs = {.file = "f.yaml"};
+    const char *yaml = "source: s0\n";
+    sf_cfg_node *node = sf_cfg_parse_yaml(yaml, strlen(yaml), &errs);
+    ck_assert_ptr_nonnull(node);
+    sf_filter *f = NULL;
+    ck_assert_int_eq(sf_filter_compile(node, "sinks[0].filter", &errs, &f), 0);
+    T.scfg[0].common.filter = f;
+    ctx_start();
+    set_hooks();
+    submit_page(1, 3);
+    RUN_UNTIL(T.ncommits == 1, 1000);
+    sf_sink_stats ss;
+    sf_pipeline_sink_stats(T.p, 0, &ss);
+    ck_assert_uint_eq(ss.filtered, 2); /* p1-e1, p1-e2 do not match */
+    ck_assert_uint_eq(ss.skipped, 1);  /* p1-e0 passes it and was confirmed before; p1-e1
+                                        * (confirmed too) is filtered, not skipped */
+    ctx_finish();
+    sf_filter_free(f);
+    sf_cfg_node_free(node);
+    sf_cfg_errors_free(&errs);
+}
+END_TEST
+
 /* What a sink confirmed in an earlier run is not sent to it again (the other sinks get it);
  * counted as skipped; the pages commit as usual. */
 START_TEST(test_skip_confirmed_events)
@@ -1627,6 +1692,8 @@ int main(void)
     tcase_add_test(tc, test_sink_confirms_after_settlement);
     tcase_add_test(tc, test_given_up_page_not_confirmed);
     tcase_add_test(tc, test_skip_confirmed_events);
+    tcase_add_test(tc, test_failed_settlement_not_confirmed);
+    tcase_add_test(tc, test_skipped_and_filtered_counted_apart);
     tcase_add_test(tc, test_batch_wait_for_more_pages);
     tcase_add_test(tc, test_deferred_pages_free_space_whoever_finishes_last);
     tcase_add_test(tc, test_deferred_bounded_flush_deadline);
