@@ -47,6 +47,29 @@ static const struct {
     {"log.queue", NULL}, /* librdkafka's logs are served on the daemon's loop */
 };
 
+/* Pass-through keys that would break the sink's contract with librdkafka: a record is done
+ * when its delivery report says so, every record gets one, produced outside any transaction.
+ * (dr_cb, dr_msg_cb and the other callbacks cannot be set as properties: librdkafka refuses
+ * them itself.) */
+static const struct {
+    const char *name, *why;
+} refused[] = {
+    {"delivery.report.only.error",
+     "the sink needs a delivery report for every record (a successful one would never be "
+     "confirmed)"},
+    {"transactional.id",
+     "the sink does not produce in transactions (every record would fail outside one)"},
+    {"enabled_events", "the sink serves librdkafka's queue with its own callbacks"},
+};
+
+/* Properties naming a file of this machine, read when the producer is created. */
+static bool machine_property(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 9 && strcmp(name + n - 9, ".location") == 0) ||
+           strcmp(name, "ssl.ca.certificate.stores") == 0;
+}
+
 typedef struct build {
     rd_kafka_conf_t *conf;
     const sf_cfg_node *node;
@@ -54,6 +77,8 @@ typedef struct build {
     char *err;
     size_t errlen;
     int bad;
+    int flags;
+    bool left_out; /* SF_KAFKA_NO_FILES left a property out */
 } build;
 
 /* Sets one property; a refusal is reported at key 'at' of map 'map' (NULL: the sink's map). */
@@ -72,11 +97,27 @@ static void set(build *b, const char *name, const char *value, const sf_cfg_node
         snprintf(b->err, b->errlen, "%s: %s", label, es);
 }
 
-rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *node,
-                                     sf_cfg_errors *errs, char *err, size_t errlen)
+/* A property naming a file: left out with SF_KAFKA_NO_FILES. */
+static void set_file(build *b, const char *name, const char *value, const sf_cfg_node *map,
+                     const char *at, const char *label)
 {
-    build b = {
-        .conf = rd_kafka_conf_new(), .node = node, .errs = errs, .err = err, .errlen = errlen};
+    if (b->flags & SF_KAFKA_NO_FILES)
+        b->left_out = true;
+    else
+        set(b, name, value, map, at, label);
+}
+
+rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *node, int flags,
+                                     sf_cfg_errors *errs, char *err, size_t errlen, bool *left_out)
+{
+    build b = {.conf = rd_kafka_conf_new(),
+               .node = node,
+               .errs = errs,
+               .err = err,
+               .errlen = errlen,
+               .flags = flags};
+    if (left_out)
+        *left_out = false;
     if (!b.conf) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -90,7 +131,8 @@ rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *n
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    set(&b, "bootstrap.servers", v.data ? v.data : "", NULL, "brokers", "brokers");
+    if (!(flags & SF_KAFKA_NO_BROKERS))
+        set(&b, "bootstrap.servers", v.data ? v.data : "", NULL, "brokers", "brokers");
     sf_buf_free(&v);
     set(&b, "client.id", "sysdig-forwarder", NULL, "type", "client.id");
     set(&b, "log.queue", "true", NULL, "type", "log.queue");
@@ -125,11 +167,12 @@ rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *n
         set(&b, "ssl.endpoint.identification.algorithm", c->tls.verify ? "https" : "none", tn,
             "verify", "tls.verify");
         if (c->tls.ca_file)
-            set(&b, "ssl.ca.location", c->tls.ca_file, tn, "ca_file", "tls.ca_file");
+            set_file(&b, "ssl.ca.location", c->tls.ca_file, tn, "ca_file", "tls.ca_file");
         if (c->tls.cert_file) {
-            set(&b, "ssl.certificate.location", c->tls.cert_file, tn, "cert_file", "tls.cert_file");
-            set(&b, "ssl.key.location", c->tls.key_file ? c->tls.key_file : c->tls.cert_file, tn,
-                c->tls.key_file ? "key_file" : "cert_file", "tls.key_file");
+            set_file(&b, "ssl.certificate.location", c->tls.cert_file, tn, "cert_file",
+                     "tls.cert_file");
+            set_file(&b, "ssl.key.location", c->tls.key_file ? c->tls.key_file : c->tls.cert_file,
+                     tn, c->tls.key_file ? "key_file" : "cert_file", "tls.key_file");
         }
         if (c->tls.key_password)
             set(&b, "ssl.key.password", c->tls.key_password, tn, "key_password",
@@ -155,14 +198,70 @@ rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *n
             else if (b.bad == 1)
                 snprintf(err, errlen, "%s: set by the sink", label);
         }
-        if (!mine)
+        for (size_t j = 0; j < SF_ARRAY_LEN(refused) && !mine; j++) {
+            if (strcmp(refused[j].name, k) != 0)
+                continue;
+            mine = true;
+            b.bad++;
+            if (errs)
+                sf_cfg_error_at(errs, pn, k, "%s: not allowed: %s", label, refused[j].why);
+            else if (b.bad == 1)
+                snprintf(err, errlen, "%s: not allowed", label);
+        }
+        if (!mine && machine_property(k))
+            set_file(&b, k, val, pn, k, label);
+        else if (!mine)
             set(&b, k, val, pn, k, label);
     }
+    if (left_out)
+        *left_out = b.left_out;
     if (b.bad) {
         rd_kafka_conf_destroy(b.conf);
         return NULL;
     }
     return b.conf;
+}
+
+static void probe_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {}
+
+static void probe_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {}
+
+/* Whether s holds one of c's secrets. */
+static bool holds_secret(const sf_kafka_cfg *c, const char *s)
+{
+    if (c->sasl.password && *c->sasl.password && strstr(s, c->sasl.password))
+        return true;
+    if (c->tls.key_password && *c->tls.key_password && strstr(s, c->tls.key_password))
+        return true;
+    for (size_t i = 0; i < c->librdkafka.n; i++)
+        if (sf_kafka_property_secret(c->librdkafka.k[i]) && *c->librdkafka.v[i] &&
+            strstr(s, c->librdkafka.v[i]))
+            return true;
+    return false;
+}
+
+bool sf_kafka_conf_probe(const sf_kafka_cfg *c, const sf_cfg_node *node, bool files,
+                         sf_cfg_errors *errs)
+{
+    char es[512];
+    bool left_out = false;
+    rd_kafka_conf_t *conf =
+        sf_kafka_conf_build(c, node, SF_KAFKA_NO_BROKERS | (files ? 0 : SF_KAFKA_NO_FILES), errs,
+                            es, sizeof es, &left_out);
+    if (!conf)
+        return left_out; /* its errors are reported */
+    rd_kafka_conf_set_log_cb(conf, probe_log);
+    rd_kafka_conf_set_error_cb(conf, probe_error);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    if (rk) {
+        rd_kafka_destroy(rk);
+        return left_out;
+    }
+    rd_kafka_conf_destroy(conf);
+    if (holds_secret(c, es))
+        snprintf(es, sizeof es, "a secret property's value is refused");
+    sf_cfg_error_at(errs, node, "librdkafka", "librdkafka refuses the configuration: %s", es);
+    return left_out;
 }
 
 sf_deliv_status sf_kafka_classify(rd_kafka_resp_err_t err)

@@ -45,11 +45,30 @@ extern const char *const sf_kafka_compression_values[];
 /* Whether a librdkafka property holds a secret (its value is redacted in logs and errors). */
 bool sf_kafka_property_secret(const char *name);
 
+/* What sf_kafka_conf_build leaves out (flags). */
+enum {
+    SF_KAFKA_NO_BROKERS = 1, /* bootstrap.servers: the producer connects to nothing */
+    SF_KAFKA_NO_FILES = 2,   /* properties naming files of this machine (TLS files, *.location) */
+};
+
 /* Builds the producer configuration of c. With errs (load time), every property librdkafka
- * refuses is an error at the position of the key it came from in the sink's map 'node';
- * without (open), the first refusal is written to err. NULL on error. */
-rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *node,
-                                     sf_cfg_errors *errs, char *err, size_t errlen);
+ * refuses, and every pass-through property the sink refuses (those it sets itself, those that
+ * break its delivery reports: delivery.report.only.error, transactional.id), is an error at
+ * the position of the key it came from in the sink's map 'node'; without (open), the first
+ * refusal is written to err. *left_out (if given): SF_KAFKA_NO_FILES left something out.
+ * NULL on error. */
+rd_kafka_conf_t *sf_kafka_conf_build(const sf_kafka_cfg *c, const sf_cfg_node *node, int flags,
+                                     sf_cfg_errors *errs, char *err, size_t errlen, bool *left_out);
+
+/* librdkafka's checks of the configuration as a whole, those only rd_kafka_new makes
+ * (properties that go together, such as idempotence and max.in.flight; TLS material): a
+ * producer without brokers is created and destroyed at once. files false (load time, so
+ * --check-config --syntax-only too): without the properties naming files of this machine;
+ * true (the environment check): with them. A refusal is an error at the sink's librdkafka key
+ * (else its map), so start-up (open) does not fail on what this could find. Returns whether
+ * properties were left out (files false: the environment check must probe again). */
+bool sf_kafka_conf_probe(const sf_kafka_cfg *c, const sf_cfg_node *node, bool files,
+                         sf_cfg_errors *errs);
 
 /* The pipeline's answer for a delivery report's (or a produce call's) error. */
 sf_deliv_status sf_kafka_classify(rd_kafka_resp_err_t err);

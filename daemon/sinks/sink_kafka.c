@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "sinks/kafka_conf.h"
 #include "sinks/sink.h"
 
@@ -139,9 +140,11 @@ typedef struct kafka {
     int pipefd[2];
     uv_poll_t poll;
     uv_timer_t timer;
-    int handles;  /* open uv handles */
-    int retiring; /* producers being destroyed on worker threads */
-    bool fatal;   /* the producer raised a fatal error: replaced after the batch */
+    int handles;                /* open uv handles */
+    int retiring;               /* producers being destroyed on worker threads */
+    bool fatal;                 /* the producer raised a fatal error: replaced after the batch */
+    unsigned recreate_failures; /* failed replacements in a row, retried from the timer */
+    uint64_t recreate_at;       /* uv_now of the next attempt */
     sf_sink_batch *b;
     size_t next, pending, bad;
     char reason[320];
@@ -269,7 +272,7 @@ static void produce(kafka_t *k)
             k->rk, RD_KAFKA_V_TOPIC(k->c->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE(rec->data, rec->len), RD_KAFKA_V_KEY(key, keylen),
             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(i + 1)), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && k->pending)
             break; /* more room once reports come in */
         k->next++;
         if (!err) {
@@ -281,6 +284,15 @@ static void produce(kafka_t *k)
         k->bad++;
         snprintf(k->reason, sizeof k->reason, "kafka: %s (%s)", rd_kafka_err2str(err),
                  rd_kafka_err2name(err));
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            /* nothing of ours in librdkafka's queue and still no room: the record alone is
+             * larger than queue.buffering.max.kbytes, it never fits (permanent) */
+            b->status[i] = SF_DELIV_REJECT;
+            snprintf(k->reason, sizeof k->reason,
+                     "kafka: record of %zu bytes larger than librdkafka's whole queue "
+                     "(queue.buffering.max.kbytes) (%s)",
+                     rec->len, rd_kafka_err2name(err));
+        }
         if (b->status[i] == SF_DELIV_REJECT)
             set_reason(k, i, k->reason);
         if (err == RD_KAFKA_RESP_ERR__FATAL)
@@ -315,28 +327,46 @@ static void on_tick(uv_timer_t *t)
 static int new_producer(kafka_t *k, char *err, size_t errlen);
 static void retire_producer(kafka_t *k);
 
+/* Replaces the producer after a fatal error, once every report of the old one is in (its
+ * records are RETRY). A failed creation is retried from the timer, with backoff. */
+static void recreate(kafka_t *k)
+{
+    retire_producer(k);
+    char es[512];
+    if (new_producer(k, es, sizeof es) == 0) {
+        if (k->recreate_failures)
+            SF_INFO("sink", "sink %s: kafka producer recreated", k->s->name);
+        k->fatal = false;
+        k->recreate_failures = 0;
+        return;
+    }
+    int64_t ms = sf_backoff_ms(k->recreate_failures++, 1000, 60000);
+    if (ms < 1000)
+        ms = 1000; /* the timer's period */
+    k->recreate_at = uv_now(k->s->loop) + (uint64_t)ms;
+    SF_ERROR("sink", "sink %s: cannot recreate the kafka producer: %s; retried in %lld ms",
+             k->s->name, es, (long long)ms);
+}
+
 static void serve(kafka_t *k)
 {
-    if (!k->rk)
-        return;
+    if (!k->rk) {
+        if (k->fatal && !k->closed && uv_now(k->s->loop) >= k->recreate_at)
+            recreate(k);
+        if (!k->rk)
+            return;
+    }
     rd_kafka_poll(k->rk, 0);
     k->s->producer_queue = (uint64_t)rd_kafka_outq_len(k->rk);
     produce(k);
-    if (k->fatal && !k->pending && !k->closed) {
-        /* every report of the old producer is in: replace it (its records are RETRY) */
-        retire_producer(k);
-        char es[512];
-        if (new_producer(k, es, sizeof es) != 0)
-            SF_ERROR("sink", "sink %s: cannot recreate the kafka producer: %s", k->s->name, es);
-        else
-            k->fatal = false;
-    }
+    if (k->fatal && !k->pending && !k->closed)
+        recreate(k);
     finish(k);
 }
 
 static int new_producer(kafka_t *k, char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = sf_kafka_conf_build(k->c, NULL, NULL, err, errlen);
+    rd_kafka_conf_t *conf = sf_kafka_conf_build(k->c, NULL, 0, NULL, err, errlen, NULL);
     if (!conf)
         return -EINVAL;
     kprod *p = calloc(1, sizeof *p);
@@ -534,6 +564,7 @@ static bool topic_ok(const char *s)
 static void kafka_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
 {
     const sf_kafka_cfg *c = cfg;
+    size_t before = errs->n;
     if (c->topic && !topic_ok(c->topic))
         sf_cfg_error_at(errs, node, "topic",
                         "topic: a Kafka topic name is 1-249 characters of [A-Za-z0-9._-]");
@@ -573,18 +604,28 @@ static void kafka_validate(const void *cfg, const sf_cfg_node *node, sf_cfg_erro
         if (sf_kafka_property_secret(c->librdkafka.k[i]))
             sf_log_add_secret(c->librdkafka.v[i]);
     /* librdkafka's own verdict on every property (unknown names, bad values, codecs this
-     * build lacks) */
-    char es[256];
-    rd_kafka_conf_t *conf = sf_kafka_conf_build(c, node, errs, es, sizeof es);
-    if (conf)
-        rd_kafka_conf_destroy(conf);
+     * build lacks), then on the whole (a producer created without brokers: what open()'s
+     * rd_kafka_new checks), without the files of this machine (--syntax-only); the whole
+     * only when the rest is right (librdkafka would repeat e.g. the acks error) */
+    if (errs->n == before) {
+        sf_kafka_conf_probe(c, node, false, errs);
+    } else {
+        char es[256];
+        rd_kafka_conf_t *conf =
+            sf_kafka_conf_build(c, node, SF_KAFKA_NO_BROKERS, errs, es, sizeof es, NULL);
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+    }
 }
 
 static void kafka_check_env(const void *cfg, const sf_cfg_node *node, sf_cfg_errors *errs)
 {
     const sf_kafka_cfg *c = cfg;
+    size_t before = errs->n;
     if (c->transport == SF_KAFKA_TLS)
         sf_tls_check_files(&c->tls, node, "tls", errs);
+    if (errs->n == before) /* the whole again, with the files (TLS material, *.location) */
+        sf_kafka_conf_probe(c, node, true, errs);
 }
 
 const sf_sink_ops sf_sink_kafka_ops = {

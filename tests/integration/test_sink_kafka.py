@@ -279,6 +279,89 @@ class KafkaSinkTest(unittest.TestCase):
         self.assertRegex(r.stderr, r"dead-lettered: .*MSG_SIZE_TOO_LARGE")
         self.assertEqual(len(re.findall(r"event \S+ dead-lettered", r.stderr)), len(rejected))
 
+    def line_of(self, cfg, text):
+        with open(cfg) as f:
+            return next(n for n, line in enumerate(f, 1) if text in line)
+
+    def test_check_config_refuses_what_startup_refuses(self):
+        """librdkafka's checks of the configuration as a whole (those only rd_kafka_new makes:
+        properties that go together, TLS material) are configuration errors at the sink's
+        librdkafka key, of --check-config (with --syntax-only too: nothing here depends on the
+        machine) and of start-up (exit 2), never a failure after start (exit 1)."""
+        self.start_mock()
+        env = dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY)
+        cases = [
+            ("    librdkafka: { max.in.flight: 10 }\n", "max.in.flight"),  # idempotence on
+            ("    librdkafka: { retries: 0 }\n", "retries"),
+            ("    idempotence: false\n    librdkafka: { enable.gapless.guarantee: true }\n",
+             "enable.gapless.guarantee"),
+            ("    transport: tls\n    librdkafka: { ssl.ca.pem: notapem }\n", "ssl.ca.pem"),
+        ]
+        for extra, what in cases:
+            with self.subTest(what):
+                cfg = self.config(self.sink(extra))
+                line = self.line_of(cfg, "librdkafka:")
+                for flags in ([], ["--syntax-only"]):
+                    r = run(["-c", cfg, "--check-config"] + flags, timeout=30)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    self.assertRegex(r.stderr, r"config.yaml:%d:\d+: .*librdkafka refuses the "
+                                               r"configuration: .*%s" % (line, re.escape(what)))
+                r = run(["-c", cfg, "--once"], env=env, timeout=60)
+                self.assertFalse(r.timed_out)
+                self.assertEqual(r.returncode, 2, r.stderr[-3000:])
+        self.assertEqual(self.mk.records("events"), [])
+
+    def test_check_config_files_of_this_machine(self):
+        """A pass-through property naming a file (read when the producer is created) is
+        checked by --check-config and at start-up, not by --syntax-only (made for another
+        machine)."""
+        self.start_mock()
+        crl = os.path.join(self.dir, "not-a-crl.pem")
+        with open(crl, "w") as f:
+            f.write("not a CRL\n")
+        cfg = self.config(self.sink("    transport: tls\n    librdkafka: { ssl.crl.location: "
+                                    "%s }\n" % crl))
+        r = run(["-c", cfg, "--check-config", "--syntax-only"], timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = run(["-c", cfg, "--check-config"], timeout=30)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"config.yaml:%d:\d+: .*librdkafka refuses the configuration: "
+                                   r".*ssl.crl.location" % self.line_of(cfg, "librdkafka:"))
+        r = run(["-c", cfg, "--once"], env=dict(os.environ, SYSDIG_SECURE_API_TOKEN=CANARY),
+                timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr[-3000:])
+
+    def test_delivery_report_breakers_refused(self):
+        """Pass-through properties that break the delivery-report contract (no report for a
+        success; every record refused outside a transaction) are configuration errors."""
+        self.start_mock()
+        for prop in ("delivery.report.only.error: true", "transactional.id: sf-1",
+                     "enabled_events: 1"):
+            with self.subTest(prop):
+                cfg = self.config(self.sink("    librdkafka: { %s }\n" % prop))
+                r = run(["-c", cfg, "--check-config", "--syntax-only"], timeout=30)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertRegex(r.stderr, r"config.yaml:%d:\d+: .*librdkafka.%s: not allowed" %
+                                 (self.line_of(cfg, "librdkafka:"),
+                                  re.escape(prop.split(":")[0])))
+
+    def test_record_larger_than_queue_dead_lettered(self):
+        """queue.buffering.max.kbytes: 1: a record larger than librdkafka's whole queue can
+        never be produced (QUEUE_FULL with nothing in flight): it is dead-lettered with the
+        reason, not retried forever; the others land."""
+        self.start_mock()
+        dl = os.path.join(self.dir, "dead.ndjson")
+        r = self.once(self.sink("    librdkafka: { queue.buffering.max.kbytes: 1 }\n"),
+                      f"dead_letter: {{ path: {dl} }}\n", timeout=60)
+        ids = set(self.landed())
+        rejected = self.ids - ids
+        self.assertGreater(len(rejected), 0, r.stderr[-3000:])
+        for i in rejected:
+            self.assertRegex(r.stderr, r"event %s dead-lettered: .*larger than librdkafka's "
+                                       r"whole queue" % i)
+        with open(dl) as f:
+            self.assertEqual(len([line for line in f if line.strip()]), len(rejected))
+
     def test_config_errors(self):
         self.start_mock()
         cfg = self.config(self.sink(f"""    librdkafka:
