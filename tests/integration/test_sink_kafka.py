@@ -26,6 +26,7 @@ MOCK = os.path.join(os.environ.get("SF_BUILD", "build-dev"), "tests", "mockkafka
 MESSAGE_TOO_LARGE = 10
 NOT_LEADER_OR_FOLLOWER = 6
 REQUEST_TIMED_OUT = 7
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 
 
 class MockKafka:
@@ -159,6 +160,26 @@ class KafkaSinkTest(unittest.TestCase):
         self.assertNotRegex(r.stderr, r"event \S+ dead-lettered")
         ids = self.landed()
         self.assertEqual(set(ids), self.ids)
+
+    def test_fatal_error_producer_replaced(self):
+        """A fatal error of the idempotent producer (the broker answers
+        OUT_OF_ORDER_SEQUENCE_NUMBER: librdkafka raises a fatal idempotence error) makes every
+        later produce fail: the sink waits for the old producer's reports, replaces it, and the
+        pipeline retries the records it held. Every event lands; duplicates are bounded (at
+        most one extra copy, of records written before the error)."""
+        self.start_mock()
+        self.mk.cmd("errors 1 %d" % OUT_OF_ORDER_SEQUENCE_NUMBER)
+        r = self.once(self.sink(), timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertRegex(r.stderr, r"kafka producer fatal error: .*it is recreated")
+        self.assertNotRegex(r.stderr, r"event \S+ dead-lettered")
+        ids = self.landed()
+        self.assertEqual(set(ids), self.ids)
+        self.assertLessEqual(len(ids), 2 * len(self.ids))
+        counts = {}
+        for i in ids:
+            counts[i] = counts.get(i, 0) + 1
+        self.assertLessEqual(max(counts.values()), 2, "an event landed more than twice")
 
     def test_broker_down_then_up(self):
         """The only broker goes down for longer than message_timeout: the records time out in
