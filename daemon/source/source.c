@@ -40,6 +40,7 @@ typedef struct lane {
     window_t win;
     bool active;           /* has pages left to fetch */
     sf_http_xfer *xfer;    /* its request in flight */
+    bool parsing;          /* its page is being parsed on the thread pool */
     int64_t req_start_ms;  /* when that request was sent */
     int64_t wait_until_ms; /* backoff: no request before (monotonic ms; 0: none) */
     unsigned failures;     /* consecutive failed requests */
@@ -88,6 +89,8 @@ struct sf_source {
 
     uv_timer_t timer; /* the earliest of: a lane's backoff, the pause, pacing, the next poll */
     bool timer_active, stopped, finished;
+    unsigned parsing;         /* pages being parsed on the thread pool */
+    bool freeing, timer_gone; /* sf_source_free called; its timer closed */
     int fail_status;
 
     sf_source_stats st;
@@ -604,7 +607,7 @@ static void pump(sf_source *s)
         size_t first = s->rr; /* (s->rr moves as lanes send) */
         for (size_t n = 0; n < s->nlanes && s->inflight < s->conc; n++) {
             lane_t *L = &s->lanes[(first + n) % s->nlanes];
-            if (L->xfer || (!L->active && !(s->cut && steal(s, L))))
+            if (L->xfer || L->parsing || (!L->active && !(s->cut && steal(s, L))))
                 continue;
             if (L->wait_until_ms > t) {
                 due = due < L->wait_until_ms ? due : L->wait_until_ms;
@@ -713,7 +716,7 @@ static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
 static bool others_done(const sf_source *s, const lane_t *L)
 {
     for (size_t i = 0; i < s->nlanes; i++)
-        if (&s->lanes[i] != L && (s->lanes[i].active || s->lanes[i].xfer))
+        if (&s->lanes[i] != L && (s->lanes[i].active || s->lanes[i].xfer || s->lanes[i].parsing))
             return false;
     return true;
 }
@@ -884,6 +887,110 @@ static void rate_limited(sf_source *s, lane_t *L, int64_t hint_ms, const char *w
     retry_later(s, L, hint_ms, what);
 }
 
+/* ---------------------------------------------------------------- parsing a page */
+
+/* A page is parsed (validated, events found) on the thread pool: the loop goes on serving the
+ * other lanes' transfers meanwhile, and two pages parse at once on two cores. The lane counts
+ * as in flight until its page is handled on the loop (parse_done). */
+typedef struct parse_job {
+    uv_work_t req;
+    lane_t *L;
+    char *body;
+    size_t len;
+    sf_parse_limits lim;
+    sf_page pg;
+    int rc;
+    char err[256];
+} parse_job;
+
+static void parse_work(uv_work_t *req)
+{
+    parse_job *j = req->data;
+    /* the page takes the body over: events point into it rather than copy it */
+    j->rc = sf_page_parse_owned(j->body, j->len, &j->lim, &j->pg, j->err, sizeof j->err);
+    j->body = NULL;
+}
+
+static void maybe_free(sf_source *s)
+{
+    if (s->freeing && s->timer_gone && !s->parsing)
+        free(s);
+}
+
+/* Back on the loop: the page parsed (or not). */
+static void page_parsed(sf_source *s, lane_t *L, sf_page *pg, int rc, const char *err)
+{
+    char what[800];
+    if (rc) {
+        s->st.errors_malformed++;
+        snprintf(what, sizeof what, "API returned an unusable page (%s)", err);
+        set_last_error(s, what);
+        retry_later(s, L, 0, what);
+        pump(s);
+        return;
+    }
+    L->failures = 0;
+    request_ok(s);
+    s->st.last_success_ms = now_ms();
+    s->st.last_error[0] = '\0';
+    if (L->active)
+        handle_page(s, L, pg);
+    sf_page_free(pg);
+    pump(s);
+}
+
+static void parse_done(uv_work_t *req, int status)
+{
+    parse_job *j = req->data;
+    lane_t *L = j->L;
+    sf_source *s = L->s;
+    free(j->body); /* not parsed (cancelled) */
+    L->parsing = false;
+    s->parsing--;
+    s->inflight--;
+    if (status != 0 || s->freeing || s->stopped) {
+        sf_page_free(&j->pg);
+        free(j);
+        if (s->freeing)
+            maybe_free(s);
+        else
+            check_finished(s);
+        return;
+    }
+    page_parsed(s, L, &j->pg, j->rc, j->err);
+    free(j);
+}
+
+static void parse_later(sf_source *s, lane_t *L, sf_buf *body)
+{
+    /* the trees are built when a sink's format needs one (sf_event_load), not for raw;
+     * kept from this parse when a filter will read them anyway */
+    sf_parse_limits lim = {
+        .max_event_size = 8u << 20, .max_events = 100000, .drop_trees = !s->opts.keep_trees};
+    parse_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->L = L;
+        j->len = body->len;
+        j->body = sf_buf_steal(body);
+        j->lim = lim;
+        j->req.data = j;
+        if (j->body && uv_queue_work(s->loop, &j->req, parse_work, parse_done) == 0) {
+            L->parsing = true;
+            s->parsing++;
+            s->inflight++; /* until parse_done */
+            return;
+        }
+    }
+    /* no memory for the job, or the pool refused: here and now */
+    sf_page pg;
+    char err[256];
+    size_t len = j ? j->len : body->len;
+    char *data = j ? j->body : sf_buf_steal(body);
+    free(j);
+    int rc = sf_page_parse_owned(data, len, &lim, &pg, err, sizeof err);
+    page_parsed(s, L, &pg, rc, err);
+}
+
 static void on_page(sf_http_response *resp, void *ud)
 {
     lane_t *L = ud;
@@ -925,31 +1032,7 @@ static void on_page(sf_http_response *resp, void *ud)
     if (st == 200) {
         size_t decayed = s->page_bytes - s->page_bytes / 8;
         s->page_bytes = resp->body.len > decayed ? resp->body.len : decayed;
-        sf_page pg;
-        char err[256];
-        /* the trees are built when a sink's format needs one (sf_event_load), not for raw;
-         * kept from this parse when a filter will read them anyway */
-        sf_parse_limits lim = {
-            .max_event_size = 8u << 20, .max_events = 100000, .drop_trees = !s->opts.keep_trees};
-        /* the page takes the body over: events point into it rather than copy it */
-        size_t blen = resp->body.len;
-        int rc = sf_page_parse_owned(sf_buf_steal(&resp->body), blen, &lim, &pg, err, sizeof err);
-        if (rc) {
-            s->st.errors_malformed++;
-            snprintf(what, sizeof what, "API returned an unusable page (%s)", err);
-            set_last_error(s, what);
-            retry_later(s, L, 0, what);
-            pump(s);
-            return;
-        }
-        L->failures = 0;
-        request_ok(s);
-        s->st.last_success_ms = now_ms();
-        s->st.last_error[0] = '\0';
-        if (L->active)
-            handle_page(s, L, &pg);
-        sf_page_free(&pg);
-        pump(s);
+        parse_later(s, L, &resp->body);
         return;
     }
     char msg[256];
@@ -1118,7 +1201,9 @@ void sf_source_stats_get(const sf_source *s, sf_source_stats *st)
 
 static void timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    sf_source *s = h->data;
+    s->timer_gone = true;
+    maybe_free(s); /* else the last parse_done frees it */
 }
 
 void sf_source_free(sf_source *s)
@@ -1130,7 +1215,9 @@ void sf_source_free(sf_source *s)
     sf_idset_free(&s->seen);
     sf_defer_cancel(&s->done_node);
     sf_checkpoint_free(&s->cp);
-    /* the timer handle lives inside s: free s from its close callback */
+    s->freeing = true;
+    /* the timer handle lives inside s: free s from its close callback (or, while pages are
+     * still being parsed, once the last one is back) */
     uv_close((uv_handle_t *)&s->timer, timer_closed);
 }
 

@@ -70,6 +70,10 @@ class CatchupTest(unittest.TestCase):
                 windows = [(int(x["params"]["from"][0]), int(x["params"]["to"][0]))
                            for x in by_time]
                 probe, slices = windows[0], sorted(windows[1:])
+                # no fault: every page is asked for once (a lane waits for its page to be
+                # parsed and handled before it follows the cursor)
+                cursors = [x["params"]["cursor"][0] for x in reqs if "cursor" in x["params"]]
+                self.assertEqual(len(cursors), len(set(cursors)), "a cursor was fetched twice")
                 self.assertGreaterEqual(len(slices), 2, "the backlog window was not cut")
                 # the slices (and the halves idle lanes took over) cover the probed window
                 # without a gap; the last slice starts with the probe page itself
