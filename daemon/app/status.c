@@ -893,12 +893,8 @@ int sf_status_main(int argc, char **argv)
             json = true;
             break;
         case 't':
-            if (sf_parse_duration_ms(optarg, &timeout_ms) || timeout_ms <= 0 ||
-                timeout_ms > 600000) {
-                fprintf(stderr, "status: --timeout '%s': want a duration from 1ms to 10m\n",
-                        optarg);
+            if (!sf_probe_timeout_arg("status", optarg, &timeout_ms))
                 return ST_USAGE;
-            }
             break;
         case 'h':
             fputs(usage_text, stdout);

@@ -183,6 +183,14 @@ static int probe(const char *url, int64_t timeout_ms)
     return HC_OK;
 }
 
+bool sf_probe_timeout_arg(const char *cmd, const char *arg, int64_t *ms)
+{
+    if (sf_parse_duration_ms(arg, ms) == 0 && *ms > 0 && *ms <= 600000)
+        return true;
+    fprintf(stderr, "%s: --timeout '%s': want a duration from 1ms to 10m\n", cmd, arg);
+    return false;
+}
+
 int sf_healthcheck_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -201,12 +209,8 @@ int sf_healthcheck_main(int argc, char **argv)
             cfg_path = optarg;
             break;
         case 't':
-            if (sf_parse_duration_ms(optarg, &timeout_ms) || timeout_ms <= 0 ||
-                timeout_ms > 600000) {
-                fprintf(stderr, "healthcheck: --timeout '%s': want a duration from 1ms to 10m\n",
-                        optarg);
+            if (!sf_probe_timeout_arg("healthcheck", optarg, &timeout_ms))
                 return HC_FAIL;
-            }
             break;
         case 'h':
             fputs(usage_text, stdout);

@@ -4,7 +4,9 @@
 #ifndef SF_HEALTHCHECK_H
 #define SF_HEALTHCHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The probe URL for a server.listen value: "0.0.0.0:9464" and ":9464" give
  * "http://127.0.0.1:9464/healthz", "[::]:9464" and "[]:9464" give "http://[::1]:9464/healthz",
@@ -22,5 +24,8 @@ int sf_healthcheck_get(const char *url, long timeout_ms, long *status, struct sf
 /* argv[0] == "healthcheck". Returns the exit status: 0 healthy, 1 for everything else
  * (unhealthy, unreachable, no usable address, usage error: Docker reserves status 2). */
 int sf_healthcheck_main(int argc, char **argv);
+/* A probe command's --timeout DURATION (1ms..10m) into *ms; false (and a message on stderr
+ * naming cmd) when it is not one. */
+bool sf_probe_timeout_arg(const char *cmd, const char *arg, int64_t *ms);
 
 #endif

@@ -266,6 +266,27 @@ static int scan(sf_spool *s)
     return 0;
 }
 
+/* The spool's head file ("SEQ OFF": where the sink's progress is): 1 and *seq, *off set; 0 when
+ * there is none; -EINVAL (err filled) when it cannot be read. */
+static int read_head(const char *dir, uint64_t *seq, uint64_t *off, char *err, size_t errlen)
+{
+    char hp[4200];
+    snprintf(hp, sizeof hp, "%s/head", dir);
+    FILE *hf = fopen(hp, "re");
+    if (!hf)
+        return 0;
+    unsigned long long a, b;
+    int n = fscanf(hf, "%llu %llu", &a, &b);
+    fclose(hf);
+    if (n != 2) {
+        snprintf(err, errlen, "spool %s: unreadable head file", dir);
+        return -EINVAL;
+    }
+    *seq = a;
+    *off = b;
+    return 1;
+}
+
 int sf_spool_open(const char *dir, uint64_t max_size, uint64_t segment_size, sf_spool **out,
                   char *err, size_t errlen)
 {
@@ -306,25 +327,13 @@ int sf_spool_open(const char *dir, uint64_t max_size, uint64_t segment_size, sf_
     closedir(d);
     if (s->nsegs)
         qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
-    char hp[4200];
-    snprintf(hp, sizeof hp, "%s/head", dir);
-    FILE *hf = fopen(hp, "re");
-    if (hf) {
-        unsigned long long a, b;
-        if (fscanf(hf, "%llu %llu", &a, &b) != 2) {
-            fclose(hf);
-            rc = -EINVAL;
-            snprintf(err, errlen, "spool %s: unreadable head file", dir);
-            goto fail;
-        }
-        fclose(hf);
-        s->head_seq = a;
-        s->head_off = b;
-    } else if (s->nsegs) {
-        s->head_seq = s->segs[0].seq;
-    } else {
-        s->head_seq = 1;
+    int hr = read_head(dir, &s->head_seq, &s->head_off, err, errlen);
+    if (hr < 0) {
+        rc = hr;
+        goto fail;
     }
+    if (hr == 0) /* none: the first segment's start */
+        s->head_seq = s->nsegs ? s->segs[0].seq : 1;
     /* segments entirely before the head were delivered */
     size_t keep = 0;
     for (size_t i = 0; i < s->nsegs; i++) {
@@ -670,20 +679,10 @@ int sf_spool_inspect(const char *dir, sf_spool_stat *st, char *err, size_t errle
         qsort(seqs, n, sizeof *seqs, cmp_u64); /* as the daemon orders them */
     /* the head as sf_spool_open reads it: none means the first segment's start */
     uint64_t head_seq = n ? seqs[0] : 1, head_off = 0;
-    char hp[4200];
-    snprintf(hp, sizeof hp, "%s/head", dir);
-    FILE *hf = fopen(hp, "re");
-    if (hf) {
-        unsigned long long a, b;
-        if (fscanf(hf, "%llu %llu", &a, &b) != 2) {
-            fclose(hf);
-            free(seqs);
-            snprintf(err, errlen, "spool %s: unreadable head file", dir);
-            return -EINVAL;
-        }
-        fclose(hf);
-        head_seq = a;
-        head_off = b;
+    int hr = read_head(dir, &head_seq, &head_off, err, errlen);
+    if (hr < 0) {
+        free(seqs);
+        return hr;
     }
     size_t first = 0;
     while (first < n && seqs[first] < head_seq)

@@ -134,16 +134,27 @@ static int pattern_compile(const sf_cfg_node *n, const char *path, sf_cfg_errors
     return (out->text = sf_strdup(s)) ? 0 : -ENOMEM;
 }
 
+/* The items of a list, or the node itself as a list of one (held in one[0]). */
+static const sf_cfg_node *const *items_of(const sf_cfg_node *n, const sf_cfg_node *one[1],
+                                          size_t *cnt)
+{
+    if (n->kind == SF_NODE_SEQ) {
+        *cnt = n->n;
+        return (const sf_cfg_node *const *)n->items;
+    }
+    one[0] = n;
+    *cnt = 1;
+    return one;
+}
+
 /* A scalar or a non-empty list of scalars -> patterns. */
 static int patlist_compile(const sf_cfg_node *n, const char *path, sf_cfg_errors *errs,
                            patlist *out)
 {
-    const sf_cfg_node *one[1] = {n};
-    const sf_cfg_node *const *items = one;
-    size_t cnt = 1;
+    const sf_cfg_node *one[1];
+    size_t cnt;
+    const sf_cfg_node *const *items = items_of(n, one, &cnt);
     if (n->kind == SF_NODE_SEQ) {
-        items = (const sf_cfg_node *const *)n->items;
-        cnt = n->n;
         if (cnt == 0) {
             sf_cfg_error_key(errs, n->line, n->col, path, NULL,
                              "an empty list matches nothing: remove the key or name a value");
@@ -211,13 +222,9 @@ static int sev_word(const char *s, unsigned *mask)
 static int severity_compile(const sf_cfg_node *n, const char *path, sf_cfg_errors *errs,
                             sf_filter *f)
 {
-    const sf_cfg_node *one[1] = {n};
-    const sf_cfg_node *const *items = one;
-    size_t cnt = 1;
-    if (n->kind == SF_NODE_SEQ) {
-        items = (const sf_cfg_node *const *)n->items;
-        cnt = n->n;
-    }
+    const sf_cfg_node *one[1];
+    size_t cnt;
+    const sf_cfg_node *const *items = items_of(n, one, &cnt);
     if (cnt == 0 || n->kind == SF_NODE_MAP || sf_cfg_is_null(n)) {
         sf_cfg_error_key(errs, n->line, n->col, path, NULL,
                          "expected a severity or a non-empty list of them");
