@@ -89,6 +89,12 @@ class CatchupTest(unittest.TestCase):
                 most = max(sum(1 for u in starts if t <= u < t + delay * 0.95) for t in starts)
                 # the slices start together: max_concurrency requests in flight at once
                 self.assertEqual(most, 4, "not max_concurrency (4) requests in flight at once")
+                # in one go: the first request of every slice (the last slice follows the
+                # probe's cursor) is sent by the same pump as the others, not one slice after
+                # another as pages come back
+                firsts = sorted(x["t"] for x in reqs)[1:5]
+                self.assertLess(firsts[-1] - firsts[0], delay / 2,
+                                "the slices did not start together: %r" % firsts)
                 c = load(cp)
                 self.assertIsNone(c.get("window"), c)
                 self.fake.stop()
