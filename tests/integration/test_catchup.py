@@ -127,7 +127,8 @@ class CatchupTest(unittest.TestCase):
         being fetched)."""
         self.backlog(3000, seed=63, minutes=55)
         self.fake.inject("delay", seconds=0.05)
-        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=40,
+        # windows of 16 pages per slice (20 x 6 x 16 = 1,920 events): the backlog takes two
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=20,
                                     lookback="1h", overlap="10s",
                                     extra_source="  max_concurrency: 6\n"
                                                  "  max_window_events: 1200\n")
