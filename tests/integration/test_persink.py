@@ -12,18 +12,17 @@
   sink name, not by position in the configuration.
 """
 
-import http.server
 import json
 import os
 import shutil
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import (CANARY, SRC, Daemon, FakeSysdig, dup_count, main, need_bin,  # noqa: E402
                      read_output, run, scratch_dir, wait_for, write_config)
+from post_server import UpDownReceiver  # noqa: E402  (tests/fakeapi, on the path via helpers)
 
 # How tests/golden/checkpoint-v1.json was made (by the release before version 2, commit
 # b9b87a3): FakeSysdig(seed=1414).generate(300, span_s=3600, end_ns=UPGRADE_END_NS), then
@@ -32,45 +31,6 @@ from helpers import (CANARY, SRC, Daemon, FakeSysdig, dup_count, main, need_bin,
 UPGRADE_SEED = 1414
 UPGRADE_END_NS = 1796432055 * 10 ** 9
 FIXTURE = os.path.join(SRC, "tests", "golden", "checkpoint-v1.json")
-
-
-class Receiver:
-    """A webhook receiver (NDJSON) that answers 503 while down, 200 (ids recorded) when up."""
-
-    def __init__(self):
-        self.up = False
-        self.ids = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if outer.up:
-                    with outer.lock:
-                        outer.ids.extend(json.loads(ln)["id"] for ln in body.decode().split("\n")
-                                         if ln.strip())
-                self.send_response(200 if outer.up else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def got(self):
-        with self.lock:
-            return list(self.ids)
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 def load(cp):
@@ -154,7 +114,7 @@ class PerSinkTest(unittest.TestCase):
         self.fake = FakeSysdig(token=CANARY, seed=1415)
         self.all = set(self.fake.generate(300, span_s=1800))
         self.fake.start()
-        self.rx = Receiver()
+        self.rx = UpDownReceiver()
 
     def tearDown(self):
         self.fake.stop()

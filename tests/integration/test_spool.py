@@ -2,58 +2,20 @@
 nothing is lost across kill -9 while events are spooled, and the spool replays in order once
 the sink is back."""
 import glob
-import http.server
 import json
 import os
 import socket
-import threading
 import time
 import unittest
 
 from helpers import (Daemon, FakeSysdig, CANARY, main, need_bin, read_output, scratch_dir,
                      wait_for, write_config)
+from post_server import UpDownReceiver  # (tests/fakeapi, on the path via helpers)
 
 
 def _watermark(path):
     with open(path) as f:
         return json.load(f).get("watermark_ns")
-
-
-class Receiver:
-    """A webhook receiver that can be switched between down (503) and up (200)."""
-
-    def __init__(self):
-        self.up = False
-        self.ids = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if not outer.up:
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                for line in body.decode().splitlines():
-                    if line.strip():
-                        with outer.lock:
-                            outer.ids.append(json.loads(line)["id"])
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 @need_bin
@@ -63,7 +25,7 @@ class SpoolTest(unittest.TestCase):
         self.fake = FakeSysdig(token=CANARY, seed=7)
         self.fake.generate(1500, span_s=1800)
         self.fake.start()
-        self.rx = Receiver()
+        self.rx = UpDownReceiver()
 
     def tearDown(self):
         self.fake.stop()

@@ -4,16 +4,15 @@ against the fake API with a sink that is down (its events spool) and a sink that
 everything (dead letters). Checks the table, the --json object against the files themselves,
 that status changes nothing on disk, and that no secret is printed."""
 import glob
-import http.server
 import json
 import os
 import re
 import struct
-import threading
 import unittest
 
 from helpers import (CANARY, Daemon, FakeSysdig, free_port, main, need_bin, read_output, run,
                      scratch_dir, wait_for, write_config)
+from post_server import PostServer  # noqa: E402  (tests/fakeapi, on the path via helpers)
 
 
 class Receiver:
@@ -21,26 +20,21 @@ class Receiver:
     (permanent: dead letters), /ok 200."""
 
     def __init__(self):
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
+        self.server = PostServer(self._post)
+        self.url = self.server.url
 
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                code, body = {"/down": (503, b"busy"),
-                              "/reject": (400, b"schema mismatch")}.get(self.path, (200, b"ok"))
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+    @staticmethod
+    def _post(h):
+        h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        code, body = {"/down": (503, b"busy"),
+                      "/reject": (400, b"schema mismatch")}.get(h.path, (200, b"ok"))
+        h.send_response(code)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
 
     def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.server.stop()
 
 
 def watermark(cp):
