@@ -374,10 +374,12 @@ static int load_config(app_t *a, const char *path, const char *text)
 /* What start-up will need from this machine (files to write, TLS files to load): an error
  * there is a configuration error (exit 2, FILE:LINE:COL), found by --check-config too, never a
  * failure after start. */
-static int check_env(app_t *a)
+static int check_env(app_t *a, bool uses_checkpoint)
 {
     sf_cfg_errors errs = {0};
     int n = sf_config_check_env(&a->cfg, &errs);
+    if (uses_checkpoint)
+        n += sf_config_check_checkpoint_env(&a->cfg, &errs);
     print_errors(&errs);
     sf_cfg_errors_free(&errs);
     return n ? -1 : 0;
@@ -668,7 +670,7 @@ int main(int argc, char **argv)
         exit_code = EXIT_USAGE;
         goto out_loop;
     }
-    if (!syntax_only && check_env(a) != 0) {
+    if (!syntax_only && check_env(a, !from_s && !ping) != 0) {
         exit_code = EXIT_USAGE;
         goto out_loop;
     }

@@ -235,6 +235,26 @@ void sf_cfg_check_dir(sf_cfg_errors *e, const sf_cfg_node *map, const char *key,
     check_output(e, map, key, what, path, true);
 }
 
+void sf_cfg_check_replaced(sf_cfg_errors *e, const sf_cfg_node *map, const char *key,
+                           const char *what, const char *path)
+{
+    struct stat st;
+    char parent[PATH_MAX];
+    if (!path || !*path)
+        return;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        sf_cfg_error_at(e, map, key, "%s: %s is a directory, not a file", what, path);
+        return;
+    }
+    dir_of(path, parent, sizeof parent);
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
+                        parent);
+    else if (access(parent, W_OK | X_OK) != 0)
+        sf_cfg_error_at(e, map, key, "%s: directory %s is not writable (%s)", what, parent,
+                        strerror(errno));
+}
+
 void sf_cfg_node_free(sf_cfg_node *n)
 {
     if (!n)

@@ -158,10 +158,14 @@ void sf_cfg_error_at(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, 
  * reports at sf_cfg_pos(map, key), naming what (e.g. "sinks[0].path"), as this process's user:
  *  - file: path can be opened for appending (it exists and is a writable regular file, or its
  *    directory exists and new files can be made in it);
- *  - dir: path is a writable directory, or can be made (its parent is a writable directory). */
+ *  - dir: path is a writable directory, or can be made (its parent is a writable directory);
+ *  - replaced: a file written elsewhere and renamed over path (and files made beside it): its
+ *    directory exists and is writable, path is not a directory. */
 void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
                        const char *path);
 void sf_cfg_check_dir(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
                       const char *path);
+void sf_cfg_check_replaced(sf_cfg_errors *e, const sf_cfg_node *map, const char *key,
+                           const char *what, const char *path);
 
 #endif

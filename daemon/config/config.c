@@ -882,6 +882,27 @@ int sf_config_check_env(const sf_config *cfg, sf_cfg_errors *errs)
         const sf_cfg_node *dl = root ? sf_cfg_map_get(root, "dead_letter") : NULL;
         sf_cfg_check_file(errs, dl ? dl : root, "path", "dead_letter.path", cfg->dead_letter.path);
     }
+    if (cfg->server.listen && *cfg->server.listen) {
+        char why[200];
+        if (sf_httpd_check_listen(cfg->server.listen, why, sizeof why)) {
+            const sf_cfg_node *sv = root ? sf_cfg_map_get(root, "server") : NULL;
+            sf_cfg_error_at(errs, sv ? sv : root, sv ? "listen" : "server",
+                            "server.listen: \"%.*s\": %s", SF_CFG_MAX_VALUE_SHOWN,
+                            cfg->server.listen, why);
+        }
+    }
+    return (int)(errs->n - before);
+}
+
+int sf_config_check_checkpoint_env(const sf_config *cfg, sf_cfg_errors *errs)
+{
+    size_t before = errs->n;
+    if (cfg->file)
+        errs->file = cfg->file;
+    const sf_cfg_node *root = cfg->root;
+    const sf_cfg_node *cp = root ? sf_cfg_map_get(root, "checkpoint") : NULL;
+    sf_cfg_check_replaced(errs, cp ? cp : root, cp ? "path" : "checkpoint", "checkpoint.path",
+                          cfg->checkpoint.path);
     return (int)(errs->n - before);
 }
 

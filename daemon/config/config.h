@@ -100,10 +100,15 @@ int sf_config_load_text(const char *name, const char *text, size_t len, sf_confi
 void sf_config_free(sf_config *cfg);
 /* What start-up will need from this machine, checked before anything starts (and by
  * --check-config, as the same user): output files and directories can be written or made
- * (file sinks, spools, dead_letter.path) and TLS files load (source and sinks). Errors go to
- * errs at the key's FILE:LINE:COL; returns their count. The checkpoint's own directory is the
- * checkpoint's check (exit 3), not this one. */
+ * (file sinks, spools, dead_letter.path), TLS files load (source and sinks) and server.listen
+ * can be listened on (an address of this machine, a port this process may bind; one in use
+ * now passes). Errors go to errs at the key's FILE:LINE:COL; returns their count. */
 int sf_config_check_env(const sf_config *cfg, sf_cfg_errors *errs);
+/* The same for the checkpoint, for the runs that use it (not --from/--to exports, --ping):
+ * its directory exists and is writable (the checkpoint is replaced by rename, its lock file
+ * made beside it), checkpoint.path is not a directory. What is in the checkpoint (unreadable,
+ * corrupt) and its lock (held by another daemon) are the checkpoint's own checks (exit 3). */
+int sf_config_check_checkpoint_env(const sf_config *cfg, sf_cfg_errors *errs);
 
 /* Markdown reference of every section, sink type and format (drives README). */
 int sf_config_reference(struct sf_buf *out);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <http_parser.h>
 
@@ -800,6 +802,33 @@ int sf_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss, char 
     memcpy(ss, res->ai_addr, res->ai_addrlen <= sizeof *ss ? res->ai_addrlen : sizeof *ss);
     freeaddrinfo(res);
     return 0;
+}
+
+int sf_httpd_check_listen(const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int rc = sf_httpd_parse_listen(listen, &ss, err, errlen);
+    if (rc)
+        return rc;
+    socklen_t len =
+        ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+    } else {
+        int one = 1; /* as libuv's listener does: a port in TIME_WAIT is usable */
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        rc = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+        close(fd);
+    }
+    if (rc == -EADDRINUSE)
+        rc = 0; /* held by someone now, perhaps the daemon being replaced */
+    if (rc && err)
+        snprintf(err, errlen, "cannot listen there: %s%s", strerror(-rc),
+                 rc == -EADDRNOTAVAIL ? " (not an address of this machine)"
+                 : rc == -EACCES      ? " (ports below 1024 need CAP_NET_BIND_SERVICE)"
+                                      : "");
+    return rc;
 }
 
 static void listener_closed_cb(uv_handle_t *h)

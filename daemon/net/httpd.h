@@ -54,6 +54,11 @@ int sf_httpd_port(const sf_httpd *s); /* bound port (useful with port 0) */
 struct sockaddr_storage;
 int sf_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss, char *err,
                           size_t errlen);
+/* Whether this machine lets this process listen on 'listen' (parsed as above): the address
+ * is one of its own and the port may be bound (a port below 1024 needs the privilege). A port
+ * that is in use now counts as usable (another process may hold it for a while: not a
+ * configuration problem). Returns 0, or -errno with err (optional) saying why. */
+int sf_httpd_check_listen(const char *listen, char *err, size_t errlen);
 /* Stops listening, closes every connection; 'closed' runs when every handle is closed and the
  * server freed. */
 void sf_httpd_close(sf_httpd *s, void (*closed)(void *arg), void *arg);

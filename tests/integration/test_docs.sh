@@ -21,6 +21,8 @@ trap 'cleanup; rm -rf "$state"' EXIT
 for f in "$SF_SRC"/conf/*.yaml; do
   "$SF_BIN" -c "$f" --check-config --syntax-only >/dev/null || { echo "$f does not validate"; exit 1; }
   sed -e "s#/var/lib/sysdig-forwarder#$state#g" -e "s#/var/log/sysdig-forwarder#$state#g" "$f" >"$state/c.yaml"
+  # an example that leaves the checkpoint at its default (/var/lib/sysdig-forwarder) gets it here
+  grep -q '^checkpoint:' "$state/c.yaml" || echo "checkpoint: { path: $state/checkpoint.json }" >>"$state/c.yaml"
   "$SF_BIN" -c "$state/c.yaml" --check-config >/dev/null || { echo "$f does not pass the full check"; exit 1; }
 done
 # and the full check is what refuses a missing output directory (start-up would, exit 2)

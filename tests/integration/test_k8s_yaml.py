@@ -274,17 +274,23 @@ class TokenSecretAgreesWithDaemon(unittest.TestCase):
 
     def run_as(self, uid, gid, groups, token_mode, token_owner, token_group, config_text):
         """--check-config as uid/gid/groups on a token file with the given owner and mode.
-        The files and the binary are handed over as open descriptors (/proc/self/fd/N), so
-        that the scratch directory (0700) and the build tree need not be reachable by uid."""
+        The files, the state directory (owned by uid) and the binary are handed over as open
+        descriptors (/proc/self/fd/N), so that the scratch directory (0700) and the build tree
+        need not be reachable by uid."""
         d = scratch_dir(self, "sf-k8s-token-")
         tok = os.path.join(d, "token")
         with open(tok, "w") as f:
             f.write("k8s-test-token-value\n")
         os.chown(tok, token_owner, token_group)
         os.chmod(tok, token_mode)
-        fds = [os.open(tok, os.O_RDONLY)]
+        # the state volume, writable by the pod's user as the manifest's fsGroup makes it (the
+        # check wants the checkpoint's directory writable), reached through its descriptor too
+        state = os.path.join(d, "state")
+        os.mkdir(state, 0o770)
+        os.chown(state, uid, gid)
+        fds = [os.open(tok, os.O_RDONLY), os.open(state, os.O_RDONLY | os.O_DIRECTORY)]
         text = config_text.replace("/var/run/secrets/sysdig/token", "/proc/self/fd/%d" % fds[0])
-        text = text.replace("/var/lib/sysdig-forwarder", d)
+        text = text.replace("/var/lib/sysdig-forwarder", "/proc/self/fd/%d" % fds[1])
         cfg = os.path.join(d, "config.yaml")
         with open(cfg, "w") as f:
             f.write(text)
@@ -292,8 +298,8 @@ class TokenSecretAgreesWithDaemon(unittest.TestCase):
         fds.append(os.open(SF_BIN, os.O_RDONLY))
         try:
             env = dict(os.environ, SYSDIG_SECURE_URL="https://secure.sysdig.com")
-            p = subprocess.run(["sysdig-forwarder", "-c", "/proc/self/fd/%d" % fds[1],
-                                "--check-config"], executable="/proc/self/fd/%d" % fds[2],
+            p = subprocess.run(["sysdig-forwarder", "-c", "/proc/self/fd/%d" % fds[2],
+                                "--check-config"], executable="/proc/self/fd/%d" % fds[3],
                                capture_output=True, text=True, env=env, timeout=30,
                                user=uid, group=gid, extra_groups=groups, pass_fds=fds)
         finally:
