@@ -207,14 +207,18 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                      "it is created",
                      k->s->name, k->c->topic);
         k->s->topic_missing = true;
-    } else if (st == SF_DELIV_OK && k->s->topic_missing) {
+    }
+    if (st == SF_DELIV_OK)
+        k->s->fault = SF_SINK_FAULT_NONE; /* delivered: the broker's certificate is accepted */
+    if (st == SF_DELIV_OK && k->s->topic_missing) {
         SF_INFO("sink", "sink %s: topic \"%s\" exists now", k->s->name, k->c->topic);
         k->s->topic_missing = false;
     }
     if (st != SF_DELIV_OK) {
         k->bad++;
-        snprintf(k->reason, sizeof k->reason, "kafka: %s (%s)", rd_kafka_err2str(m->err),
-                 rd_kafka_err2name(m->err));
+        if (m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE || !k->s->fault) /* else: the cause kept */
+            snprintf(k->reason, sizeof k->reason, "kafka: %s (%s)", rd_kafka_err2str(m->err),
+                     rd_kafka_err2name(m->err));
         if (st == SF_DELIV_REJECT)
             set_reason(k, i, k->reason);
     }
@@ -240,6 +244,17 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
         k->s->healthy = false;
         sf_sink_set_error(k->s, "kafka: %s", reason);
+    }
+    /* the broker's certificate cannot be verified (librdkafka: "SSL handshake failed: ...
+     * certificate verify failed: broker certificate could not be verified", rdkafka_ssl.c): a
+     * configuration problem (sink.h). librdkafka would hold the records until message_timeout;
+     * those still queued are handed back now (purged: RETRY) so that the pipeline treats the
+     * batch as such (bounded runs fail at once, follow mode retries slowly). */
+    if (err == RD_KAFKA_RESP_ERR__SSL && reason && strstr(reason, "certificate verify failed")) {
+        k->s->fault = SF_SINK_FAULT_TLS_VERIFY;
+        snprintf(k->reason, sizeof k->reason, "kafka: %s", reason);
+        if (k->rk && k->pending)
+            rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE);
     }
 }
 

@@ -4,7 +4,8 @@ outage (issue 11). Bounded runs (--once) fail at once (exit 1) naming the cause 
 instead of retrying with backoff like a network outage. In follow mode it is logged once per
 episode, tried again only at the slow retry.max pace without counting attempts (events are never
 dead-lettered for it), /readyz fails for the sink, and sink_errors_total{class="tls_verify"}
-counts it. Webhook (libcurl) and syslog over TLS (net/stream) both."""
+counts it; its end is logged once too, and a later episode again. Webhook, Splunk HEC and Kafka
+REST (libcurl), syslog over TLS (net/stream) and the native Kafka sink (librdkafka)."""
 
 import http.server
 import json
@@ -73,7 +74,7 @@ class TlsPeers:
         def get_request():
             c, a = raw.accept()
             self.attempts.append(time.monotonic())
-            return self.ctx.wrap_socket(c, server_side=True), a
+            return self.ctx.wrap_socket(c, server_side=True), a  # the ctx of the moment
         return get_request
 
     def _syslog_loop(self):
@@ -163,6 +164,34 @@ sinks:
     def test_syslog_tls_once_fails_at_once_with_the_fix(self):
         self.assert_fails_at_once(self.syslog(), "siem")
 
+    def test_splunk_hec_once_fails_at_once_with_the_fix(self):
+        self.assert_fails_at_once("""  - name: splunk
+    type: splunk_hec
+    url: %s
+    token: "hec-token-1234"
+    retry: { initial: 1s, max: 1m }
+""" % self.peers.hook_url.replace("/in", ""), "splunk")
+
+    def test_kafka_rest_once_fails_at_once_with_the_fix(self):
+        self.assert_fails_at_once("""  - name: bus
+    type: kafka_rest
+    url: %s
+    topic: events
+    retry: { initial: 1s, max: 1m }
+""" % self.peers.hook_url.replace("/in", ""), "bus")
+
+    def test_kafka_once_fails_at_once_with_the_fix(self):
+        """The native Kafka sink (librdkafka): its broker's TLS handshake fails verification
+        (the TLS receiver stands in for the broker: no Kafka byte is exchanged before it). The
+        records are handed back at once, not after message_timeout (30 s)."""
+        self.assert_fails_at_once("""  - name: bus
+    type: kafka
+    brokers: [127.0.0.1:%d]
+    topic: events
+    transport: tls
+    retry: { initial: 1s, max: 1m }
+""" % self.peers.syslog_port, "bus")
+
     def test_webhook_trusting_the_ca_works(self):
         cfg = self.config(self.webhook(tls="    tls: { ca_file: %s }\n" % self.peers.cert))
         r = run(["-c", cfg, "--once"], timeout=60)
@@ -207,6 +236,46 @@ sinks:
         rc, hung = d.term()
         self.assertFalse(hung)
         self.assertNotIn(CANARY, d.stderr())
+
+
+    def test_follow_one_log_per_episode(self):
+        """The receiver's certificate becomes verifiable (signed by the CA the sink trusts),
+        then not again: each episode is logged once, its end once."""
+        ca_key, ca = os.path.join(self.dir, "ca.key"), os.path.join(self.dir, "ca.pem")
+        key, csr = os.path.join(self.dir, "good.key"), os.path.join(self.dir, "good.csr")
+        good, ext = os.path.join(self.dir, "good.pem"), os.path.join(self.dir, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        for cmd in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                     "/CN=test CA", "-keyout", ca_key, "-out", ca],
+                    ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                     "-keyout", key, "-out", csr],
+                    ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+                     "-days", "1", "-extfile", ext, "-out", good]):
+            subprocess.run(["openssl"] + cmd, check=True, capture_output=True)
+        bad_ctx = self.peers.ctx
+        good_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        good_ctx.load_cert_chain(good, key)
+        # new events keep coming, so the sink keeps sending
+        self.fake.generate(200, span_s=3600)
+        cfg = self.config(self.webhook(tls="    tls: { ca_file: %s }\n" % ca,
+                                       retry="{ initial: 50ms, max: 1s }"),
+                          extra="pipeline: { shutdown_timeout: 1s }\n")
+        d = Daemon(["-c", cfg], env=daemon_env(), logdir=self.dir, tag="episodes")
+        self.addCleanup(d.term)
+        back = "certificate is accepted again"
+        self.assertTrue(wait_for(lambda: d.stderr().count(CAUSE) == 1, 30), d.stderr()[-3000:])
+        time.sleep(2.5)  # several slow retries of the same episode
+        self.assertEqual(d.stderr().count(CAUSE), 1, d.stderr()[-3000:])
+        self.peers.ctx = good_ctx
+        self.assertTrue(wait_for(lambda: back in d.stderr(), 30), d.stderr()[-3000:])
+        self.assertTrue(wait_for(lambda: len(self.peers.hook.ids) > 0, 30))
+        self.peers.ctx = bad_ctx
+        self.fake.generate(50, span_s=10)
+        self.assertTrue(wait_for(lambda: d.stderr().count(CAUSE) == 2, 30), d.stderr()[-3000:])
+        time.sleep(2.5)
+        self.assertEqual(d.stderr().count(CAUSE), 2, d.stderr()[-3000:])
+        self.assertEqual(d.stderr().count(back), 1, d.stderr()[-3000:])
 
 
 if __name__ == "__main__":
