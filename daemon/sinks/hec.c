@@ -26,8 +26,11 @@ static void set_all(sf_deliv_status *st, size_t from, size_t n, sf_deliv_status 
  * splunk/cloudfwd (src/main/java/com/splunk/cloudfwd/impl/http/ServerErrors.java); 5, 6, 10,
  * 11, 12, 13, 15 and 17 as the OpenTelemetry splunkhecreceiver answers them
  * (open-telemetry/opentelemetry-collector-contrib, receiver/splunkhecreceiver/receiver.go,
- * written by Splunk to match splunkd). 23 (503), 24 and 25 (200, capacity warnings) come from
- * the issue and copies of the table only: no Splunk text for them was reachable here.
+ * written by Splunk to match splunkd); codes 0-22 with these HTTP statuses and texts in the
+ * Splunk admins' lookup of HEC reply codes (gjanders/SplunkAdmins,
+ * lookups/splunkadmins_hec_reply_code_lookup.csv). 23 (503), 24 and 25 (200, capacity
+ * warnings) are in none of these: they come from the issue only (no Splunk text for them was
+ * reachable here) and are treated the safe way (retried).
  * HEC_CHANNEL codes are retried, not dead-lettered: the events are fine, the sink's 'ack'
  * setting does not match the token's (issue 12: code 10 used to dead-letter every event). */
 enum { HEC_OK, HEC_RETRY, HEC_TOKEN, HEC_DATA, HEC_CHANNEL };

@@ -248,6 +248,9 @@ static void kr_on_response(sf_http_response *resp, void *ud)
                                 resp->error ? resp->partial_status : resp->status, resp->error,
                                 resp->body.data, resp->body.len, k->count,
                                 k->hb.b->status + k->first, reason, sizeof reason, &info);
+    /* a record written proves the topic exists; another failure (503, 401, a timeout) says
+     * nothing about it either way */
+    bool landed = bad < k->count;
     if (info.topic_missing) {
         /* retried like Kafka's own producer does (the topic may be created); visible: the sink
          * is not ready with this reason, the topic_missing gauge, one error line per episode */
@@ -259,10 +262,10 @@ static void kr_on_response(sf_http_response *resp, void *ud)
             SF_ERROR("sink", "sink %s: %s", s->name, why);
     } else {
         snprintf(why, sizeof why, "%s", reason);
-        if (s->topic_missing && resp->error == 0)
+        if (s->topic_missing && landed)
             SF_INFO("sink", "sink %s: topic \"%s\" exists now", s->name, k->c->topic);
     }
-    if (info.topic_missing || resp->error == 0)
+    if (info.topic_missing || landed)
         s->topic_missing = info.topic_missing;
     sf_http_batch_answered(&k->hb, resp, k->first, k->count, bad, true, why, sizeof why);
     sf_http_batch_pump(&k->hb);

@@ -16,7 +16,8 @@ for assertions. A topic not in `topics` does not exist (create it later: create_
 
 Faults:
   request_error(status, error_code=None, count=1, html=False): whole-request answers
-      ({"error_code","message"}: rest-utils entities/ErrorMessage; html: a front proxy's page)
+      ({"error_code","message"}: rest-utils entities/ErrorMessage; html: a front proxy's page);
+      status None: the one rest-utils' KafkaExceptionMapper sends the code with (WHOLE_REQUEST)
   record_failures(code, probability=None, count=None): per-record failures with a Confluent
       code (50003 retriable, 50002, 40101 authentication, 40301 authorization), or, in redpanda
       mode, a raw Kafka code (50003 -> 7 REQUEST_TIMED_OUT, other Confluent codes -> 29
@@ -41,6 +42,25 @@ from post_server import PostServer  # noqa: E402
 V2_JSON = "application/vnd.kafka.json.v2+json"
 V2_BINARY = "application/vnd.kafka.binary.v2+json"
 V2 = "application/vnd.kafka.v2+json"
+
+# Whole-request answers: the HTTP status each Confluent error code is sent with, as the exception
+# mappers build them (rest-utils core/.../exceptions/KafkaExceptionMapper.java handleException and
+# errorMap; kafka-rest exceptions/KafkaRestExceptionMapper.java for 40801), with the Kafka
+# exception behind each (Kafka's own classification in brackets, clients/.../common/errors/):
+WHOLE_REQUEST = {
+    40101: 401,  # AuthenticationException
+    40301: 403,  # AuthorizationException
+    40401: 404,  # TimeoutException "... not present in metadata" [retriable]
+    40403: 404,  # UnknownTopicOrPartitionException, UnknownTopicIdException [retriable]
+    50003: 500,  # any other RetriableException [retriable]
+    50002: 500,  # any other KafkaException [not retriable]
+    50302: 503,  # BrokerNotAvailableException
+    42901: 429,  # ThrottlingQuotaExceededException [retriable]
+    40002: 400,  # InvalidRequest, InvalidTopic, UnknownServer, PolicyViolation, ... Exception
+    40801: 408,  # SerializationException (KafkaRestExceptionMapper; CPKAFKA-3412: the schema
+    #              registry unavailable, registration failed, ...)
+    413: 413,    # RecordTooLargeException (error_code = the status)
+}
 
 # Kafka's KafkaProducer.waitOnMetadata (apache/kafka clients/.../producer/KafkaProducer.java):
 # the TimeoutException a send to a topic that does not exist fails with, after max.block.ms
@@ -71,6 +91,9 @@ class FakeKafkaRest:
 
     # ------------------------------------------------------------ faults
     def request_error(self, status, error_code=None, count=1, html=False):
+        """status None: the status the exception mapper sends error_code with (WHOLE_REQUEST)"""
+        if status is None:
+            status = WHOLE_REQUEST[error_code]
         with self.lock:
             self.request_errors.append([status, error_code, count, html])
 
@@ -245,6 +268,9 @@ class FakeKafkaRest:
             if e["error_code"] == 40301:
                 status = 403
                 break
+        # entities/v2/ProduceResponse has no @JsonInclude and neither rest-utils nor kafka-rest
+        # sets a serialization inclusion: the null schema ids are written (the sink's
+        # flavor: auto tells a Confluent answer by them)
         return self._send(h, status, {"offsets": entries, "key_schema_id": None,
                                       "value_schema_id": None})
 

@@ -8,7 +8,9 @@ Answers are {"text", "code"} with the HTTP status of Splunk's table of codes: Sp
 #Possible_error_codes); the same codes and statuses 0-14 in Splunk's client splunk/cloudfwd
 (src/main/java/com/splunk/cloudfwd/impl/http/ServerErrors.java); bodies as the OpenTelemetry
 splunkhecreceiver (written by Splunk to match splunkd) writes them
-(open-telemetry/opentelemetry-collector-contrib, receiver/splunkhecreceiver/receiver.go).
+(open-telemetry/opentelemetry-collector-contrib, receiver/splunkhecreceiver/receiver.go); codes
+0-22 with the same statuses and texts in the Splunk admins' lookup of HEC reply codes
+(gjanders/SplunkAdmins, lookups/splunkadmins_hec_reply_code_lookup.csv).
 
 Tokens: {token: {"ack": bool, "disabled": bool, "indexes": [allowed] or None}}.
 Events are "indexed" (self.indexed, in order) when a request is accepted on a token without
@@ -34,8 +36,9 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakeapi"))
 from post_server import PostServer  # noqa: E402
 
-# (HTTP status, text) of each code: Splunk's table (see above). 23-25 are not in a Splunk text
-# reachable when this was written; they are modelled as the issue lists them.
+# (HTTP status, text) of each code: Splunk's table (see above; 0-22 checked against the
+# SplunkAdmins lookup). 23-25 are in none of the sources reachable when this was written; they
+# are modelled as the issue lists them.
 CODES = {
     0: (200, "Success"),
     1: (403, "Token disabled"),

@@ -186,6 +186,45 @@ class KafkaRestTest(unittest.TestCase):
         self.assertRegex(r.stderr, r"dead-lettered: .*error_code 50002")
         self.assertEqual(len(ids), len(set(ids)))
 
+    def test_whole_request_codes(self):
+        """Whole-request answers as rest-utils' KafkaExceptionMapper sends them (status from the
+        double's WHOLE_REQUEST table): the code decides as the server means it, not the HTTP
+        status. Retried: 404/40403 and 404/40401 (unknown topic or partition, retriable in
+        Kafka; one "topic does not exist" episode), 500/50003, 503/50302, 429/42901,
+        408/40801; then everything lands once, no dead letters. Rejected: 400/40002, 413, 401/40101, 403/40301: exactly the records of
+        the refused request are dead-lettered, with the code in the reason."""
+        self.kr = FakeKafkaRest("confluent")
+        for code in (40403, 50302, 40401, 50003, 42901, 40801):
+            self.kr.request_error(None, code)
+        r = self.once(self.sink(""))
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertNotRegex(r.stderr, r"event \w+ dead-lettered")
+        self.assertEqual([f[2] for f in self.kr.request_errors], [0] * 6, "errors not served")
+        ids = self.landed()
+        self.assertEqual(sorted(ids), sorted(self.ids), "retried records lost or duplicated")
+        # the 503 between the two unknown-topic answers says nothing about the topic: one episode,
+        # over when records are written
+        self.assertEqual(r.stderr.count('sink kafka: topic "events" does not exist'), 1,
+                         r.stderr[-3000:])
+        self.assertIn('topic "events" exists now', r.stderr)
+
+        self.kr.stop()
+        self.kr = FakeKafkaRest("confluent")
+        rejected = (40002, 413, 40101, 40301)
+        for code in rejected:
+            self.kr.request_error(None, code)
+        r = self.once(self.sink(""))
+        # the double answered its first four requests with the four codes, in order
+        want = collections.Counter()
+        for code, req in zip(rejected, self.kr.requests):
+            want[code] += req[2]
+        dead = re.findall(r"event \w+ dead-lettered: .*error_code (\d+)", r.stderr)
+        self.assertEqual(collections.Counter(map(int, dead)), want, r.stderr[-3000:])
+        ids = self.landed()
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertEqual(len(ids) + len(dead), len(self.ids), r.stderr[-3000:])
+        self.assertIn("too large: lower batch.max_bytes", r.stderr)
+
     def test_v3_stream_cut(self):
         """A v3 answer cut part-way: the records reported before the cut are in Kafka and are
         not sent again; only the others are retried."""

@@ -176,7 +176,15 @@ static const cls_case cls_cases[] = {
     {true, 503, 0, "{\"text\":\"Server is busy\",\"code\":9}", "RR", "code 9"},
     {true, 500, 0, "{\"text\":\"Internal server error\",\"code\":8}", "R", "code 8"},
     {true, 429, 0, "<html/>", "R", "HTTP 429"},
-    /* issue 12: Splunk's codes 0-25 (table in sink_webhook.c) */
+    /* issue 12: Splunk's codes 0-25 (table in sinks/hec.c) */
+    {true, 401, 0, "{\"text\":\"Invalid authorization\",\"code\":3}", "X", "refused the token"},
+    {true, 400, 0, "{\"text\":\"Event field is required\",\"code\":12,\"invalid-event-number\":1}",
+     "OXR", "code 12"},
+    {true, 503, 0,
+     "{\"text\":\"HEC is unhealthy, queues are full, ack service unavailable\",\"code\":20}", "RR",
+     "code 20"},
+    {true, 200, 0, "{\"text\":\"HEC ACK is approaching its capacity limit\",\"code\":25}", "R",
+     "code 25"},
     {true, 400, 0, "{\"text\":\"Data channel is missing\",\"code\":10}", "RR", "set ack: true"},
     {true, 400, 0, "{\"text\":\"Invalid data channel\",\"code\":11}", "R", "code 11"},
     {true, 400, 0, "{\"text\":\"ACK is disabled\",\"code\":14}", "R", "set ack: false"},
