@@ -21,7 +21,7 @@ static int buf_fail(sf_buf *b, int err)
     return b->err;
 }
 
-int sf_buf_reserve(sf_buf *b, size_t extra)
+static int buf_grow(sf_buf *b, size_t extra, bool exact)
 {
     if (b->err)
         return b->err;
@@ -33,6 +33,8 @@ int sf_buf_reserve(sf_buf *b, size_t extra)
     if (need <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 64;
+    if (exact)
+        cap = need;
     while (cap < need) {
         if (cap > SIZE_MAX / 2) {
             cap = need;
@@ -49,6 +51,16 @@ int sf_buf_reserve(sf_buf *b, size_t extra)
     b->cap = cap;
     b->data[b->len] = '\0';
     return 0;
+}
+
+int sf_buf_reserve(sf_buf *b, size_t extra)
+{
+    return buf_grow(b, extra, false);
+}
+
+int sf_buf_reserve_exact(sf_buf *b, size_t extra)
+{
+    return buf_grow(b, extra, true);
 }
 
 int sf_buf_append(sf_buf *b, const void *p, size_t n)

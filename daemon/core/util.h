@@ -36,6 +36,9 @@ typedef struct sf_buf {
 
 void sf_buf_init_max(sf_buf *b, size_t max); /* empty buffer holding at most max bytes */
 int sf_buf_reserve(sf_buf *b, size_t extra);
+/* The same, to exactly len + extra (+ the NUL): for a size known in advance (a Content-Length),
+ * where doubling would waste up to half of it. */
+int sf_buf_reserve_exact(sf_buf *b, size_t extra);
 int sf_buf_append(sf_buf *b, const void *p, size_t n);
 int sf_buf_puts(sf_buf *b, const char *s);
 /* Appends v in decimal (what printf's %lld prints, without printf's cost). */

@@ -49,6 +49,10 @@ struct sf_http_xfer {
     bool header_too_big;
     bool canceled;
     bool in_multi;
+    bool (*admit)(void *ud, size_t bytes);
+    size_t granted; /* body bytes admit allowed */
+    bool paused;    /* admit said no: CURL_WRITEFUNC_PAUSE until sf_http_resume */
+    size_t want;    /* what it asked for then */
     char errbuf[CURL_ERROR_SIZE];
     struct sf_http_xfer *prev, *next;
 };
@@ -247,11 +251,26 @@ static size_t write_cb(char *buf, size_t size, size_t nmemb, void *ud)
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
     curl_off_t cl = -1;
-    if (x->resp.body.cap == 0 &&
-        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
-        cl > (curl_off_t)len && (!x->max_response || (size_t)cl <= x->max_response))
-        (void)sf_buf_reserve(&x->resp.body, (size_t)cl); /* one allocation of the right size
-                                                          * (a hint: a compressed body grows) */
+    bool first = x->resp.body.cap == 0;
+    if (first && curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        (cl <= (curl_off_t)len || (x->max_response && (size_t)cl > x->max_response)))
+        cl = -1;
+    if (x->admit && x->resp.body.len + len > x->granted) {
+        /* the whole Content-Length at once (it is allocated at once below), else what came */
+        size_t need = x->resp.body.len + len;
+        if (first && cl > 0 && (size_t)cl > need)
+            need = (size_t)cl;
+        if (!x->admit(x->ud, need - x->granted)) {
+            x->paused = true;
+            x->want = need - x->granted;
+            return CURL_WRITEFUNC_PAUSE; /* curl delivers buf again after sf_http_resume */
+        }
+        x->granted = need;
+    }
+    if (cl > 0)
+        (void)sf_buf_reserve_exact(&x->resp.body,
+                                   (size_t)cl); /* one allocation of the right size
+                                                 * (a hint: a compressed body grows) */
     if (sf_buf_append(&x->resp.body, buf, len) != 0)
         return 0;
     return len;
@@ -530,6 +549,7 @@ int sf_http_send(sf_http *h, const sf_http_request *req, sf_http_cb cb, void *ud
     x->h = h;
     x->cb = cb;
     x->ud = ud;
+    x->admit = req->admit;
     x->resp.retry_after_ms = -1;
     x->resp.ratelimit_limit = -1;
     x->max_response = req->max_response;
@@ -636,6 +656,23 @@ void sf_http_cancel(sf_http_xfer *x)
     set_canceled(x);
     list_push(&h->canceled, x);
     schedule_defer(h);
+}
+
+bool sf_http_paused(const sf_http_xfer *x, size_t *want)
+{
+    if (want)
+        *want = x && x->paused ? x->want : 0;
+    return x && x->paused;
+}
+
+void sf_http_resume(sf_http_xfer *x)
+{
+    if (!x || !x->paused || x->canceled || !x->in_multi)
+        return;
+    x->paused = false;
+    /* curl may hand the kept data to write_cb (and so to admit) from inside this call, and
+     * arms its timer (timer_fn: the transfer goes on from the next loop turn) */
+    curl_easy_pause(x->easy, CURLPAUSE_CONT);
 }
 
 static void http_unref(sf_http *h)

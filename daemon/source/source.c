@@ -44,6 +44,8 @@ typedef struct lane {
     int64_t req_start_ms;  /* when that request was sent */
     int64_t wait_until_ms; /* backoff: no request before (monotonic ms; 0: none) */
     unsigned failures;     /* consecutive failed requests */
+    size_t granted;        /* body bytes of its answer admitted (s->receiving) until handled */
+    bool held_back;        /* its answer was paused for memory (a timeout then is not an outage) */
     struct sf_source *s;
 } lane_t;
 
@@ -86,6 +88,8 @@ struct sf_source {
     size_t rr;         /* next lane to look at first (round robin) */
     double density;    /* events per ns the last probe saw (sizes the next backlog window) */
     size_t page_bytes; /* what a page takes in memory: the largest recent body, decaying */
+    size_t receiving;  /* answers' body bytes admitted and not yet handed on (lanes' granted) */
+    unsigned paused;   /* answers paused until memory frees (pipeline.max_inflight_bytes) */
 
     uv_timer_t timer; /* the earliest of: a lane's backoff, the pause, pacing, the next poll */
     bool timer_active, stopped, finished;
@@ -97,6 +101,7 @@ struct sf_source {
 };
 
 static void pump(sf_source *s);
+static bool lane_admit(void *ud, size_t bytes);
 static void finish(sf_source *s, int status);
 
 /* ---------------------------------------------------------------- end of fetching */
@@ -562,6 +567,7 @@ static void send_lane(sf_source *s, lane_t *L)
     char auth[SF_SOURCE_MAX_TOKEN + 64];
     fill_request(s->sc, &r, hdrs, auth, sizeof auth);
     r.url = url;
+    r.admit = lane_admit;
     L->req_start_ms = now_ms();
     s->st.requests++;
     rc = sf_http_send(s->http, &r, on_page, L, &L->xfer);
@@ -575,15 +581,74 @@ static void send_lane(sf_source *s, lane_t *L)
     s->inflight++;
 }
 
-/* pipeline.max_inflight_bytes: pages held downstream plus the requests in flight, one more
- * included, each at the size of recent pages. One request may always be in flight (a page
- * larger than the bound still flows). */
+/* pipeline.max_inflight_bytes bounds the bytes of pages held downstream plus the answers'
+ * bodies being received or parsed (what admit granted). Requests waiting for their answer
+ * hold nothing: a request is sent while one more page of the recent size fits; answers that
+ * arrive together beyond the bound are paused (TCP holds the server back) until pages free
+ * memory. One answer may always be received (a page larger than the bound still flows). */
+static size_t bytes_held(const sf_source *s)
+{
+    return (s->out.held_bytes ? s->out.held_bytes(s->out.ud) : 0) + s->receiving;
+}
+
 static bool memory_allows(const sf_source *s)
 {
     if (!s->inflight || !s->cfg->pipeline.max_inflight_bytes) /* 0: none (configs built in code) */
         return true;
-    size_t held = s->out.held_bytes ? s->out.held_bytes(s->out.ud) : 0;
-    return held + (s->inflight + 1) * s->page_bytes <= s->cfg->pipeline.max_inflight_bytes;
+    return bytes_held(s) + s->page_bytes <= s->cfg->pipeline.max_inflight_bytes;
+}
+
+/* admit (net/http): may lane L's answer hold 'bytes' more? Called from inside curl. */
+static bool lane_admit(void *ud, size_t bytes)
+{
+    lane_t *L = ud;
+    sf_source *s = L->s;
+    size_t max = s->cfg->pipeline.max_inflight_bytes, held = bytes_held(s);
+    if (max && held && held + bytes > max) {
+        if (!L->held_back) {
+            s->paused++;
+            SF_DEBUG("source",
+                     "answer paused: %zu bytes buffered + %zu > pipeline.max_inflight_bytes %zu",
+                     held, bytes, max);
+        }
+        L->held_back = true;
+        return false;
+    }
+    if (L->held_back) {
+        L->held_back = false;
+        s->paused--;
+    }
+    L->granted += bytes;
+    s->receiving += bytes;
+    return true;
+}
+
+/* The lane's answer was handed on (its page is the pipeline's now) or dropped. */
+static void lane_release(sf_source *s, lane_t *L)
+{
+    s->receiving -= L->granted;
+    L->granted = 0;
+    if (L->held_back) {
+        L->held_back = false;
+        s->paused--;
+    }
+}
+
+/* Memory freed: paused answers that fit now go on, oldest lane order from the round robin. */
+static void resume_paused(sf_source *s)
+{
+    size_t max = s->cfg->pipeline.max_inflight_bytes;
+    for (size_t n = 0; n < s->nlanes && s->paused; n++) {
+        lane_t *L = &s->lanes[(s->rr + n) % s->nlanes];
+        size_t want;
+        if (!L->xfer || !sf_http_paused(L->xfer, &want))
+            continue;
+        size_t held = bytes_held(s);
+        if (held && held + want > max)
+            break; /* in order: a later, smaller one would starve this one */
+        SF_DEBUG("source", "answer resumed: %zu bytes buffered + %zu fit", held, want);
+        sf_http_resume(L->xfer); /* lane_admit is asked again, maybe from inside this call */
+    }
 }
 
 /* Sends what may be sent now: the next window when none is in progress, then each lane's next
@@ -593,6 +658,8 @@ static void pump(sf_source *s)
 {
     if (s->stopped || s->finished)
         return;
+    if (s->paused)
+        resume_paused(s);
     int64_t t = now_ms(), due = INT64_MAX;
     if (!s->in_window && !s->inflight && !s->windows_exhausted) {
         if (s->next_window_ms > t) {
@@ -644,6 +711,8 @@ static void pump(sf_source *s)
 
 void sf_source_on_space(sf_source *s)
 {
+    if (s->paused)
+        resume_paused(s);
     if (s->fetch_pending_space) {
         s->fetch_pending_space = false;
         pump(s);
@@ -947,7 +1016,8 @@ static void parse_done(uv_work_t *req, int status)
     parse_job *j = req->data;
     lane_t *L = j->L;
     sf_source *s = L->s;
-    free(j->body); /* not parsed (cancelled) */
+    free(j->body);      /* not parsed (cancelled) */
+    lane_release(s, L); /* its page is the pipeline's now (or dropped) */
     L->parsing = false;
     s->parsing--;
     s->inflight--;
@@ -991,6 +1061,7 @@ static void parse_later(sf_source *s, lane_t *L, sf_buf *body)
     char *data = j ? j->body : sf_buf_steal(body);
     free(j);
     int rc = sf_page_parse_owned(data, len, &lim, &pg, err, sizeof err);
+    lane_release(s, L);
     page_parsed(s, L, &pg, rc, err);
 }
 
@@ -1000,6 +1071,9 @@ static void on_page(sf_http_response *resp, void *ud)
     sf_source *s = L->s;
     L->xfer = NULL;
     s->inflight--;
+    bool held_back = L->held_back;
+    if (resp->error || resp->status != 200 || s->stopped)
+        lane_release(s, L); /* else its body is parsed first (parse_done releases it) */
     if (resp->error == SF_HTTP_ECANCELED || s->stopped) {
         check_finished(s);
         return;
@@ -1019,6 +1093,14 @@ static void on_page(sf_http_response *resp, void *ud)
                  resp->errmsg);
         set_last_error(s, what);
         fatal_for_bounded(s, L, what);
+        pump(s);
+        return;
+    }
+    if (resp->error == SF_HTTP_ETIMEOUT && held_back) {
+        /* paused for memory (sinks slower than the API) until the request timed out: not an
+         * outage, no failure; the lane asks again once a page fits */
+        SF_DEBUG("source", "an answer waited for memory until its request timed out; asking "
+                           "again");
         pump(s);
         return;
     }

@@ -15,6 +15,7 @@ slices fetched concurrently, each with its own cursor (source.max_concurrency).
 import json
 import os
 import random
+import re
 import sys
 import time
 import unittest
@@ -120,6 +121,36 @@ class CatchupTest(unittest.TestCase):
         most = max(sum(1 for u in starts if t <= u < t + delay * 0.95) for t in starts)
         self.assertEqual(most, 1, "more requests in flight than pipeline.max_inflight_bytes allows")
         self.assertIn("concurrent slices", r.stderr)
+
+    def test_memory_bound_pauses_answers_not_requests(self):
+        """pipeline.max_inflight_bytes of about two pages: every slice still has its request in
+        flight (they hold no memory while they wait for the API); the answers that arrive
+        together beyond the bound are paused, never buffered past it, and resumed as pages
+        leave the pipeline; nothing times out waiting, and everything arrives."""
+        want = self.backlog(1200, seed=65)
+        delay = 0.2
+        self.fake.inject("delay", seconds=delay)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=50,
+                                    lookback="1h",
+                                    extra_source="  max_concurrency: 4\n",
+                                    extra="pipeline: { max_inflight_bytes: 400KiB }\n")
+        r = run(["-c", cfg, "--once", "--log-level", "debug"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        ids, torn = read_output(out)
+        self.assertEqual(sorted(ids), sorted(want))
+        reqs = [x for x in self.fake.api_requests(API_PATH["legacy"]) if x["status"] == 200]
+        starts = sorted(x["t"] for x in reqs)
+        most = max(sum(1 for u in starts if t <= u < t + delay * 0.95) for t in starts)
+        self.assertGreaterEqual(most, 3, "requests narrowed by memory they do not hold yet")
+        paused = re.findall(r"answer paused: (\d+) bytes buffered \+ (\d+) > "
+                            r"pipeline.max_inflight_bytes (\d+)", r.stderr)
+        self.assertTrue(paused, "no answer was paused although 4 pages of ~185 KB met a "
+                                "400 KiB bound")
+        for held, asked, bound in paused:
+            self.assertEqual(int(bound), 400 * 1024)
+            self.assertLessEqual(int(held), int(bound), "buffered past the bound before pausing")
+        self.assertIn("answer resumed", r.stderr)
+        self.assertNotIn("waited for memory until its request timed out", r.stderr)
 
     def test_checkpoint_is_always_a_delivered_prefix(self):
         """Sampled through a parallel catch-up: every event at or before the watermark is in

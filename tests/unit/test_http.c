@@ -280,6 +280,66 @@ START_TEST(test_max_response)
 }
 END_TEST
 
+/* admit: the body is asked for before it is kept (the whole Content-Length at once); a refusal
+ * pauses the transfer until sf_http_resume, and then the whole body arrives. */
+typedef struct gate {
+    result res; /* first: on_resp takes the send's ud as a result */
+    int asked;
+    size_t first_want, granted;
+    bool allow;
+} gate;
+
+static bool gate_admit(void *ud, size_t bytes)
+{
+    gate *g = ud;
+    if (g->asked++ == 0)
+        g->first_want = bytes;
+    if (!g->allow)
+        return false;
+    g->granted += bytes;
+    return true;
+}
+
+static void gate_tick(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+START_TEST(test_admit_pause_resume)
+{
+    env e;
+    env_setup(&e);
+    gate g = {0};
+    char u[256];
+    url(&e, u, sizeof u, "/big");
+    sf_http_request req = {.url = u, .timeout_ms = 10000, .admit = gate_admit};
+    sf_http_xfer *x = NULL;
+    ck_assert_int_eq(sf_http_send(e.http, &req, on_resp, &g, &x), 0);
+    sf_test_run_until(&e.loop, &g.asked, 1);
+    ck_assert_uint_eq(g.first_want, 10000); /* Content-Length, at once */
+    /* refused: nothing completes while it is paused */
+    int ticks = 0;
+    uv_timer_t t;
+    uv_timer_init(&e.loop, &t);
+    t.data = &ticks;
+    uv_timer_start(&t, gate_tick, 200, 0);
+    sf_test_run_until(&e.loop, &ticks, 1);
+    ck_assert_int_eq(g.res.done, 0);
+    size_t want = 0;
+    ck_assert(sf_http_paused(x, &want));
+    ck_assert_uint_eq(want, 10000);
+    g.allow = true;
+    sf_http_resume(x);
+    sf_test_run_until(&e.loop, &completed, 1);
+    ck_assert_int_eq(g.res.error, 0);
+    ck_assert_int_eq(g.res.status, 200);
+    ck_assert_uint_eq(g.res.body_len, 10000);
+    ck_assert_uint_eq(g.granted, 10000); /* granted once, never grown past it */
+    uv_close((uv_handle_t *)&t, NULL);
+    env_teardown(&e);
+}
+END_TEST
+
 START_TEST(test_header_limit)
 {
     env e;
@@ -562,6 +622,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_concurrent_100);
     tcase_add_test(tc, test_retry_after);
     tcase_add_test(tc, test_max_response);
+    tcase_add_test(tc, test_admit_pause_resume);
     tcase_add_test(tc, test_header_limit);
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_secret_not_in_errmsg);
