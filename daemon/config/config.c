@@ -266,12 +266,14 @@ const sf_cfg_option sf_pipeline_options[] = {
      .max = 64},
     {.name = "max_inflight_bytes",
      .type = SF_OPT_SIZE,
-     .def = "16MiB",
-     .desc = "Bound on the memory events take between the API and the sinks: the pages being "
-             "fetched (each counted at the size of the last pages) and the pages not yet sent "
-             "by every sink. No request starts beyond it (one always may: a single page larger "
-             "than the bound still flows), so memory stays bounded whatever the backlog, "
-             "page_size and max_concurrency; parallel catch-up narrows to what fits.",
+     .def = "8MiB",
+     .desc = "Bound on the memory events take between the API and the sinks: the answers being "
+             "received or parsed and the pages not yet sent by every sink. A request starts "
+             "while one more page of the recent size fits; requests waiting for their answer "
+             "hold nothing, and answers arriving together beyond the bound are paused (TCP "
+             "holds the API back) until pages leave. One answer may always be received (a "
+             "single page larger than the bound still flows), so memory stays bounded whatever "
+             "the backlog, page_size and max_concurrency.",
      .offset = OFF(sf_pipeline_cfg, max_inflight_bytes),
      .min = 65536},
     {.name = "shutdown_timeout",
