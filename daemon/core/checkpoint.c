@@ -29,6 +29,7 @@ void sf_checkpoint_free(sf_checkpoint *cp)
     if (!cp)
         return;
     free(cp->cursor);
+    free(cp->slices);
     for (size_t i = 0; i < cp->nids; i++)
         free(cp->ids[i].id);
     free(cp->ids);
@@ -50,6 +51,7 @@ void sf_progress_free(sf_progress *p)
         free(p->ids[i].id);
     free(p->ids);
     free(p->cursor_after);
+    free(p->slices);
     free(p);
 }
 
@@ -73,12 +75,18 @@ int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src)
 {
     sf_checkpoint c = *src;
     c.cursor = NULL;
+    c.slices = NULL;
     c.ids = NULL;
     c.nids = 0;
     c.sinks = NULL;
     c.nsinks = 0;
     if (src->cursor && !(c.cursor = sf_strdup(src->cursor)))
         goto oom;
+    if (src->nslices) {
+        if (!(c.slices = malloc(src->nslices * sizeof *c.slices)))
+            goto oom;
+        memcpy(c.slices, src->slices, src->nslices * sizeof *c.slices);
+    }
     if (copy_ids(&c.ids, &c.nids, src->ids, src->nids))
         goto oom;
     if (src->nsinks && !(c.sinks = calloc(src->nsinks, sizeof *c.sinks)))
@@ -145,6 +153,19 @@ int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out)
             sf_buf_puts(out, "null");
         sf_buf_puts(out, ",\"low_ns\":");
         put_ns(out, cp->win_low_ns);
+        if (cp->cut) {
+            sf_buf_puts(out, ",\"slices\":[");
+            for (size_t i = 0; i < cp->nslices; i++) {
+                sf_buf_puts(out, i ? ",{\"from_ns\":" : "{\"from_ns\":");
+                put_ns(out, cp->slices[i].from_ns);
+                sf_buf_puts(out, ",\"to_ns\":");
+                put_ns(out, cp->slices[i].to_ns);
+                sf_buf_puts(out, ",\"low_ns\":");
+                put_ns(out, cp->slices[i].low_ns);
+                sf_buf_putc(out, '}');
+            }
+            sf_buf_putc(out, ']');
+        }
         sf_buf_putc(out, '}');
     } else {
         sf_buf_puts(out, "null");
@@ -168,6 +189,25 @@ int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out)
         out->data[start] = '\0';
     }
     return rc;
+}
+
+bool sf_checkpoint_rereads(const sf_checkpoint *cp, int64_t overlap_ns, int64_t ts)
+{
+    if (!cp->in_window || ts == SF_TIME_UNSET || ts >= cp->win_to_ns - overlap_ns)
+        return true; /* (between windows the set holds the overlap only) */
+    if (cp->cut && cp->nslices) {
+        for (size_t i = 0; i < cp->nslices; i++) {
+            const sf_slice *sl = &cp->slices[i];
+            int64_t hi = sl->low_ns != SF_TIME_UNSET ? sl->low_ns : sl->to_ns;
+            if (ts >= sl->from_ns && ts <= hi)
+                return true;
+        }
+        return false;
+    }
+    if (!cp->cut && cp->cursor) /* resumed at its cursor; by time [from, low] if that fails */
+        return ts >= cp->win_from_ns &&
+               ts <= (cp->win_low_ns != SF_TIME_UNSET ? cp->win_low_ns : cp->win_to_ns);
+    return true; /* re-read whole */
 }
 
 /* ---- decode ---- */
@@ -273,6 +313,44 @@ static int get_ids(const cJSON *ids, const char *what, sf_seen_id **out, size_t 
     return 0;
 }
 
+/* window.slices (optional: absent in files that did not cut the window). */
+static int get_slices(const cJSON *a, sf_checkpoint *cp, char *err, size_t errlen)
+{
+    if (!a)
+        return 0;
+    if (!cJSON_IsArray(a))
+        return fail(err, errlen, "%s: expected an array", "window.slices");
+    int n = cJSON_GetArraySize(a);
+    if (n > SF_CHECKPOINT_MAX_SLICES)
+        return fail(err, errlen, "window.slices: %d slices, at most %d", n,
+                    SF_CHECKPOINT_MAX_SLICES);
+    cp->cut = true;
+    if (n && !(cp->slices = calloc((size_t)n, sizeof *cp->slices)))
+        return -ENOMEM;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a)
+    {
+        char path[64];
+        snprintf(path, sizeof path, "window.slices[%zu]", cp->nslices);
+        sf_slice *sl = &cp->slices[cp->nslices];
+        int rc;
+        if (!cJSON_IsObject(it))
+            return fail(err, errlen, "%s: expected an object", path);
+        static const char *const keys[3] = {"from_ns", "to_ns", "low_ns"};
+        int64_t *vals[3] = {&sl->from_ns, &sl->to_ns, &sl->low_ns};
+        for (int k = 0; k < 3; k++) {
+            char kp[96];
+            snprintf(kp, sizeof kp, "%s.%s", path, keys[k]);
+            if ((rc = get_ns(it, keys[k], kp, k == 2, vals[k], err, errlen)))
+                return rc;
+        }
+        if (sl->from_ns > sl->to_ns || sl->from_ns < cp->win_from_ns || sl->to_ns > cp->win_to_ns)
+            return fail(err, errlen, "%s: not within the window", path);
+        cp->nslices++;
+    }
+    return 0;
+}
+
 int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char *err, size_t errlen)
 {
     sf_checkpoint cp;
@@ -358,6 +436,8 @@ int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char 
         }
         if (cJSON_GetObjectItemCaseSensitive(w, "low_ns") &&
             (rc = get_ns(w, "low_ns", "window.low_ns", true, &cp.win_low_ns, err, errlen)))
+            goto out;
+        if ((rc = get_slices(cJSON_GetObjectItemCaseSensitive(w, "slices"), &cp, err, errlen)))
             goto out;
     } else if (!cJSON_IsNull(w)) {
         rc = fail(err, errlen, "%s: expected an object or null", "window");

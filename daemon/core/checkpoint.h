@@ -21,6 +21,15 @@ typedef struct sf_seen_id {
     int64_t ts_ns;
 } sf_seen_id;
 
+/* A slice of a window being fetched in slices (parallel catch-up) that was not fetched to its
+ * end: [from, to], delivered newest first down to low (SF_TIME_UNSET: nothing of it yet). A
+ * restart re-reads [from, low] (the whole slice when low is unset) instead of the window. */
+typedef struct sf_slice {
+    int64_t from_ns, to_ns, low_ns;
+} sf_slice;
+
+#define SF_CHECKPOINT_MAX_SLICES 32
+
 /* One sink's progress beyond the common position: the ids it settled in pages that not every
  * sink settled yet. */
 typedef struct sf_sink_progress {
@@ -36,6 +45,11 @@ typedef struct sf_checkpoint {
     int64_t win_from_ns, win_to_ns;
     char *cursor;       /* next page inside the window; NULL = window's first page */
     int64_t win_low_ns; /* oldest event time delivered in this window; SF_TIME_UNSET = none yet */
+    /* the window is fetched in slices: those not fetched to their end (cut false: not cut, or
+     * a version that did not say, whose window a restart re-reads whole, skipping the ids) */
+    bool cut;
+    sf_slice *slices;
+    size_t nslices;
     /* ids delivered recently (dedup across overlapping windows and resumed windows) */
     sf_seen_id *ids;
     size_t nids;
@@ -62,6 +76,9 @@ typedef struct sf_progress {
     sf_seen_id *ids;          /* ids the page delivers (nids) */
     size_t nids;
     size_t nevents;
+    bool cut;         /* the window is fetched in slices: ... */
+    sf_slice *slices; /* ... those not fetched to their end once this page is (owned) */
+    size_t nslices;
 } sf_progress;
 
 void sf_progress_free(sf_progress *p); /* p itself too; NULL is fine */
@@ -71,6 +88,11 @@ void sf_checkpoint_free(sf_checkpoint *cp);
 int sf_checkpoint_copy(sf_checkpoint *dst, const sf_checkpoint *src); /* deep; 0 or -ENOMEM */
 
 int sf_checkpoint_encode(const sf_checkpoint *cp, sf_buf *out);
+/* Whether a restart from cp may read an event of time ts again, so that its id has to be listed
+ * (recent_ids) to be skipped: within the window's ranges still to be read (its slices down to
+ * their low, or [from, low] when a cursor fails), within the overlap the next window re-reads,
+ * or anywhere when the window is resumed whole. Ids outside need not be written. */
+bool sf_checkpoint_rereads(const sf_checkpoint *cp, int64_t overlap_ns, int64_t ts);
 /* Returns 0, or -EINVAL with err naming what is wrong (e.g. "line 3: watermark_ns: not an
  * integer"), -ENOMEM. */
 int sf_checkpoint_decode(const char *text, size_t len, sf_checkpoint *out, char *err,

@@ -83,9 +83,20 @@ static void save_after_cb(uv_work_t *w, int status)
         finish_flush(c, c->dirty ? (c->save_rc ? c->save_rc : -EIO) : 0);
 }
 
+typedef struct listing {
+    sf_checkpoint *cp;
+    int64_t overlap_ns;
+} listing;
+
+/* A delivered id goes into the file if a restart may read its event again (the ranges still
+ * to read of a window fetched in slices, the overlap): not every id of a window cut into
+ * slices, which made each save as large as the window (bench/: ~1 MB a page at 0 ms). */
 static void add_committed_id(void *ud, const char *id, int64_t ts)
 {
-    sf_checkpoint *cp = ud;
+    listing *l = ud;
+    sf_checkpoint *cp = l->cp;
+    if (!sf_checkpoint_rereads(cp, l->overlap_ns, ts))
+        return;
     cp->ids[cp->nids].id = (char *)id; /* borrowed for the copy below */
     cp->ids[cp->nids].ts_ns = ts;
     cp->nids++;
@@ -114,7 +125,8 @@ static void save_start(sf_committer *c)
     if (!tmp.ids || !tmp.sinks)
         goto enc;
     tmp.nids = 0;
-    sf_idset_each(&c->committed, add_committed_id, &tmp);
+    listing l = {&tmp, c->cfg->source.overlap_ms * SF_NS_PER_MS};
+    sf_idset_each(&c->committed, add_committed_id, &l);
     tmp.has_sinks = true;
     for (; tmp.nsinks < c->nsinks; tmp.nsinks++) {
         sf_sink_progress *sp = &tmp.sinks[tmp.nsinks];
@@ -267,6 +279,10 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
         free(c->cp.cursor);
         c->cp.cursor = NULL;
         c->cp.win_low_ns = SF_TIME_UNSET;
+        free(c->cp.slices);
+        c->cp.slices = NULL;
+        c->cp.nslices = 0;
+        c->cp.cut = false;
         sf_idset_prune(&c->committed, c->cp.watermark_ns - overlap_ns);
         /* what no window will read again is not skipped again either */
         for (size_t k = 0; k < c->nsinks; k++)
@@ -280,6 +296,11 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
         free(c->cp.cursor);
         c->cp.cursor = t->cursor_after;
         t->cursor_after = NULL;
+        free(c->cp.slices);
+        c->cp.cut = t->cut;
+        c->cp.slices = t->slices;
+        c->cp.nslices = t->nslices;
+        t->slices = NULL;
     }
     c->st.watermark_ns = c->cp.watermark_ns;
     c->st.events_total = c->cp.events_total;

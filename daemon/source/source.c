@@ -19,6 +19,7 @@
 #define BOUNDED_FAILURES 10          /* consecutive API failures before --once/--from gives up */
 #define CURSOR_RING 64
 #define MAX_LANES 32
+_Static_assert(MAX_LANES >= SF_CHECKPOINT_MAX_SLICES, "a checkpoint's slices fit in the lanes");
 
 const double sf_source_latency_bounds[12] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                              1,    2.5,   5,    10,  30,   60};
@@ -93,7 +94,9 @@ struct sf_source {
 
     uv_timer_t timer; /* the earliest of: a lane's backoff, the pause, pacing, the next poll */
     bool timer_active, stopped, finished;
-    unsigned parsing;         /* pages being parsed on the thread pool */
+    unsigned parsing;           /* pages being parsed on the thread pool */
+    sf_slice resume[MAX_LANES]; /* the checkpoint's slices left of the window to resume */
+    size_t nresume;
     bool freeing, timer_gone; /* sf_source_free called; its timer closed */
     int fail_status;
 
@@ -793,6 +796,25 @@ static bool others_done(const sf_source *s, const lane_t *L)
     return true;
 }
 
+/* What committing a page of a window cut into slices tells the checkpoint: the slices not
+ * fetched to their end once it is (L, whose page it is, ends its slice with it when 'ended'),
+ * each with the oldest time delivered in it. Pages commit in the order they are emitted, so
+ * this is exactly what is delivered when the page commits; a restart re-reads only what is
+ * left of each slice (core/checkpoint.h). */
+static int slices_left(const sf_source *s, const lane_t *L, bool ended, sf_progress *t)
+{
+    t->cut = true;
+    if (!(t->slices = calloc(s->nlanes ? s->nlanes : 1, sizeof *t->slices)))
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nlanes; i++) {
+        const lane_t *M = &s->lanes[i];
+        if (M == L ? ended : !(M->active || M->xfer || M->parsing))
+            continue;
+        t->slices[t->nslices++] = (sf_slice){M->win.from, M->win.to, M->win.low};
+    }
+    return 0;
+}
+
 /* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
 static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
 {
@@ -880,6 +902,14 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
         t->win_from = s->plan.from;
         t->win_to = s->plan.to;
         t->low_ns = SF_TIME_UNSET;
+        if (!window_done && slices_left(s, L, end && !refetch_by_time, t) != 0) {
+            for (size_t i = 0; i < nk; i++)
+                sf_event_free(&keep[i]);
+            free(keep);
+            sf_progress_free(t);
+            retry_later(s, L, 1000, "out of memory processing a page");
+            return;
+        }
     } else {
         s->st.window_low_ns = w->low;
         t->win_from = w->from;
@@ -1203,6 +1233,9 @@ int sf_source_new(uv_loop_t *loop, sf_defer *defer, sf_http *http, const sf_conf
     s->cp.nids = 0;
     s->cp.sinks = NULL; /* the committer's */
     s->cp.nsinks = 0;
+    s->cp.slices = NULL; /* copied to resume */
+    for (size_t i = 0; i < start->nslices && i < MAX_LANES; i++)
+        s->resume[s->nresume++] = start->slices[i];
     if (start->cursor && !(s->cp.cursor = sf_strdup(start->cursor))) {
         free(s);
         return -ENOMEM;
@@ -1223,9 +1256,29 @@ int sf_source_new(uv_loop_t *loop, sf_defer *defer, sf_http *http, const sf_conf
 int sf_source_start(sf_source *s)
 {
     s->target_ns = now_ns();
-    if (s->opts.mode != SF_MODE_RANGE && s->cp.in_window) {
+    if (s->opts.mode != SF_MODE_RANGE && s->cp.in_window && s->cp.cut && s->nresume) {
+        /* a window that was being fetched in slices: what is left of each slice, by time (the
+         * ids delivered at their lower ends are in the seen set) */
+        window_start(s, s->cp.win_from_ns, s->cp.win_to_ns, s->cp.win_from_ns);
+        for (size_t i = 0; i < s->nresume; i++) {
+            const sf_slice *sl = &s->resume[i];
+            lane_t *L = &s->lanes[i];
+            window_init(&L->win, sl->from_ns, sl->low_ns != SF_TIME_UNSET ? sl->low_ns : sl->to_ns,
+                        sl->from_ns);
+            L->win.first_page = false; /* slices are not probed, halved or cut again */
+            L->win.no_halve = true;
+            L->active = true;
+        }
+        s->nlanes = s->nresume;
+        s->cut = true;
+        char a[40];
+        sf_format_rfc3339(s->cp.win_to_ns, 3, a, sizeof a);
+        SF_INFO("source", "resuming the window ending %s: what is left of its %zu slices", a,
+                s->nresume);
+    } else if (s->opts.mode != SF_MODE_RANGE && s->cp.in_window) {
         /* resume the window in progress where the last commit left it: from its saved cursor,
-         * or (a window that was being fetched in slices) by time, the delivered ids dropped */
+         * or (a window cut into slices by a version that did not record them) by time, the
+         * delivered ids dropped */
         window_start(s, s->cp.win_from_ns, s->cp.win_to_ns, s->cp.win_from_ns);
         window_t *w = &s->lanes[0].win;
         w->low = s->cp.win_low_ns;

@@ -374,6 +374,67 @@ static void expect_bad(const char *text, const char *needle)
     ck_assert_str_eq(cp.cursor, "sentinel"); /* out untouched on error */
 }
 
+/* A window fetched in slices records the slices left (window.slices), exactly, null lows too;
+ * what does not describe slices of the window is refused. */
+START_TEST(test_roundtrip_slices)
+{
+    sf_checkpoint a, b;
+    sf_checkpoint_init(&a);
+    a.in_window = true;
+    a.win_from_ns = 1000;
+    a.win_to_ns = INT64_C(9000000000000000000);
+    a.cut = true;
+    sf_slice sl[2] = {{1000, 5000, SF_TIME_UNSET}, {5000, INT64_C(9000000000000000000), 7777}};
+    a.slices = sl;
+    a.nslices = 2;
+    sf_buf out = {0};
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out.data, "\"slices\":[{\"from_ns\":\"1000\",\"to_ns\":\"5000\","
+                                           "\"low_ns\":null},"));
+    char err[256] = "";
+    ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+    ck_assert(b.in_window && b.cut && b.nslices == 2);
+    ck_assert(memcmp(b.slices, sl, sizeof sl) == 0);
+    sf_checkpoint c;
+    ck_assert_int_eq(sf_checkpoint_copy(&c, &b), 0);
+    ck_assert(c.cut && c.nslices == 2 && c.slices != b.slices);
+    ck_assert(memcmp(c.slices, sl, sizeof sl) == 0);
+    sf_checkpoint_free(&c);
+    sf_checkpoint_free(&b);
+    sf_buf_free(&out);
+    /* no slices: the key is absent, the window not cut */
+    a.cut = false;
+    ck_assert_int_eq(sf_checkpoint_encode(&a, &out), 0);
+    ck_assert_ptr_null(strstr(out.data, "slices"));
+    ck_assert_int_eq(sf_checkpoint_decode(out.data, out.len, &b, err, sizeof err), 0);
+    ck_assert(!b.cut && b.nslices == 0);
+    sf_checkpoint_free(&b);
+    sf_buf_free(&out);
+#define WIN(sl)                                                                                    \
+    "{\"version\":2,\"watermark_ns\":null,\"window\":{\"from_ns\":\"10\",\"to_ns\":\"20\","        \
+    "\"cursor\":null,\"low_ns\":null,\"slices\":" sl "},\"recent_ids\":[],\"sinks\":{}}"
+    expect_bad(WIN("{}"), "window.slices: expected an array");
+    expect_bad(WIN("[[]]"), "window.slices[0]: expected an object");
+    expect_bad(WIN("[{\"from_ns\":\"10\",\"to_ns\":\"20\"}]"), "window.slices[0].low_ns: missing");
+    expect_bad(WIN("[{\"from_ns\":\"5\",\"to_ns\":\"20\",\"low_ns\":null}]"),
+               "window.slices[0]: not within the window");
+    expect_bad(WIN("[{\"from_ns\":\"15\",\"to_ns\":\"12\",\"low_ns\":null}]"),
+               "window.slices[0]: not within the window");
+    sf_buf many = {0};
+    sf_buf_putc(&many, '[');
+    for (int i = 0; i < SF_CHECKPOINT_MAX_SLICES + 1; i++)
+        sf_buf_appendf(&many, "%s{\"from_ns\":\"10\",\"to_ns\":\"20\",\"low_ns\":null}",
+                       i ? "," : "");
+    sf_buf_putc(&many, ']');
+    sf_buf text = {0};
+    sf_buf_appendf(&text, WIN("%s"), many.data);
+    expect_bad(text.data, "33 slices, at most 32");
+    sf_buf_free(&many);
+    sf_buf_free(&text);
+#undef WIN
+}
+END_TEST
+
 #define HEAD "{\"version\":1,\"watermark_ns\":\"5\","
 
 START_TEST(test_decode_rejects)
@@ -768,6 +829,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_roundtrip_exact);
     tcase_add_test(tc, test_encode_matches_cjson);
     tcase_add_test(tc, test_roundtrip_extremes);
+    tcase_add_test(tc, test_roundtrip_slices);
     tcase_add_test(tc, test_roundtrip_empty);
     tcase_add_test(tc, test_copy);
     tcase_add_test(tc, test_decode_rejects);

@@ -164,8 +164,11 @@ START_TEST(test_commit_moves_the_checkpoint)
     ck_assert(cp.win_low_ns == 1500 * NS);
     ck_assert_str_eq(cp.cursor, "c1");
     ck_assert_uint_eq(cp.events_total, 10);
-    ck_assert_uint_eq(cp.nids, 4);
-    ck_assert(has_id(&cp, "old-0") && has_id(&cp, "a-2"));
+    /* listed: what a restart may read again: the previous window's overlap and the ids at the
+     * window's low (a cursor resumes after a-2; a time re-read stops at low, 1500 s) */
+    ck_assert_uint_eq(cp.nids, 2);
+    ck_assert(has_id(&cp, "old-0") && has_id(&cp, "a-0"));
+    ck_assert(!has_id(&cp, "a-2"));
     sf_checkpoint_free(&cp);
     /* the window's last page: the watermark moves to its end; ids older than watermark -
      * overlap (60 s) are forgotten */
@@ -186,6 +189,63 @@ START_TEST(test_commit_moves_the_checkpoint)
     ck_assert_uint_eq(st.events_total, 12);
     ck_assert_uint_eq(st.errors, 0);
     ck_assert_uint_ge(st.writes, 2);
+    teardown();
+}
+END_TEST
+
+/* A window fetched in slices: each commit records the slices not fetched to their end, and
+ * only the ids a restart may read again are listed: those at a slice's low end or within a
+ * slice not read yet, and the overlap the next window re-reads. The window's end clears it. */
+static sf_progress *cut_progress(const char *tag, size_t nids, int64_t ts0, bool end, int64_t low0,
+                                 int64_t low1)
+{
+    /* window [1000 s, 2000 s] in two slices: [1000, 1500] and [1500, 2000] */
+    sf_progress *p = progress(tag, nids, ts0, end, 1000 * NS, 2000 * NS, NULL);
+    p->low_ns = SF_TIME_UNSET;
+    if (end)
+        return p;
+    p->cut = true;
+    p->slices = calloc(2, sizeof *p->slices);
+    ck_assert_ptr_nonnull(p->slices);
+    p->slices[0] = (sf_slice){1000 * NS, 1500 * NS, low0};
+    p->slices[1] = (sf_slice){1500 * NS, 2000 * NS, low1};
+    p->nslices = 2;
+    return p;
+}
+
+START_TEST(test_cut_window_lists_slices_not_ids)
+{
+    setup(true, NULL);
+    /* slice 1's first page: 1938..1941 s; then slice 0's: 1497..1499 s */
+    sf_committer_commit(T.c, cut_progress("s1", 4, 1938 * NS, false, SF_TIME_UNSET, 1938 * NS),
+                        true);
+    sf_committer_commit(T.c, cut_progress("s0", 3, 1497 * NS, false, 1497 * NS, 1938 * NS), true);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert(cp.in_window && cp.cut);
+    ck_assert_ptr_null(cp.cursor);
+    ck_assert_uint_eq(cp.nslices, 2);
+    ck_assert(cp.slices[0].from_ns == 1000 * NS && cp.slices[0].to_ns == 1500 * NS &&
+              cp.slices[0].low_ns == 1497 * NS);
+    ck_assert(cp.slices[1].from_ns == 1500 * NS && cp.slices[1].to_ns == 2000 * NS &&
+              cp.slices[1].low_ns == 1938 * NS);
+    ck_assert(has_id(&cp, "s1-0"));  /* 1938 s: slice 1's low end, read again */
+    ck_assert(!has_id(&cp, "s1-1")); /* 1939 s: delivered, never read again */
+    ck_assert(has_id(&cp, "s1-2"));  /* 1940 s: the next window's overlap */
+    ck_assert(has_id(&cp, "s0-0"));  /* 1497 s: slice 0's low end */
+    ck_assert(!has_id(&cp, "s0-2")); /* 1499 s */
+    ck_assert_uint_eq(cp.nids, 4);
+    sf_checkpoint_free(&cp);
+    /* the window's last page: no slices left, the overlap only */
+    sf_committer_commit(T.c, cut_progress("e", 1, 1200 * NS, true, 0, 0), true);
+    ck_assert_int_eq(flush(), 0);
+    load(&cp);
+    ck_assert(!cp.in_window && !cp.cut);
+    ck_assert_uint_eq(cp.nslices, 0);
+    ck_assert(cp.watermark_ns == 2000 * NS);
+    ck_assert_uint_eq(cp.nids, 2); /* s1-2, s1-3 */
+    sf_checkpoint_free(&cp);
     teardown();
 }
 END_TEST
@@ -453,6 +513,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_commit_moves_the_checkpoint);
+    tcase_add_test(tc, test_cut_window_lists_slices_not_ids);
     tcase_add_test(tc, test_failed_page_keeps_the_checkpoint);
     tcase_add_test(tc, test_pages_after_a_failed_one_keep_the_checkpoint);
     tcase_add_test(tc, test_commits_during_a_save_coalesce);
