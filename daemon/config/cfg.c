@@ -191,13 +191,31 @@ static void dir_of(const char *path, char *out, size_t outlen)
         snprintf(out, outlen, "%.*s", (int)(slash - path), path);
 }
 
+/* The directory path is to be made in exists and can be written (created: the error names
+ * path as what cannot be created). */
+static void check_parent(sf_cfg_errors *e, const sf_cfg_node *map, const char *key,
+                         const char *what, const char *path, bool created)
+{
+    struct stat st;
+    char parent[PATH_MAX];
+    dir_of(path, parent, sizeof parent);
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
+                        parent);
+    else if (access(parent, W_OK | X_OK) != 0 && created)
+        sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
+                        what, path, parent, strerror(errno));
+    else if (!created && access(parent, W_OK | X_OK) != 0)
+        sf_cfg_error_at(e, map, key, "%s: directory %s is not writable (%s)", what, parent,
+                        strerror(errno));
+}
+
 /* An output path that is to be made (a file or a directory): checked as this process's user.
  * dir: it must be a writable directory if it exists, else a writable file. */
 static void check_output(sf_cfg_errors *e, const sf_cfg_node *map, const char *key,
                          const char *what, const char *path, bool dir)
 {
     struct stat st;
-    char parent[PATH_MAX];
     if (!path || !*path)
         return;
     if (stat(path, &st) == 0) {
@@ -214,13 +232,7 @@ static void check_output(sf_cfg_errors *e, const sf_cfg_node *map, const char *k
         sf_cfg_error_at(e, map, key, "%s: %s: %s", what, path, strerror(errno));
         return;
     }
-    dir_of(path, parent, sizeof parent);
-    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
-        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
-                        parent);
-    else if (access(parent, W_OK | X_OK) != 0)
-        sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
-                        what, path, parent, strerror(errno));
+    check_parent(e, map, key, what, path, true);
 }
 
 void sf_cfg_check_file(sf_cfg_errors *e, const sf_cfg_node *map, const char *key, const char *what,
@@ -239,20 +251,13 @@ void sf_cfg_check_replaced(sf_cfg_errors *e, const sf_cfg_node *map, const char 
                            const char *what, const char *path)
 {
     struct stat st;
-    char parent[PATH_MAX];
     if (!path || !*path)
         return;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         sf_cfg_error_at(e, map, key, "%s: %s is a directory, not a file", what, path);
         return;
     }
-    dir_of(path, parent, sizeof parent);
-    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
-        sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
-                        parent);
-    else if (access(parent, W_OK | X_OK) != 0)
-        sf_cfg_error_at(e, map, key, "%s: directory %s is not writable (%s)", what, parent,
-                        strerror(errno));
+    check_parent(e, map, key, what, path, false);
 }
 
 void sf_cfg_node_free(sf_cfg_node *n)
