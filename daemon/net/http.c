@@ -50,9 +50,10 @@ struct sf_http_xfer {
     bool canceled;
     bool in_multi;
     bool (*admit)(void *ud, size_t bytes);
-    size_t granted; /* body bytes admit allowed */
-    bool paused;    /* admit said no: CURL_WRITEFUNC_PAUSE until sf_http_resume */
-    size_t want;    /* what it asked for then */
+    bool admitted; /* admit said yes: the body is kept, whatever it grows to */
+    bool paused;   /* admit said no: CURL_WRITEFUNC_PAUSE until sf_http_resume */
+    size_t want;   /* what it asked admit for then */
+    bool broken;   /* data curl handed back on resume could not be kept: fail the transfer */
     char errbuf[CURL_ERROR_SIZE];
     struct sf_http_xfer *prev, *next;
 };
@@ -250,27 +251,26 @@ static size_t write_cb(char *buf, size_t size, size_t nmemb, void *ud)
         x->too_big = true;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
+    if (x->broken)
+        return 0; /* aborts: a body with a hole in it is no answer */
     curl_off_t cl = -1;
     bool first = x->resp.body.cap == 0;
-    if (first && curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
-        (cl <= (curl_off_t)len || (x->max_response && (size_t)cl > x->max_response)))
+    if (first && curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK)
         cl = -1;
-    if (x->admit && x->resp.body.len + len > x->granted) {
-        /* the whole Content-Length at once (it is allocated at once below), else what came */
-        size_t need = x->resp.body.len + len;
-        if (first && cl > 0 && (size_t)cl > need)
-            need = (size_t)cl;
-        if (!x->admit(x->ud, need - x->granted)) {
+    if (x->admit && !x->admitted) {
+        /* once per answer, before its first byte is kept: never part-way (a half-kept body
+         * that waits for memory could wait for itself) */
+        size_t expect = cl > 0 ? (size_t)cl : len;
+        if (!x->admit(x->ud, expect)) {
             x->paused = true;
-            x->want = need - x->granted;
+            x->want = expect;
             return CURL_WRITEFUNC_PAUSE; /* curl delivers buf again after sf_http_resume */
         }
-        x->granted = need;
+        x->admitted = true;
     }
-    if (cl > 0)
-        (void)sf_buf_reserve_exact(&x->resp.body,
-                                   (size_t)cl); /* one allocation of the right size
-                                                 * (a hint: a compressed body grows) */
+    /* one allocation of the right size (a hint: a compressed body grows) */
+    if (cl > (curl_off_t)len && (!x->max_response || (size_t)cl <= x->max_response))
+        (void)sf_buf_reserve_exact(&x->resp.body, (size_t)cl);
     if (sf_buf_append(&x->resp.body, buf, len) != 0)
         return 0;
     return len;
@@ -567,6 +567,10 @@ int sf_http_send(sf_http *h, const sf_http_request *req, sf_http_cb cb, void *ud
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+    if (req->admit) /* a paused HTTP/2 stream keeps receiving into curl's memory up to its
+                     * window (32 MB in curl 7.88), and paused streams can starve the others on
+                     * the shared connection: over HTTP/1.1 TCP holds the server back */
+        SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
     SETOPT(CURLOPT_WRITEDATA, (void *)x);
@@ -671,8 +675,10 @@ void sf_http_resume(sf_http_xfer *x)
         return;
     x->paused = false;
     /* curl may hand the kept data to write_cb (and so to admit) from inside this call, and
-     * arms its timer (timer_fn: the transfer goes on from the next loop turn) */
-    curl_easy_pause(x->easy, CURLPAUSE_CONT);
+     * arms its timer (timer_fn: the transfer goes on from the next loop turn); if write_cb
+     * refused that data (too big, no memory) curl says so here but goes on without it */
+    if (curl_easy_pause(x->easy, CURLPAUSE_CONT) != CURLE_OK)
+        x->broken = true;
 }
 
 static void http_unref(sf_http *h)

@@ -33,11 +33,12 @@ typedef struct sf_http_request {
                                  * (verification on, system CAs, TLS >= 1.2) */
     const char *proxy;          /* NULL: environment (curl default) */
     const char *user_agent;
-    /* Admission of the answer's body (NULL: none): asked, with the send's ud, before the body
-     * grows past what it already granted (the whole Content-Length at once when the server
-     * sent one, else what arrived). False pauses the transfer: curl keeps the little it read
-     * and TCP holds the server back, until sf_http_resume. Called from inside curl: it may
-     * only account, never call into sf_http. */
+    /* Admission of the answer's body (NULL: none): asked once per answer, with the send's
+     * ud, before its first byte is kept, with the Content-Length (unknown: the first chunk's
+     * size); once admitted the body is kept whatever it grows to. False pauses the transfer
+     * until sf_http_resume (then it is asked again): curl keeps the little it read, and TCP
+     * holds the server back (such requests use HTTP/1.1: a paused HTTP/2 stream keeps
+     * receiving). Called from inside curl: it may only account, never call into sf_http. */
     bool (*admit)(void *ud, size_t bytes);
 } sf_http_request;
 
@@ -82,7 +83,7 @@ int sf_http_send(sf_http *h, const sf_http_request *req, sf_http_cb cb, void *ud
 /* Cancels an in-flight transfer: its callback runs (soon, from the loop) with
  * SF_HTTP_ECANCELED. Safe to call at most once per xfer, before its callback ran. */
 void sf_http_cancel(sf_http_xfer *x);
-/* Whether the transfer is paused (its admit said no), and how many bytes it asked for then. */
+/* Whether the transfer is paused (its admit said no), and what it asked admit for then. */
 bool sf_http_paused(const sf_http_xfer *x, size_t *want);
 /* Lets a paused transfer go on: its admit is asked again for what it wanted. Never from inside
  * an sf_http callback's admit; from anywhere else on the loop (a completion callback too). */

@@ -46,7 +46,9 @@ typedef struct lane {
     int64_t wait_until_ms; /* backoff: no request before (monotonic ms; 0: none) */
     unsigned failures;     /* consecutive failed requests */
     size_t granted;        /* body bytes of its answer admitted (s->receiving) until handled */
-    bool held_back;        /* its answer was paused for memory (a timeout then is not an outage) */
+    bool held_back;        /* its answer is paused for memory (s->paused counts it) */
+    bool was_held_back;    /* its request's answer waited for memory (a timeout then is not an
+                            * outage) */
     struct sf_source *s;
 } lane_t;
 
@@ -572,6 +574,7 @@ static void send_lane(sf_source *s, lane_t *L)
     r.url = url;
     r.admit = lane_admit;
     L->req_start_ms = now_ms();
+    L->was_held_back = false;
     s->st.requests++;
     rc = sf_http_send(s->http, &r, on_page, L, &L->xfer);
     memset(auth, 0, sizeof auth);
@@ -584,11 +587,13 @@ static void send_lane(sf_source *s, lane_t *L)
     s->inflight++;
 }
 
-/* pipeline.max_inflight_bytes bounds the bytes of pages held downstream plus the answers'
- * bodies being received or parsed (what admit granted). Requests waiting for their answer
- * hold nothing: a request is sent while one more page of the recent size fits; answers that
- * arrive together beyond the bound are paused (TCP holds the server back) until pages free
- * memory. One answer may always be received (a page larger than the bound still flows). */
+/* pipeline.max_inflight_bytes bounds the bytes of pages held downstream plus the answers
+ * being received or parsed (each counted, from its first byte, at its Content-Length or the
+ * recent page size, whichever is larger). Requests waiting for their answer hold nothing: a
+ * request is sent while one more page of the recent size fits and no answer waits for memory;
+ * an answer that would go beyond the bound is paused before its first byte (TCP holds the
+ * server back) until pages free memory, and is then kept whole. One answer may always be
+ * received (a page larger than the bound still flows). */
 static size_t bytes_held(const sf_source *s)
 {
     return (s->out.held_bytes ? s->out.held_bytes(s->out.ud) : 0) + s->receiving;
@@ -598,15 +603,24 @@ static bool memory_allows(const sf_source *s)
 {
     if (!s->inflight || !s->cfg->pipeline.max_inflight_bytes) /* 0: none (configs built in code) */
         return true;
-    return bytes_held(s) + s->page_bytes <= s->cfg->pipeline.max_inflight_bytes;
+    return !s->paused && bytes_held(s) + s->page_bytes <= s->cfg->pipeline.max_inflight_bytes;
 }
 
-/* admit (net/http): may lane L's answer hold 'bytes' more? Called from inside curl. */
-static bool lane_admit(void *ud, size_t bytes)
+/* What an answer is counted at: its Content-Length (0: unknown; compressed, it is less than
+ * the body) or the size of recent pages, whichever is larger. */
+static size_t answer_bytes(const sf_source *s, size_t content_length)
+{
+    return content_length > s->page_bytes ? content_length : s->page_bytes;
+}
+
+/* admit (net/http): may lane L's answer be kept? Asked once, before its first byte; called
+ * from inside curl. */
+static bool lane_admit(void *ud, size_t content_length)
 {
     lane_t *L = ud;
     sf_source *s = L->s;
     size_t max = s->cfg->pipeline.max_inflight_bytes, held = bytes_held(s);
+    size_t bytes = answer_bytes(s, content_length);
     if (max && held && held + bytes > max) {
         if (!L->held_back) {
             s->paused++;
@@ -614,7 +628,7 @@ static bool lane_admit(void *ud, size_t bytes)
                      "answer paused: %zu bytes buffered + %zu > pipeline.max_inflight_bytes %zu",
                      held, bytes, max);
         }
-        L->held_back = true;
+        L->held_back = L->was_held_back = true;
         return false;
     }
     if (L->held_back) {
@@ -643,10 +657,10 @@ static void resume_paused(sf_source *s)
     size_t max = s->cfg->pipeline.max_inflight_bytes;
     for (size_t n = 0; n < s->nlanes && s->paused; n++) {
         lane_t *L = &s->lanes[(s->rr + n) % s->nlanes];
-        size_t want;
-        if (!L->xfer || !sf_http_paused(L->xfer, &want))
+        size_t cl;
+        if (!L->xfer || !sf_http_paused(L->xfer, &cl))
             continue;
-        size_t held = bytes_held(s);
+        size_t held = bytes_held(s), want = answer_bytes(s, cl);
         if (held && held + want > max)
             break; /* in order: a later, smaller one would starve this one */
         SF_DEBUG("source", "answer resumed: %zu bytes buffered + %zu fit", held, want);
@@ -816,6 +830,22 @@ static int slices_left(const sf_source *s, const lane_t *L, bool ended, sf_progr
 }
 
 /* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
+/* A page handle_page could not hand on: its events were marked seen and the lane's low moved
+ * below them; undone, or the same request asked again would drop them as duplicates and a
+ * checkpoint would say they were delivered. */
+static void page_not_taken(sf_source *s, lane_t *L, sf_event *keep, size_t nk, sf_progress *t,
+                           int64_t low_before, const char *why)
+{
+    for (size_t i = 0; i < nk; i++) {
+        sf_idset_remove(&s->seen, keep[i].id);
+        sf_event_free(&keep[i]);
+    }
+    free(keep);
+    sf_progress_free(t);
+    L->win.low = low_before;
+    retry_later(s, L, 1000, why);
+}
+
 static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
 {
     lane_t *P = probe(s, L, pg);
@@ -838,6 +868,7 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
     }
     bool older_than_window = false;
     size_t nk = 0;
+    int64_t low_before = w->low;
     for (size_t i = 0; i < pg->n; i++) {
         sf_event *ev = &pg->events[i];
         if (ev->ts_ns != SF_TIME_UNSET && ev->ts_ns < w->from) {
@@ -903,11 +934,7 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
         t->win_to = s->plan.to;
         t->low_ns = SF_TIME_UNSET;
         if (!window_done && slices_left(s, L, end && !refetch_by_time, t) != 0) {
-            for (size_t i = 0; i < nk; i++)
-                sf_event_free(&keep[i]);
-            free(keep);
-            sf_progress_free(t);
-            retry_later(s, L, 1000, "out of memory processing a page");
+            page_not_taken(s, L, keep, nk, t, low_before, "out of memory processing a page");
             return;
         }
     } else {
@@ -916,20 +943,12 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
         t->win_to = w->to;
         t->low_ns = w->low;
         if (!end && !(t->cursor_after = sf_strdup(older))) {
-            for (size_t i = 0; i < nk; i++)
-                sf_event_free(&keep[i]);
-            free(keep);
-            sf_progress_free(t);
-            retry_later(s, L, 1000, "out of memory processing a page");
+            page_not_taken(s, L, keep, nk, t, low_before, "out of memory processing a page");
             return;
         }
     }
     if (s->out.emit(s->out.ud, keep, nk, t) != 0) {
-        for (size_t i = 0; i < nk; i++)
-            sf_event_free(&keep[i]);
-        free(keep);
-        sf_progress_free(t);
-        retry_later(s, L, 1000, "out of memory submitting a page");
+        page_not_taken(s, L, keep, nk, t, low_before, "out of memory submitting a page");
         return;
     }
     if (refetch_by_time) {
@@ -1101,7 +1120,7 @@ static void on_page(sf_http_response *resp, void *ud)
     sf_source *s = L->s;
     L->xfer = NULL;
     s->inflight--;
-    bool held_back = L->held_back;
+    bool held_back = L->was_held_back;
     if (resp->error || resp->status != 200 || s->stopped)
         lane_release(s, L); /* else its body is parsed first (parse_done releases it) */
     if (resp->error == SF_HTTP_ECANCELED || s->stopped) {

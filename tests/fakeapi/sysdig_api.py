@@ -44,6 +44,7 @@ import argparse
 import base64
 import bisect
 import copy
+import gzip
 import hashlib
 import json
 import os
@@ -161,6 +162,10 @@ class FakeSysdig:
         self._events = {}  # id -> Event
         self._queries = {}  # qid -> (filter, zones)
         self.faults = []
+        # Content-Encoding: gzip on 200 pages when the client accepts it (Accept-Encoding), as
+        # HTTP servers and load balancers in front of APIs commonly do (RFC 9110 8.4.1, 12.5.3);
+        # Content-Length is then the compressed size, smaller than the page the client keeps.
+        self.gzip = False
         self.requests = []
         self.served_ids = set()
         self.served_count = 0  # events sent in 200 pages, duplicates included
@@ -776,6 +781,9 @@ class _Handler(BaseHTTPRequestHandler):
         with fake.lock:
             fake.served_ids.update(ids)
             fake.served_count += len(ids)
+        if fake.gzip and "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            self._send(200, gzip.compress(body), extra={"Content-Encoding": "gzip"})
+            return
         self._send(200, body)
 
     def _apply_fault(self, fault, api, rec):

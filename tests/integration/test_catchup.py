@@ -155,6 +155,25 @@ class CatchupTest(unittest.TestCase):
         self.assertIn("answer resumed", r.stderr)
         self.assertNotIn("waited for memory until its request timed out", r.stderr)
 
+    def test_memory_bound_with_compressed_answers(self):
+        """Gzip'd pages: Content-Length is the compressed size, a fraction of the page kept.
+        Each answer is counted at the larger of its Content-Length and the recent page size
+        before its first byte and then kept whole, so answers paused under the bound are never
+        half-kept waiting for memory they hold themselves: the catch-up completes with nothing
+        timing out."""
+        want = self.backlog(1200, seed=67)
+        self.fake.gzip = True
+        self.fake.inject("delay", seconds=0.2)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="legacy", page_size=50,
+                                    lookback="1h", extra_source="  max_concurrency: 8\n",
+                                    extra="pipeline: { max_inflight_bytes: 400KiB }\n")
+        r = run(["-c", cfg, "--once", "--log-level", "debug"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(sorted(read_output(out)[0]), sorted(want))
+        self.assertIn("answer paused", r.stderr)
+        self.assertNotIn("waited for memory until its request timed out", r.stderr)
+        self.assertNotIn("API request failed", r.stderr)
+
     def test_checkpoint_is_always_a_delivered_prefix(self):
         """Sampled through a parallel catch-up: every event at or before the watermark is in
         the sink already (a slice's end must not move the watermark while others are still
