@@ -202,12 +202,15 @@ static void check_parent(sf_cfg_errors *e, const sf_cfg_node *map, const char *k
     if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
         sf_cfg_error_at(e, map, key, "%s: the directory %s does not exist (create it first)", what,
                         parent);
-    else if (access(parent, W_OK | X_OK) != 0 && created)
-        sf_cfg_error_at(e, map, key, "%s: %s cannot be created: directory %s is not writable (%s)",
-                        what, path, parent, strerror(errno));
-    else if (!created && access(parent, W_OK | X_OK) != 0)
-        sf_cfg_error_at(e, map, key, "%s: directory %s is not writable (%s)", what, parent,
-                        strerror(errno));
+    else if (access(parent, W_OK | X_OK) != 0) {
+        if (created)
+            sf_cfg_error_at(e, map, key,
+                            "%s: %s cannot be created: directory %s is not writable (%s)", what,
+                            path, parent, strerror(errno));
+        else
+            sf_cfg_error_at(e, map, key, "%s: directory %s is not writable (%s)", what, parent,
+                            strerror(errno));
+    }
 }
 
 /* An output path that is to be made (a file or a directory): checked as this process's user.

@@ -198,8 +198,7 @@ bool sf_checkpoint_rereads(const sf_checkpoint *cp, int64_t overlap_ns, int64_t 
     if (cp->cut && cp->nslices) {
         for (size_t i = 0; i < cp->nslices; i++) {
             const sf_slice *sl = &cp->slices[i];
-            int64_t hi = sl->low_ns != SF_TIME_UNSET ? sl->low_ns : sl->to_ns;
-            if (ts >= sl->from_ns && ts <= hi)
+            if (ts >= sl->from_ns && ts <= sf_slice_left_to(sl))
                 return true;
         }
         return false;

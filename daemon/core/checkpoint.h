@@ -30,6 +30,14 @@ typedef struct sf_slice {
 
 #define SF_CHECKPOINT_MAX_SLICES 32
 
+/* The newest end of what is left of a slice: its low (what is older was not delivered; the
+ * ids at low are listed), or its end when nothing of it was delivered. A restart re-reads
+ * [from, sf_slice_left_to], and the checkpoint lists the ids there (sf_checkpoint_rereads). */
+static inline int64_t sf_slice_left_to(const sf_slice *sl)
+{
+    return sl->low_ns != SF_TIME_UNSET ? sl->low_ns : sl->to_ns;
+}
+
 /* One sink's progress beyond the common position: the ids it settled in pages that not every
  * sink settled yet. */
 typedef struct sf_sink_progress {

@@ -285,6 +285,17 @@ static int next_window(sf_source *s)
     return NW_READY;
 }
 
+/* Lane L walks the slice [from, to] of the window in progress, from its newest end: slices
+ * are not probed, halved or cut again. */
+static void lane_slice(lane_t *L, int64_t from, int64_t to)
+{
+    window_init(&L->win, from, to, from);
+    L->win.first_page = false;
+    L->active = true;
+    L->wait_until_ms = 0;
+    L->failures = 0;
+}
+
 /* Cuts the window lanes[0] probed into k slices by time, oldest first: slice 0 is [from, t1]
  * (with the overlap), slice i [t_i, t_i+1], the last ends at 'to'. The probe page (the newest
  * events of the window) is the last slice's first page: returns that lane. Every slice is
@@ -298,11 +309,7 @@ static lane_t *cut_window(sf_source *s, size_t k)
         lane_t *L = &s->lanes[i];
         int64_t a = i == 0 ? from : floor + span * (int64_t)i;
         int64_t b = i + 1 == k ? to : floor + span * (int64_t)(i + 1);
-        window_init(&L->win, a, b, a);
-        L->win.first_page = false; /* slices are not probed, halved or cut again */
-        L->active = true;
-        L->wait_until_ms = 0;
-        L->failures = 0;
+        lane_slice(L, a, b);
     }
     s->nlanes = k;
     s->cut = true;
@@ -331,11 +338,7 @@ static bool steal(sf_source *s, lane_t *idle)
         s->density * (double)best_span < 2.0 * (double)s->sc->page_size)
         return false;
     int64_t mid = best->win.from + best_span / 2;
-    window_init(&idle->win, best->win.from, mid, best->win.from);
-    idle->win.first_page = false;
-    idle->active = true;
-    idle->wait_until_ms = 0;
-    idle->failures = 0;
+    lane_slice(idle, best->win.from, mid);
     best->win.from = mid;
     s->st.slices_stolen++;
     return true;
@@ -829,7 +832,6 @@ static int slices_left(const sf_source *s, const lane_t *L, bool ended, sf_progr
     return 0;
 }
 
-/* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
 /* A page handle_page could not hand on: its events were marked seen and the lane's low moved
  * below them; undone, or the same request asked again would drop them as duplicates and a
  * checkpoint would say they were delivered. */
@@ -846,6 +848,7 @@ static void page_not_taken(sf_source *s, lane_t *L, sf_event *keep, size_t nk, s
     retry_later(s, L, 1000, why);
 }
 
+/* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
 static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
 {
     lane_t *P = probe(s, L, pg);
@@ -1120,7 +1123,7 @@ static void on_page(sf_http_response *resp, void *ud)
     sf_source *s = L->s;
     L->xfer = NULL;
     s->inflight--;
-    bool held_back = L->was_held_back;
+    bool waited = L->was_held_back;
     if (resp->error || resp->status != 200 || s->stopped)
         lane_release(s, L); /* else its body is parsed first (parse_done releases it) */
     if (resp->error == SF_HTTP_ECANCELED || s->stopped) {
@@ -1145,7 +1148,7 @@ static void on_page(sf_http_response *resp, void *ud)
         pump(s);
         return;
     }
-    if (resp->error == SF_HTTP_ETIMEOUT && held_back) {
+    if (resp->error == SF_HTTP_ETIMEOUT && waited) {
         /* paused for memory (sinks slower than the API) until the request timed out: not an
          * outage, no failure; the lane asks again once a page fits */
         SF_DEBUG("source", "an answer waited for memory until its request timed out; asking "
@@ -1279,15 +1282,8 @@ int sf_source_start(sf_source *s)
         /* a window that was being fetched in slices: what is left of each slice, by time (the
          * ids delivered at their lower ends are in the seen set) */
         window_start(s, s->cp.win_from_ns, s->cp.win_to_ns, s->cp.win_from_ns);
-        for (size_t i = 0; i < s->nresume; i++) {
-            const sf_slice *sl = &s->resume[i];
-            lane_t *L = &s->lanes[i];
-            window_init(&L->win, sl->from_ns, sl->low_ns != SF_TIME_UNSET ? sl->low_ns : sl->to_ns,
-                        sl->from_ns);
-            L->win.first_page = false; /* slices are not probed, halved or cut again */
-            L->win.no_halve = true;
-            L->active = true;
-        }
+        for (size_t i = 0; i < s->nresume; i++)
+            lane_slice(&s->lanes[i], s->resume[i].from_ns, sf_slice_left_to(&s->resume[i]));
         s->nlanes = s->nresume;
         s->cut = true;
         char a[40];
