@@ -521,13 +521,15 @@ int main(int argc, char **argv)
 {
     sf_json_init(); /* cJSON's allocation hooks, before any thread (core/json.h) */
 #ifdef __GLIBC__
-    /* Response bodies (a legacy page is ~4 MB) come and go by the hundred during a catch-up.
-     * glibc raises its mmap threshold to the size of the last mmap'd block freed, after which
-     * such bodies come from the heaps and their freed space stays resident (fragmented): a
-     * fixed threshold keeps every block over 1 MiB an mmap returned to the system when freed,
-     * so resident memory follows pipeline.max_inflight_bytes (bench/: legacy catch-up at
-     * concurrency 4, peak RSS 62 -> 41 MiB) for some page faults. */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    /* Response bodies (a legacy page is ~4 MB, an events-API page ~0.8 MB) come and go by the
+     * hundred during a catch-up. glibc raises its mmap threshold to the size of the last mmap'd
+     * block freed, after which such bodies come from the heaps and their freed space stays
+     * resident (fragmented): a fixed threshold keeps every block over 256 KiB an mmap returned
+     * to the system when freed, so resident memory follows pipeline.max_inflight_bytes, for
+     * some page faults (bench/, 200,000 events at 0 ms: legacy at concurrency 4, peak RSS 62 ->
+     * 41 MiB at a 1 MiB threshold; events API at concurrency 8, 35 -> 26 MiB at 256 KiB for
+     * ~1.5 us of system time an event). */
+    mallopt(M_MMAP_THRESHOLD, 256 << 10);
 #endif
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return sf_translate_main(argc - 1, argv + 1);

@@ -144,8 +144,7 @@ const sf_cfg_option sf_source_options[] = {
      .desc = "A time window whose page.total exceeds this is shrunk (to hold about 3/4 of this "
              "many at the density seen) before anything of it is delivered; backlog windows "
              "are sized the same way. With max_concurrency > 1 the bound is at least 16 pages "
-             "per concurrent slice (page_size x max_concurrency x 16), at most dedup_max_ids / "
-             "2.",
+             "per concurrent slice (page_size x max_concurrency x 16).",
      .offset = OFF(sf_source_cfg, max_window_events),
      .min = 1,
      .max = INT64_MAX},

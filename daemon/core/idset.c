@@ -136,13 +136,13 @@ bool sf_idset_remove(sf_idset *s, const char *id)
     return true;
 }
 
-int sf_idset_prune(sf_idset *s, int64_t min_ts)
+int sf_idset_filter(sf_idset *s, bool (*keep)(void *ud, int64_t ts), void *ud)
 {
     size_t kept = 0;
     for (size_t i = 0; i < s->cap; i++) {
         if (!s->slots[i].id)
             continue;
-        if (s->slots[i].ts_ns < min_ts) {
+        if (!keep(ud, s->slots[i].ts_ns)) {
             free(s->slots[i].id);
             s->slots[i].id = NULL;
         } else {
@@ -150,8 +150,26 @@ int sf_idset_prune(sf_idset *s, int64_t min_ts)
         }
     }
     s->n = kept;
-    /* re-insert survivors so probe chains stay intact */
-    return s->cap ? rehash(s, s->cap) : 0;
+    if (!s->cap)
+        return 0;
+    /* re-insert survivors so probe chains stay intact, into a table that fits them (at most
+     * 3/8 full: room to double before the next growth) */
+    size_t cap = 64;
+    while (cap < s->cap && kept * 8 > cap * 3)
+        cap *= 2;
+    if (rehash(s, cap) == 0 || rehash(s, s->cap) == 0)
+        return 0;
+    return -ENOMEM;
+}
+
+static bool newer_than(void *ud, int64_t ts)
+{
+    return ts >= *(const int64_t *)ud;
+}
+
+int sf_idset_prune(sf_idset *s, int64_t min_ts)
+{
+    return sf_idset_filter(s, newer_than, &min_ts);
 }
 
 void sf_idset_each(const sf_idset *s, void (*fn)(void *ud, const char *id, int64_t ts), void *ud)

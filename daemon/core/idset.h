@@ -28,6 +28,9 @@ int sf_idset_add(sf_idset *s, const char *id, int64_t ts_ns);
 bool sf_idset_remove(sf_idset *s, const char *id);
 /* Removes every entry older than min_ts (entries without a time, SF_TIME_UNSET, too). */
 int sf_idset_prune(sf_idset *s, int64_t min_ts);
+/* Keeps the entries whose time keep(ud, ts) accepts (SF_TIME_UNSET included: keep decides) and
+ * shrinks the table to fit them. */
+int sf_idset_filter(sf_idset *s, bool (*keep)(void *ud, int64_t ts), void *ud);
 /* Calls fn for every entry (order unspecified). */
 void sf_idset_each(const sf_idset *s, void (*fn)(void *ud, const char *id, int64_t ts), void *ud);
 

@@ -17,6 +17,7 @@ struct sf_committer {
     bool persist;
     sf_checkpoint cp;   /* committed state; its ids live in 'committed' */
     sf_idset committed; /* ids delivered (what the checkpoint lists) */
+    size_t forget_at;   /* committed.n at which ids no save lists again are dropped */
     /* per sink (config order): ids that sink confirmed in pages not committed yet (the
      * checkpoint's "sinks"); bounded by dedup_max_ids each (beyond it the oldest are forgotten:
      * re-sent after a crash, never lost) */
@@ -100,6 +101,28 @@ static void add_committed_id(void *ud, const char *id, int64_t ts)
     cp->ids[cp->nids].id = (char *)id; /* borrowed for the copy below */
     cp->ids[cp->nids].ts_ns = ts;
     cp->nids++;
+}
+
+/* While a window is fetched in slices, a save lists only the ids of what a restart re-reads
+ * (above), and that only shrinks as the window's pages commit (what is left of each slice,
+ * the window's overlap): an id a save skips is never listed again. Dropped once the set has
+ * doubled since the last time, so memory follows what a restart re-reads, not the window. */
+#define FORGET_MIN 512
+
+static bool still_listed(void *ud, int64_t ts)
+{
+    const listing *l = ud;
+    return sf_checkpoint_rereads(l->cp, l->overlap_ns, ts);
+}
+
+static void forget_unlisted(sf_committer *c, int64_t overlap_ns)
+{
+    if (!c->cp.in_window || !c->cp.cut || c->committed.n < c->forget_at)
+        return;
+    listing l = {.cp = &c->cp, .overlap_ns = overlap_ns};
+    if (sf_idset_filter(&c->committed, still_listed, &l))
+        SF_WARN("checkpoint", "out of memory forgetting delivered ids (duplicates possible)");
+    c->forget_at = c->committed.n * 2 > FORGET_MIN ? c->committed.n * 2 : FORGET_MIN;
 }
 
 static void add_ahead_id(void *ud, const char *id, int64_t ts)
@@ -227,6 +250,7 @@ int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_
     sf_checkpoint_init(cp);
     sf_defer_node_init(&c->flush_done, flush_done_cb, c);
     sf_idset_init(&c->committed, (size_t)cfg->source.dedup_max_ids);
+    c->forget_at = FORGET_MIN;
     for (size_t i = 0; i < c->cp.nids; i++) {
         sf_idset_add(&c->committed, c->cp.ids[i].id, c->cp.ids[i].ts_ns);
         free(c->cp.ids[i].id);
@@ -301,6 +325,7 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
         c->cp.slices = t->slices;
         c->cp.nslices = t->nslices;
         t->slices = NULL;
+        forget_unlisted(c, overlap_ns);
     }
     c->st.watermark_ns = c->cp.watermark_ns;
     c->st.events_total = c->cp.events_total;
@@ -353,6 +378,7 @@ void sf_committer_flush(sf_committer *c, void (*cb)(void *ud, int rc), void *ud)
 void sf_committer_stats_get(const sf_committer *c, sf_committer_stats *st)
 {
     *st = c->st;
+    st->ids = c->committed.n;
 }
 
 void sf_committer_free(sf_committer *c)

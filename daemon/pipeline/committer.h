@@ -42,6 +42,7 @@ typedef struct sf_committer_stats {
     uint64_t writes;       /* saves that succeeded */
     uint64_t errors;       /* saves that failed */
     uint64_t events_total; /* as in the checkpoint */
+    size_t ids;            /* delivered ids kept in memory (what a save may list) */
 } sf_committer_stats;
 
 /* cp (the loaded checkpoint) is taken over (moved). persist false (--from/--to): the state is

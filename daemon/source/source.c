@@ -16,6 +16,7 @@
 #define MAX_WINDOW_NS (INT64_C(14) * 86400 * SF_NS_PER_SEC)
 #define MIN_SPLIT_NS (SF_NS_PER_SEC)
 #define MIN_SLICE_NS (SF_NS_PER_SEC) /* a catch-up slice spans at least this */
+#define SEEN_PRUNE_MIN 512           /* a cut window's seen set is pruned from this size */
 #define BOUNDED_FAILURES 10          /* consecutive API failures before --once/--from gives up */
 #define CURSOR_RING 64
 #define MAX_LANES 32
@@ -65,7 +66,8 @@ struct sf_source {
 
     sf_checkpoint cp; /* where this run started (the loaded checkpoint; no ids) */
 
-    sf_idset seen; /* delivered or in flight */
+    sf_idset seen;        /* delivered or in flight */
+    size_t seen_prune_at; /* seen.n at which a cut window's passed ids are dropped */
 
     /* the window in progress: lanes[0] alone, or (cut) one slice per lane of 'plan' */
     bool in_window;
@@ -188,6 +190,7 @@ static void window_start(sf_source *s, int64_t from, int64_t to, int64_t floor)
     s->st.window_to_ns = to;
     s->st.window_low_ns = SF_TIME_UNSET;
     sf_idset_prune(&s->seen, from);
+    s->seen_prune_at = s->seen.n * 2 > SEEN_PRUNE_MIN ? s->seen.n * 2 : SEEN_PRUNE_MIN;
     s->last_window_start_ms = sf_monotonic_ms();
     char a[40], b[40];
     sf_format_rfc3339(from, 3, a, sizeof a);
@@ -205,9 +208,9 @@ static void window_end(sf_source *s, int64_t to)
 }
 
 /* The most events a window may hold before it is shrunk: max_window_events, or, when windows
- * are cut into slices, enough for every slice to walk several pages (8 per lane) — but never
- * more than half the ids the checkpoint can list (dedup_max_ids), which a restart of a cut
- * window needs to skip what it delivered. */
+ * are cut into slices, enough for every slice to walk 16 pages. Neither a restart nor the seen
+ * set needs the whole window's ids (the checkpoint lists what is left of each slice, the seen
+ * set forgets what no lane reads again), so nothing else bounds it. */
 static int64_t window_events(const sf_source *s)
 {
     int64_t n = s->sc->max_window_events;
@@ -216,8 +219,6 @@ static int64_t window_events(const sf_source *s)
          * per slice, one in 8: under a rate limit that was the gap to 4x the sequential bound;
          * bench/, 100 ms, events API: +17 % at concurrency 16) */
         int64_t cut = 16 * s->sc->page_size * s->sc->max_concurrency;
-        if (cut > s->sc->dedup_max_ids / 2)
-            cut = s->sc->dedup_max_ids / 2;
         if (cut > n)
             n = cut;
     }
@@ -848,6 +849,41 @@ static void page_not_taken(sf_source *s, lane_t *L, sf_event *keep, size_t nk, s
     retry_later(s, L, 1000, why);
 }
 
+/* Whether a lane of the window cut into slices may still be served the event at ts: a lane
+ * reads again only [from, low] of its slice (cursor pages older than low, or by time down from
+ * low); the next window reads [to - overlap, ...]. The overlap's width is kept above each low,
+ * against a server whose pages overlap a little. */
+static bool may_see_again(void *ud, int64_t ts)
+{
+    const sf_source *s = ud;
+    int64_t margin = s->sc->overlap_ms * SF_NS_PER_MS;
+    if (ts == SF_TIME_UNSET || ts >= s->plan.to - margin)
+        return true;
+    for (size_t i = 0; i < s->nlanes; i++) {
+        const lane_t *L = &s->lanes[i];
+        if (!(L->active || L->xfer || L->parsing))
+            continue;
+        int64_t top = L->win.low != SF_TIME_UNSET ? L->win.low : L->win.to;
+        if (ts >= L->win.from && ts <= top + margin)
+            return true;
+    }
+    return false;
+}
+
+/* While a window is cut into slices, the seen set drops what no lane can be served again once
+ * it has doubled since the last time: memory follows the slices' edges, not the window. */
+static void forget_passed(sf_source *s)
+{
+    if (!s->in_window || !s->cut || s->seen.n < s->seen_prune_at)
+        return;
+    size_t before = s->seen.n;
+    if (sf_idset_filter(&s->seen, may_see_again, s))
+        SF_WARN("source", "out of memory forgetting ids (duplicates possible)");
+    SF_DEBUG("source", "forgot %zu ids no slice reads again, %zu kept", before - s->seen.n,
+             s->seen.n);
+    s->seen_prune_at = s->seen.n * 2 > SEEN_PRUNE_MIN ? s->seen.n * 2 : SEEN_PRUNE_MIN;
+}
+
 /* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
 static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
 {
@@ -972,6 +1008,7 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
             w->first_page = true;
         }
     }
+    forget_passed(s);
 }
 
 static void set_last_error(sf_source *s, const char *what)

@@ -283,6 +283,30 @@ class CatchupTest(unittest.TestCase):
                                     hi <= int(s["low_ns"] or s["to_ns"]) for s in w["slices"]),
                                 "read [%d, %d] outside the slices left %r" % (lo, hi, w["slices"]))
 
+    def test_windows_in_slices_forget_ids_but_not_the_overlap(self):
+        """Across backlog windows cut into slices, each window re-reads the last `overlap` of
+        the one before; while it is fetched the seen set drops the ids no lane can be served
+        again (its memory follows the slices' edges, not the window), but never the previous
+        window's ids that slice 0 has still to pass: every event is delivered exactly once."""
+        want = self.backlog(6000, seed=67, minutes=600)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="events", page_size=50,
+                                    lookback="11h",
+                                    extra_source="  max_concurrency: 4\n"
+                                                 "  max_window_events: 2000\n")
+        r = run(["-c", cfg, "--once", "--log-level", "debug"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertGreaterEqual(r.stderr.count("fetching it in 4 concurrent slices"), 2,
+                                r.stderr[-3000:])
+        ids = read_output(out)[0]
+        self.assertEqual(set(ids), set(want), "lost %d" % len(set(want) - set(ids)))
+        self.assertEqual(len(ids), len(want), "%d delivered twice" % (len(ids) - len(want)))
+        # windows of ~2,400 events; what is kept: the slices' low ends and the overlaps (60 s,
+        # ~10 events at this density), within 60 s above each low
+        kept = [int(k) for k in re.findall(r"forgot \d+ ids no slice reads again, (\d+) kept",
+                                           r.stderr)]
+        self.assertGreaterEqual(len(kept), 4, "the seen set was never pruned")
+        self.assertLess(max(kept), 150, kept)
+
     def test_429_halves_concurrency_and_waits(self):
         want = self.backlog(1200, seed=65)
         # (faults apply first-match in order: 12 slow answers, two 429s while the slices are

@@ -39,6 +39,7 @@ static struct {
 /* The configuration's sinks, by name (before setup_sinks' setup). */
 static void setup_sinks(bool persist, const sf_checkpoint *start, const char *const *names,
                         size_t n);
+static int64_t g_dedup_max = 1000; /* source.dedup_max_ids of the next setup */
 
 static void setup(bool persist, const sf_checkpoint *start)
 {
@@ -57,7 +58,7 @@ static void setup_sinks(bool persist, const sf_checkpoint *start, const char *co
     snprintf(T.path, sizeof T.path, "%s/checkpoint.json", T.state);
     T.cfg.checkpoint.path = T.path;
     T.cfg.source.overlap_ms = 60000;
-    T.cfg.source.dedup_max_ids = 1000;
+    T.cfg.source.dedup_max_ids = g_dedup_max;
     for (size_t i = 0; i < n; i++) {
         T.scfg[i].common.name = (char *)names[i];
         T.sinks[i] = &T.scfg[i];
@@ -245,6 +246,59 @@ START_TEST(test_cut_window_lists_slices_not_ids)
     ck_assert_uint_eq(cp.nslices, 0);
     ck_assert(cp.watermark_ns == 2000 * NS);
     ck_assert_uint_eq(cp.nids, 2); /* s1-2, s1-3 */
+    sf_checkpoint_free(&cp);
+    teardown();
+}
+END_TEST
+
+/* A window cut into slices holds far more ids than a restart re-reads: the committer keeps in
+ * memory what a save may list (the slices' low ends, the next window's overlap), not every id
+ * of the window, and what it saves is unchanged. */
+START_TEST(test_cut_window_memory_follows_what_is_listed)
+{
+    g_dedup_max = 100000; /* no eviction: what bounds the set must be the slices */
+    setup(true, NULL);
+    g_dedup_max = 1000;
+    /* window [1000 s, 101000 s] in two slices, each paged down from its newest end */
+    const int64_t from = 1000 * NS, mid = 51000 * NS, to = 101000 * NS;
+    int64_t low[2] = {SF_TIME_UNSET, SF_TIME_UNSET};
+    /* slice 1 walks 36 pages; slice 0 four, early on: its low end was delivered long before
+     * the last of the window's pages and must still be listed */
+    for (int m = 0; m < 36; m++) {
+        for (int j = 1; j >= 0; j--) {
+            if (j == 0 && m >= 4)
+                continue;
+            char tag[16];
+            snprintf(tag, sizeof tag, "p%d-%d", j, m);
+            int64_t ts0 = (j ? to : mid) - (int64_t)(m + 1) * 50 * NS;
+            sf_progress *p = progress(tag, 50, ts0, false, from, to, NULL);
+            low[j] = ts0;
+            p->low_ns = SF_TIME_UNSET;
+            p->cut = true;
+            p->slices = calloc(2, sizeof *p->slices);
+            ck_assert_ptr_nonnull(p->slices);
+            p->slices[0] = (sf_slice){from, mid, low[0]};
+            p->slices[1] = (sf_slice){mid, to, low[1]};
+            p->nslices = 2;
+            sf_committer_commit(T.c, p, true);
+        }
+    }
+    sf_committer_stats st;
+    sf_committer_stats_get(T.c, &st);
+    ck_assert_uint_eq(st.events_total, 2000);
+    ck_assert_msg(st.ids <= 600, "%zu ids kept for a window of 2000", st.ids);
+    ck_assert_int_eq(flush(), 0);
+    sf_checkpoint cp;
+    load(&cp);
+    ck_assert(cp.in_window && cp.cut && cp.nslices == 2);
+    ck_assert(has_id(&cp, "p0-3-0"));  /* slice 0's low end (51000 s - 200 s) */
+    ck_assert(!has_id(&cp, "p0-3-1")); /* delivered, above it */
+    ck_assert(has_id(&cp, "p1-35-0")); /* slice 1's low end */
+    ck_assert(!has_id(&cp, "p1-35-1"));
+    ck_assert(has_id(&cp, "p1-0-0"));   /* 100950 s: the next window's overlap */
+    ck_assert(has_id(&cp, "p1-1-40"));  /* 100940 s: its start */
+    ck_assert(!has_id(&cp, "p1-1-39")); /* 100939 s */
+    ck_assert_uint_eq(cp.nids, 2 + 60);
     sf_checkpoint_free(&cp);
     teardown();
 }
@@ -514,6 +568,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_commit_moves_the_checkpoint);
     tcase_add_test(tc, test_cut_window_lists_slices_not_ids);
+    tcase_add_test(tc, test_cut_window_memory_follows_what_is_listed);
     tcase_add_test(tc, test_failed_page_keeps_the_checkpoint);
     tcase_add_test(tc, test_pages_after_a_failed_one_keep_the_checkpoint);
     tcase_add_test(tc, test_commits_during_a_save_coalesce);

@@ -109,6 +109,46 @@ START_TEST(test_prune_by_time)
 }
 END_TEST
 
+/* keeps times in [lo, hi] of the two ranges in ud */
+static bool in_ranges(void *ud, int64_t ts)
+{
+    const int64_t *r = ud;
+    return (ts >= r[0] && ts <= r[1]) || (ts >= r[2] && ts <= r[3]);
+}
+
+START_TEST(test_filter_keeps_what_it_is_told_and_shrinks)
+{
+    sf_idset s;
+    sf_idset_init(&s, 0);
+    char id[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
+    }
+    size_t big = s.cap;
+    int64_t r[4] = {100, 149, 19990, 20000}; /* 50 + 10 survivors */
+    ck_assert_int_eq(sf_idset_filter(&s, in_ranges, r), 0);
+    ck_assert_uint_eq(s.n, 60);
+    ck_assert_uint_eq(count_each(&s), 60);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_msg(sf_idset_has(&s, id) == ((i >= 100 && i < 150) || i >= 19990), "%s", id);
+    }
+    /* the table fits what is left (memory follows the set, not its largest size) */
+    ck_assert_uint_lt(s.cap, big / 64);
+    ck_assert_uint_ge(s.cap * 3, s.n * 4);
+    /* and grows again as before */
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "new-%d", i);
+        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
+    }
+    ck_assert_uint_eq(s.n, 5060);
+    ck_assert(sf_idset_has(&s, "new-4999") && sf_idset_has(&s, "id-120"));
+    ck_assert_uint_eq(s.evicted, 0); /* filtering is not eviction */
+    sf_idset_free(&s);
+}
+END_TEST
+
 START_TEST(test_unset_time_pruned)
 {
     sf_idset s;
@@ -240,6 +280,7 @@ int main(void)
     tcase_add_test(tc, test_add_has);
     tcase_add_test(tc, test_prune_by_time);
     tcase_add_test(tc, test_unset_time_pruned);
+    tcase_add_test(tc, test_filter_keeps_what_it_is_told_and_shrinks);
     tcase_add_test(tc, test_growth_100k);
     tcase_add_test(tc, test_bound_evicts_oldest);
     tcase_add_test(tc, test_bound_evicts_untimed_first);
