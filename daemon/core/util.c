@@ -63,7 +63,7 @@ int sf_buf_reserve_exact(sf_buf *b, size_t extra)
     return buf_grow(b, extra, true);
 }
 
-int sf_buf_append(sf_buf *b, const void *p, size_t n)
+int sf_buf_append_grow(sf_buf *b, const void *p, size_t n)
 {
     int rc = sf_buf_reserve(b, n);
     if (rc)
@@ -73,16 +73,6 @@ int sf_buf_append(sf_buf *b, const void *p, size_t n)
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
-}
-
-int sf_buf_puts(sf_buf *b, const char *s)
-{
-    return sf_buf_append(b, s, strlen(s));
-}
-
-int sf_buf_putc(sf_buf *b, char c)
-{
-    return sf_buf_append(b, &c, 1);
 }
 
 int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap)

@@ -169,8 +169,9 @@ void sx_put_str(sf_buf *out, const char *s)
 
 void sx_put_key(sf_buf *out, const char *name)
 {
-    sf_json_cstr_append(out, name);
-    sf_buf_putc(out, ':');
+    sf_buf_putc(out, '"');
+    sf_buf_puts(out, name); /* a literal of the mapping: nothing to escape */
+    sf_buf_append(out, "\":", 2);
 }
 
 static bool same_double(double a, double b) /* cJSON's compare_double */
