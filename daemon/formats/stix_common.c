@@ -642,6 +642,16 @@ static bool field_int(const char *s, int64_t *out)
 {
     if (!s)
         return false;
+    /* plain decimal digits (most pids), read directly: what strtod reads, exactly */
+    const char *p = s + (s[0] == '-');
+    int64_t v = 0;
+    size_t nd = 0;
+    while (p[nd] >= '0' && p[nd] <= '9' && nd < 15)
+        v = v * 10 + (p[nd++] - '0');
+    if (nd && !p[nd]) {
+        *out = s[0] == '-' ? -v : v;
+        return true;
+    }
     char *end;
     errno = 0;
     double d = strtod(s, &end);
