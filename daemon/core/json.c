@@ -108,6 +108,47 @@ int sf_json_cstr_append(sf_buf *out, const char *s)
     return sf_json_str_append(out, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* ---- finding a set of members in one pass ---- */
+
+static size_t key_hash(const char *s) /* FNV-1a */
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % SF_JSON_KEYS_SLOTS;
+}
+
+void sf_json_keys_init(sf_json_keys *k, const char *const *names, size_t n)
+{
+    memset(k, 0, sizeof *k);
+    k->names = names;
+    k->n = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = key_hash(names[i]);
+        while (k->slot[h])
+            h = (h + 1) % SF_JSON_KEYS_SLOTS;
+        k->slot[h] = (unsigned char)(i + 1);
+    }
+}
+
+void sf_json_find(const cJSON *obj, const sf_json_keys *k, const cJSON **found)
+{
+    for (size_t i = 0; i < k->n; i++)
+        found[i] = NULL;
+    /* the members cJSON_GetObjectItemCaseSensitive looks at: it stops at one without a name
+     * (an array's elements) */
+    for (const cJSON *c = obj ? obj->child : NULL; c && c->string; c = c->next) {
+        for (size_t h = key_hash(c->string); k->slot[h]; h = (h + 1) % SF_JSON_KEYS_SLOTS) {
+            size_t i = k->slot[h] - 1u;
+            if (strcmp(k->names[i], c->string) == 0) {
+                if (!found[i]) /* the first member of a name, as a lookup finds it */
+                    found[i] = c;
+                break;
+            }
+        }
+    }
+}
+
 /* ---- cJSON's allocation hooks ---- */
 
 static _Thread_local sf_arena *cur_arena;

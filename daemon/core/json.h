@@ -29,6 +29,22 @@ int sf_json_cstr_append(sf_buf *out, const char *s);
 int sf_json_record_append(sf_buf *out, const char *rec, size_t len, bool embed_json,
                           bool single_line);
 
+/* A fixed set of member names found in an object in one pass over its members
+ * (cJSON_GetObjectItemCaseSensitive walks the members once per name: a STIX record asks for
+ * some fifty names in objects of twenty to forty members). Initialised once, then read-only
+ * (any number of threads). */
+#define SF_JSON_KEYS_SLOTS 256
+typedef struct sf_json_keys {
+    const char *const *names;
+    size_t n;
+    unsigned char slot[SF_JSON_KEYS_SLOTS]; /* hash -> index + 1 of a name; 0 = free */
+} sf_json_keys;
+/* names[0..n): distinct, n <= SF_JSON_KEYS_SLOTS / 2; names must outlive k. */
+void sf_json_keys_init(sf_json_keys *k, const char *const *names, size_t n);
+/* found[i] = cJSON_GetObjectItemCaseSensitive(obj, k->names[i]) for every i < k->n (the first
+ * member of that name; NULL when obj is NULL, has none, or is not an object). */
+void sf_json_find(const cJSON *obj, const sf_json_keys *k, const cJSON **found);
+
 /* Installs the hooks (once; any thread, any number of calls). Called at start-up and by every
  * function here that parses in an arena. */
 void sf_json_init(void);

@@ -63,7 +63,7 @@ int sf_buf_reserve_exact(sf_buf *b, size_t extra)
     return buf_grow(b, extra, true);
 }
 
-int sf_buf_append(sf_buf *b, const void *p, size_t n)
+int sf_buf_append_grow(sf_buf *b, const void *p, size_t n)
 {
     int rc = sf_buf_reserve(b, n);
     if (rc)
@@ -73,16 +73,6 @@ int sf_buf_append(sf_buf *b, const void *p, size_t n)
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
-}
-
-int sf_buf_puts(sf_buf *b, const char *s)
-{
-    return sf_buf_append(b, s, strlen(s));
-}
-
-int sf_buf_putc(sf_buf *b, char c)
-{
-    return sf_buf_append(b, &c, 1);
 }
 
 int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap)
@@ -412,6 +402,14 @@ int sf_parse_rfc3339_ns(const char *s, size_t len, int64_t *out_ns)
     return 0;
 }
 
+/* v in exactly w decimal digits (leading zeros; v < 10^w) at *p. */
+static void put_digits(char **p, unsigned v, int w)
+{
+    for (int i = w - 1; i >= 0; i--, v /= 10)
+        (*p)[i] = (char)('0' + v % 10);
+    *p += w;
+}
+
 void sf_format_rfc3339(int64_t ns, int frac_digits, char *out, size_t outlen)
 {
     int64_t secs = ns / SF_NS_PER_SEC;
@@ -429,6 +427,28 @@ void sf_format_rfc3339(int64_t ns, int frac_digits, char *out, size_t outlen)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
+    if (y >= 0 && y <= 9999 && outlen >= 31) {
+        /* digit by digit what the snprintf calls below write (formats call this per event) */
+        unsigned f[] = {
+            (unsigned)y,         m, d, (unsigned)(rem / 3600), (unsigned)(rem % 3600 / 60),
+            (unsigned)(rem % 60)};
+        static const char sep[] = "--T::";
+        char *p = out;
+        put_digits(&p, f[0], 4);
+        for (int i = 1; i < 6; i++) {
+            *p++ = sep[i - 1];
+            put_digits(&p, f[i], 2);
+        }
+        if (frac_digits == 3 || frac_digits == 6 || frac_digits == 9) {
+            *p++ = '.';
+            for (int i = 9; i > frac_digits; i--)
+                frac /= 10;
+            put_digits(&p, (unsigned)frac, frac_digits);
+        }
+        *p++ = 'Z';
+        *p = '\0';
+        return;
+    }
     int n = snprintf(out, outlen, "%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d,
                      (unsigned)(rem / 3600), (unsigned)(rem % 3600 / 60), (unsigned)(rem % 60));
     if (n < 0 || (size_t)n >= outlen)

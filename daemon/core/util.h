@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define SF_NS_PER_SEC INT64_C(1000000000)
@@ -39,11 +40,30 @@ int sf_buf_reserve(sf_buf *b, size_t extra);
 /* The same, to exactly len + extra (+ the NUL): for a size known in advance (a Content-Length),
  * where doubling would waste up to half of it. */
 int sf_buf_reserve_exact(sf_buf *b, size_t extra);
-int sf_buf_append(sf_buf *b, const void *p, size_t n);
-int sf_buf_puts(sf_buf *b, const char *s);
+/* sf_buf_append when the buffer must grow (or has failed). */
+int sf_buf_append_grow(sf_buf *b, const void *p, size_t n);
+/* Inline: formats append a few bytes at a time, and the common case (room left, within the
+ * bound, no failure) is a copy. */
+static inline int sf_buf_append(sf_buf *b, const void *p, size_t n)
+{
+    if (b->err || n >= b->cap - b->len || (b->max && b->len + n > b->max))
+        return sf_buf_append_grow(b, p, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+static inline int sf_buf_puts(sf_buf *b, const char *s)
+{
+    return sf_buf_append(b, s, strlen(s));
+}
+static inline int sf_buf_putc(sf_buf *b, char c)
+{
+    return sf_buf_append(b, &c, 1);
+}
 /* Appends v in decimal (what printf's %lld prints, without printf's cost). */
 int sf_buf_put_i64(sf_buf *b, int64_t v);
-int sf_buf_putc(sf_buf *b, char c);
 int sf_buf_appendf(sf_buf *b, const char *fmt, ...) SF_PRINTF(2, 3);
 int sf_buf_vappendf(sf_buf *b, const char *fmt, va_list ap) SF_PRINTF(2, 0);
 static inline int sf_buf_error(const sf_buf *b) /* 0, or the failure every append since saw */

@@ -4,8 +4,8 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,29 +49,29 @@ int sf_uuid_v4(sf_uuid *out)
     return 0;
 }
 
+/* SHA-1, fetched from the provider once: SHA1() and EVP_sha1() fetch it on every digest, and
+ * the fetch (a locked lookup) cost more than hashing a STIX id's name. Kept for the process's
+ * life; NULL if the fetch failed (then every digest fails: -EIO). */
+static EVP_MD *sha1_md;
+
+static void fetch_sha1(void)
+{
+    sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
 int sf_uuid_v5(const sf_uuid *ns, const void *name, size_t len, sf_uuid *out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     int rc = -EIO;
-    unsigned char small[512];
-    if (sizeof ns->b + len <= sizeof small) {
-        /* one-shot SHA1() on a short name: no digest context to allocate and set up (STIX
-         * derives several ids per event) */
-        memcpy(small, ns->b, sizeof ns->b);
-        if (len)
-            memcpy(small + sizeof ns->b, name, len);
-        if (!SHA1(small, sizeof ns->b + len, md))
-            return -EIO;
-        memcpy(out->b, md, 16);
-        out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x50);
-        out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
-        return 0;
-    }
+    pthread_once(&once, fetch_sha1);
+    if (!sha1_md)
+        return -EIO;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         return -ENOMEM;
-    if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+    if (EVP_DigestInit_ex(ctx, sha1_md, NULL) != 1 ||
         EVP_DigestUpdate(ctx, ns->b, sizeof ns->b) != 1 ||
         (len && EVP_DigestUpdate(ctx, name, len) != 1) ||
         EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 16)

@@ -8,6 +8,7 @@
 #include <float.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,8 +170,9 @@ void sx_put_str(sf_buf *out, const char *s)
 
 void sx_put_key(sf_buf *out, const char *name)
 {
-    sf_json_cstr_append(out, name);
-    sf_buf_putc(out, ':');
+    sf_buf_putc(out, '"');
+    sf_buf_puts(out, name); /* a literal of the mapping: nothing to escape */
+    sf_buf_append(out, "\":", 2);
 }
 
 static bool same_double(double a, double b) /* cJSON's compare_double */
@@ -324,23 +326,162 @@ static bool json_integer(const cJSON *v, int64_t *out)
     return false;
 }
 
-int sx_severity100(const sf_event *ev)
+static int severity100(const cJSON *severity)
 {
     int64_t s;
-    if (!json_integer(sf_event_get(ev, "severity"), &s))
+    if (!json_integer(severity, &s))
         return -1;
     if (s >= 0 && s <= 7)
         return (int)((10 - s) * 10);
     return s < 0 ? 0 : s > 100 ? 100 : (int)s;
 }
 
+int sx_severity100(const sf_event *ev)
+{
+    return severity100(sf_event_get(ev, "severity"));
+}
+
 /* ---- graph building ---- */
+
+/* The members the mapping reads: top-level (T_), content's (C_), content.fields' (F_) and
+ * labels' (L_), each object's found in one pass (builder_init). */
+enum {
+    T_CONTENT,
+    T_LABELS,
+    T_SEVERITY,
+    T_ORIGINATOR,
+    T_CATEGORY,
+    T_SOURCE,
+    T_AGENT_ID,
+    T_DESCRIPTION,
+    T_CONTAINER_ID,
+    T_NAME,
+    NTOP
+};
+static const char *const top_names[NTOP] = {
+    [T_CONTENT] = "content",          [T_LABELS] = "labels",
+    [T_SEVERITY] = "severity",        [T_ORIGINATOR] = "originator",
+    [T_CATEGORY] = "category",        [T_SOURCE] = "source",
+    [T_AGENT_ID] = "agentId",         [T_DESCRIPTION] = "description",
+    [T_CONTAINER_ID] = "containerId", [T_NAME] = "name",
+};
+enum { C_FIELDS, C_POLICY_ID, C_RULE_NAME, C_RULE_SUB_TYPE, C_RULE_TYPE, C_OUTPUT, NCONTENT };
+static const char *const content_names[NCONTENT] = {
+    [C_FIELDS] = "fields",      [C_POLICY_ID] = "policyId",
+    [C_RULE_NAME] = "ruleName", [C_RULE_SUB_TYPE] = "ruleSubType",
+    [C_RULE_TYPE] = "ruleType", [C_OUTPUT] = "output",
+};
+enum {
+    F_EVT_TYPE,
+    F_FD_NAME,
+    F_FD_L4PROTO,
+    F_FALCO_RULE,
+    F_PROC_CMDLINE,
+    F_PROC_CWD,
+    F_PROC_NAME,
+    F_PROC_PID,
+    F_PROC_SID,
+    F_PROC_EXEPATH,
+    F_PROC_PCMDLINE,
+    F_PROC_PNAME,
+    F_PROC_PPID,
+    F_USER_LOGINUID,
+    F_USER_NAME,
+    F_USER_UID,
+    F_USER_LOGINNAME,
+    F_CONTAINER_ID,
+    F_PROC_ANAMES,
+    NFIELD
+};
+static const char *const field_names[NFIELD] = {
+    [F_EVT_TYPE] = "evt.type",
+    [F_FD_NAME] = "fd.name",
+    [F_FD_L4PROTO] = "fd.l4proto",
+    [F_FALCO_RULE] = "falco.rule",
+    [F_PROC_CMDLINE] = "proc.cmdline",
+    [F_PROC_CWD] = "proc.cwd",
+    [F_PROC_NAME] = "proc.name",
+    [F_PROC_PID] = "proc.pid",
+    [F_PROC_SID] = "proc.sid",
+    [F_PROC_EXEPATH] = "proc.exepath",
+    [F_PROC_PCMDLINE] = "proc.pcmdline",
+    [F_PROC_PNAME] = "proc.pname",
+    [F_PROC_PPID] = "proc.ppid",
+    [F_USER_LOGINUID] = "user.loginuid",
+    [F_USER_NAME] = "user.name",
+    [F_USER_UID] = "user.uid",
+    [F_USER_LOGINNAME] = "user.loginname",
+    [F_CONTAINER_ID] = "container.id",
+    [F_PROC_ANAMES] = "proc.anames",
+};
+enum {
+    L_KUBERNETES_WORKLOAD_NAME,
+    L_KUBERNETES_WORKLOAD_TYPE,
+    L_CONTAINER_IMAGE_DIGEST,
+    L_CONTAINER_IMAGE_ID,
+    L_CONTAINER_IMAGE_REPO,
+    L_CONTAINER_IMAGE_TAG,
+    L_CONTAINER_NAME,
+    L_POD_NAME,
+    L_POD_NAMESPACE,
+    L_HOST_HOST_NAME,
+    L_HOST_MAC,
+    L_KUBERNETES_NODE_NAME,
+    L_KUBERNETES_CLUSTER_NAME,
+    L_KUBERNETES_DAEMON_SET_NAME,
+    L_KUBERNETES_NAMESPACE_NAME,
+    L_KUBERNETES_DEPLOYMENT_NAME,
+    L_CLOUD_PROVIDER_ACCOUNT_ID,
+    L_CLOUD_PROVIDER_REGION,
+    L_AWS_ACCOUNT_ID,
+    L_AWS_REGION,
+    L_CLOUD_PROVIDER_NAME,
+    L_AWS_INSTANCE_ID,
+    L_K8S_POD_NAME,
+    NLABEL
+};
+static const char *const label_names[NLABEL] = {
+    [L_KUBERNETES_WORKLOAD_NAME] = "kubernetes.workload.name",
+    [L_KUBERNETES_WORKLOAD_TYPE] = "kubernetes.workload.type",
+    [L_CONTAINER_IMAGE_DIGEST] = "container.image.digest",
+    [L_CONTAINER_IMAGE_ID] = "container.image.id",
+    [L_CONTAINER_IMAGE_REPO] = "container.image.repo",
+    [L_CONTAINER_IMAGE_TAG] = "container.image.tag",
+    [L_CONTAINER_NAME] = "container.name",
+    [L_POD_NAME] = "container.label.io.kubernetes.pod.name",
+    [L_POD_NAMESPACE] = "container.label.io.kubernetes.pod.namespace",
+    [L_HOST_HOST_NAME] = "host.hostName",
+    [L_HOST_MAC] = "host.mac",
+    [L_KUBERNETES_NODE_NAME] = "kubernetes.node.name",
+    [L_KUBERNETES_CLUSTER_NAME] = "kubernetes.cluster.name",
+    [L_KUBERNETES_DAEMON_SET_NAME] = "kubernetes.daemonSet.name",
+    [L_KUBERNETES_NAMESPACE_NAME] = "kubernetes.namespace.name",
+    [L_KUBERNETES_DEPLOYMENT_NAME] = "kubernetes.deployment.name",
+    [L_CLOUD_PROVIDER_ACCOUNT_ID] = "cloudProvider.account.id",
+    [L_CLOUD_PROVIDER_REGION] = "cloudProvider.region",
+    [L_AWS_ACCOUNT_ID] = "aws.accountId",
+    [L_AWS_REGION] = "aws.region",
+    [L_CLOUD_PROVIDER_NAME] = "cloudProvider.name",
+    [L_AWS_INSTANCE_ID] = "aws.instanceId",
+    [L_K8S_POD_NAME] = "kubernetes.pod.name",
+};
+
+static sf_json_keys top_keys, content_keys, field_keys, label_keys;
+
+static void init_keys(void)
+{
+    sf_json_keys_init(&top_keys, top_names, NTOP);
+    sf_json_keys_init(&content_keys, content_names, NCONTENT);
+    sf_json_keys_init(&field_keys, field_names, NFIELD);
+    sf_json_keys_init(&label_keys, label_names, NLABEL);
+}
 
 typedef struct builder {
     const sf_event *ev;
     sx_graph *g;
-    const cJSON *content, *fields, *labels; /* looked up once */
-    int rc;                                 /* first error (-ENOMEM) */
+    const cJSON *top[NTOP], *content[NCONTENT], *field[NFIELD], *label[NLABEL];
+    const cJSON *fields; /* content.fields */
+    int rc;              /* first error (-ENOMEM) */
 } builder;
 
 /* fields: "" and "<NA>" are empty (pre-processing step 1) */
@@ -350,31 +491,41 @@ static const char *fld_str(const cJSON *v)
     return s && s[0] && strcmp(s, "<NA>") != 0 ? s : NULL;
 }
 
-static const char *fld(const builder *b, const char *key)
+static const char *fld(const builder *b, int key)
 {
-    return fld_str(cJSON_GetObjectItemCaseSensitive(b->fields, key));
+    return fld_str(b->field[key]);
 }
 
-static const char *lbl(const builder *b, const char *key)
+static const char *lbl(const builder *b, int key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b->labels, key);
+    const cJSON *v = b->label[key];
     const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
     return s && s[0] ? s : NULL;
 }
 
-static const cJSON *content_item(const builder *b, const char *key)
+static const cJSON *content_item(const builder *b, int key)
 {
-    return cJSON_GetObjectItemCaseSensitive(b->content, key);
+    return b->content[key];
+}
+
+static const char *top_str(const builder *b, int key)
+{
+    const cJSON *v = b->top[key];
+    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static void builder_init(builder *b, const sf_event *ev, sx_graph *g)
 {
-    memset(b, 0, sizeof *b);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_keys);
     b->ev = ev;
     b->g = g;
-    b->content = sf_event_get(ev, "content");
-    b->fields = cJSON_GetObjectItemCaseSensitive(b->content, "fields");
-    b->labels = sf_event_get(ev, "labels");
+    b->rc = 0;
+    sf_json_find(ev->json || sf_event_load(ev) == 0 ? ev->json : NULL, &top_keys, b->top);
+    sf_json_find(b->top[T_CONTENT], &content_keys, b->content);
+    b->fields = b->content[C_FIELDS];
+    sf_json_find(b->fields, &field_keys, b->field);
+    sf_json_find(b->top[T_LABELS], &label_keys, b->label);
 }
 
 /* A new node (-1 when out of memory: b->rc set). */
@@ -491,6 +642,16 @@ static bool field_int(const char *s, int64_t *out)
 {
     if (!s)
         return false;
+    /* plain decimal digits (most pids), read directly: what strtod reads, exactly */
+    const char *p = s + (s[0] == '-');
+    int64_t v = 0;
+    size_t nd = 0;
+    while (p[nd] >= '0' && p[nd] <= '9' && nd < 15)
+        v = v * 10 + (p[nd++] - '0');
+    if (nd && !p[nd]) {
+        *out = s[0] == '-' ? -v : v;
+        return true;
+    }
     char *end;
     errno = 0;
     double d = strtod(s, &end);
@@ -648,9 +809,9 @@ static sx_slot add_ip(builder *b, sx_slot s, const char *type, const char *ip)
 
 static void map_network(builder *b)
 {
-    if (!sf_streq(fld(b, "evt.type"), "connect"))
+    if (!sf_streq(fld(b, F_EVT_TYPE), "connect"))
         return;
-    const char *fd = fld(b, "fd.name");
+    const char *fd = fld(b, F_FD_NAME);
     if (!fd)
         return;
     sx_endpoint sv, dv, *src = &sv, *dst = &dv;
@@ -669,7 +830,7 @@ static void map_network(builder *b)
         ref(b, SX_NETWORK, "dst_ref", t, false);
         put_int(b, nt, "dst_port", dst->port);
     }
-    const char *proto = fld(b, "fd.l4proto");
+    const char *proto = fld(b, F_FD_L4PROTO);
     char lower[32];
     size_t i = 0;
     for (const char *p = proto ? proto : "tcp"; *p && i < sizeof lower - 1; p++)
@@ -734,7 +895,7 @@ static void map_anames(builder *b, int pp)
             add_name(b, arr, v);
     }
     if (b->g->nodes[arr].child < 0) {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(b->fields, "proc.anames");
+        const cJSON *f = b->field[F_PROC_ANAMES];
         if (cJSON_IsString(f))
             add_name(b, arr, f->valuestring);
         const cJSON *list = cJSON_IsArray(f) ? f : NULL;
@@ -750,27 +911,27 @@ static void map_anames(builder *b, int pp)
 static void map_finding(builder *b)
 {
     int f = slot(b, SX_FINDING, "x-ibm-finding");
-    put_scalar(b, f, "x_threat_originator", sf_event_get(b->ev, "originator"));
-    put_scalar(b, f, "x_category", sf_event_get(b->ev, "category"));
-    put_scalar(b, f, "x_threat_source", sf_event_get(b->ev, "source"));
-    int sev = sx_severity100(b->ev);
+    put_scalar(b, f, "x_threat_originator", b->top[T_ORIGINATOR]);
+    put_scalar(b, f, "x_category", b->top[T_CATEGORY]);
+    put_scalar(b, f, "x_threat_source", b->top[T_SOURCE]);
+    int sev = severity100(b->top[T_SEVERITY]);
     if (sev >= 0)
         put_int(b, f, "severity", sev);
-    put_scalar(b, f, "x_agent_id", sf_event_get(b->ev, "agentId"));
-    put_str(b, f, "name", fld(b, "falco.rule"));
-    put_str(b, f, "x_workload_name", lbl(b, "kubernetes.workload.name"));
-    put_str(b, f, "x_workload_type", lbl(b, "kubernetes.workload.type"));
+    put_scalar(b, f, "x_agent_id", b->top[T_AGENT_ID]);
+    put_str(b, f, "name", fld(b, F_FALCO_RULE));
+    put_str(b, f, "x_workload_name", lbl(b, L_KUBERNETES_WORKLOAD_NAME));
+    put_str(b, f, "x_workload_type", lbl(b, L_KUBERNETES_WORKLOAD_TYPE));
     put_str(b, f, "finding_type", "threat");
     ref(b, SX_FINDING, "x_policy_ref", SX_POLICY, false);
     ref(b, SX_FINDING, "x_cluster_ref", SX_CLUSTER, false);
     ref(b, SX_FINDING, "x_deployment_ref", SX_DEPLOYMENT, false);
 
     int p = slot(b, SX_POLICY, "x-sysdig-policy");
-    put_scalar(b, p, "description", sf_event_get(b->ev, "description"));
-    put_scalar(b, p, "policy_id", content_item(b, "policyId"));
-    put_scalar(b, p, "rule_name", content_item(b, "ruleName"));
-    put_scalar(b, p, "rule_subtype", content_item(b, "ruleSubType"));
-    put_scalar(b, p, "rule_type", content_item(b, "ruleType"));
+    put_scalar(b, p, "description", b->top[T_DESCRIPTION]);
+    put_scalar(b, p, "policy_id", content_item(b, C_POLICY_ID));
+    put_scalar(b, p, "rule_name", content_item(b, C_RULE_NAME));
+    put_scalar(b, p, "rule_subtype", content_item(b, C_RULE_SUB_TYPE));
+    put_scalar(b, p, "rule_type", content_item(b, C_RULE_TYPE));
 }
 
 static void map_asset(builder *b)
@@ -779,22 +940,22 @@ static void map_asset(builder *b)
     int ext = sub_node(b, SX_OBJ), c = sub_node(b, SX_OBJ), pod = sub_node(b, SX_OBJ);
     if (ext < 0 || c < 0 || pod < 0)
         return;
-    put_scalar(b, c, "container_id", sf_event_get(b->ev, "containerId"));
-    put_str(b, c, "x_digest", lbl(b, "container.image.digest"));
-    put_str(b, c, "image_id", lbl(b, "container.image.id"));
-    put_str(b, c, "x_repo", lbl(b, "container.image.repo"));
-    put_str(b, c, "x_tag", lbl(b, "container.image.tag"));
-    put_str(b, c, "name", lbl(b, "container.name"));
-    put_str(b, pod, "pod_name", lbl(b, "container.label.io.kubernetes.pod.name"));
-    put_str(b, pod, "x_namespace", lbl(b, "container.label.io.kubernetes.pod.namespace"));
+    put_scalar(b, c, "container_id", b->top[T_CONTAINER_ID]);
+    put_str(b, c, "x_digest", lbl(b, L_CONTAINER_IMAGE_DIGEST));
+    put_str(b, c, "image_id", lbl(b, L_CONTAINER_IMAGE_ID));
+    put_str(b, c, "x_repo", lbl(b, L_CONTAINER_IMAGE_REPO));
+    put_str(b, c, "x_tag", lbl(b, L_CONTAINER_IMAGE_TAG));
+    put_str(b, c, "name", lbl(b, L_CONTAINER_NAME));
+    put_str(b, pod, "pod_name", lbl(b, L_POD_NAME));
+    put_str(b, pod, "x_namespace", lbl(b, L_POD_NAMESPACE));
     attach_nonempty(b, ext, "x-oca-container-ext", c);
     attach_nonempty(b, ext, "x-oca-pod-ext", pod);
     attach_nonempty(b, a, "extensions", ext);
-    put_str(b, a, "hostname", lbl(b, "host.hostName"));
+    put_str(b, a, "hostname", lbl(b, L_HOST_HOST_NAME));
 
-    put_str(b, slot(b, SX_MAC, "mac-addr"), "value", lbl(b, "host.mac"));
+    put_str(b, slot(b, SX_MAC, "mac-addr"), "value", lbl(b, L_HOST_MAC));
     ref(b, SX_ASSET, "mac_refs", SX_MAC, true);
-    const char *node_name = lbl(b, "kubernetes.node.name");
+    const char *node_name = lbl(b, L_KUBERNETES_NODE_NAME);
     char ip[16];
     if (node_name && ipv4_in_name(node_name, ip, sizeof ip)) {
         put_str(b, slot(b, SX_NODE_IP, "ipv4-addr"), "value", text(b, ip));
@@ -802,51 +963,51 @@ static void map_asset(builder *b)
     }
 
     int cl = slot(b, SX_CLUSTER, "x-sysdig-cluster");
-    put_str(b, cl, "name", lbl(b, "kubernetes.cluster.name"));
-    put_str(b, cl, "daemonset", lbl(b, "kubernetes.daemonSet.name"));
-    put_str(b, cl, "namespace", lbl(b, "kubernetes.namespace.name"));
+    put_str(b, cl, "name", lbl(b, L_KUBERNETES_CLUSTER_NAME));
+    put_str(b, cl, "daemonset", lbl(b, L_KUBERNETES_DAEMON_SET_NAME));
+    put_str(b, cl, "namespace", lbl(b, L_KUBERNETES_NAMESPACE_NAME));
     ref(b, SX_CLUSTER, "x_node_ref", SX_ASSET, false);
     put_str(b, slot(b, SX_DEPLOYMENT, "x-sysdig-deployment"), "name",
-            lbl(b, "kubernetes.deployment.name"));
+            lbl(b, L_KUBERNETES_DEPLOYMENT_NAME));
 
     int cp = slot(b, SX_CLOUD_PROVIDER, "x-cloud-provider");
-    const char *acct = lbl(b, "cloudProvider.account.id");
-    const char *region = lbl(b, "cloudProvider.region");
-    put_str(b, cp, "account_id", acct ? acct : lbl(b, "aws.accountId"));
-    put_str(b, cp, "region", region ? region : lbl(b, "aws.region"));
-    put_str(b, cp, "name", lbl(b, "cloudProvider.name"));
+    const char *acct = lbl(b, L_CLOUD_PROVIDER_ACCOUNT_ID);
+    const char *region = lbl(b, L_CLOUD_PROVIDER_REGION);
+    put_str(b, cp, "account_id", acct ? acct : lbl(b, L_AWS_ACCOUNT_ID));
+    put_str(b, cp, "region", region ? region : lbl(b, L_AWS_REGION));
+    put_str(b, cp, "name", lbl(b, L_CLOUD_PROVIDER_NAME));
     put_str(b, slot(b, SX_CLOUD_RESOURCE, "x-cloud-resource"), "aws_instance_id",
-            lbl(b, "aws.instanceId"));
+            lbl(b, L_AWS_INSTANCE_ID));
 }
 
 static void map_process(builder *b)
 {
     int p = slot(b, SX_PROC, "process");
-    put_str(b, p, "command_line", fld(b, "proc.cmdline"));
-    put_str(b, p, "cwd", fld(b, "proc.cwd"));
-    put_str(b, p, "name", fld(b, "proc.name"));
-    put_field_int(b, p, "pid", fld(b, "proc.pid"));
-    put_str(b, p, "x_sid", fld(b, "proc.sid"));
+    put_str(b, p, "command_line", fld(b, F_PROC_CMDLINE));
+    put_str(b, p, "cwd", fld(b, F_PROC_CWD));
+    put_str(b, p, "name", fld(b, F_PROC_NAME));
+    put_field_int(b, p, "pid", fld(b, F_PROC_PID));
+    put_str(b, p, "x_sid", fld(b, F_PROC_SID));
     ref(b, SX_PROC, "binary_ref", SX_FILE, false);
     ref(b, SX_PROC, "parent_ref", SX_PPROC, false);
     ref(b, SX_PROC, "creator_user_ref", SX_USER, false);
-    put_str(b, slot(b, SX_DIR, "directory"), "path", fld(b, "proc.exepath"));
-    put_str(b, slot(b, SX_FILE, "file"), "name", fld(b, "proc.name"));
+    put_str(b, slot(b, SX_DIR, "directory"), "path", fld(b, F_PROC_EXEPATH));
+    put_str(b, slot(b, SX_FILE, "file"), "name", fld(b, F_PROC_NAME));
     ref(b, SX_FILE, "parent_directory_ref", SX_DIR, false);
 
     int pp = slot(b, SX_PPROC, "process");
-    put_str(b, pp, "command_line", fld(b, "proc.pcmdline"));
-    put_str(b, pp, "name", fld(b, "proc.pname"));
-    put_field_int(b, pp, "pid", fld(b, "proc.ppid"));
+    put_str(b, pp, "command_line", fld(b, F_PROC_PCMDLINE));
+    put_str(b, pp, "name", fld(b, F_PROC_PNAME));
+    put_field_int(b, pp, "pid", fld(b, F_PROC_PPID));
     map_anames(b, pp);
     ref(b, SX_PPROC, "binary_ref", SX_PFILE, false);
-    put_str(b, slot(b, SX_PFILE, "file"), "name", fld(b, "proc.pname"));
+    put_str(b, slot(b, SX_PFILE, "file"), "name", fld(b, F_PROC_PNAME));
 
     int u = slot(b, SX_USER, "user-account");
-    put_str(b, u, "x_loginuid", fld(b, "user.loginuid"));
-    put_str(b, u, "display_name", fld(b, "user.name"));
-    put_str(b, u, "user_id", fld(b, "user.uid"));
-    put_str(b, u, "account_login", fld(b, "user.loginname"));
+    put_str(b, u, "x_loginuid", fld(b, F_USER_LOGINUID));
+    put_str(b, u, "display_name", fld(b, F_USER_NAME));
+    put_str(b, u, "user_id", fld(b, F_USER_UID));
+    put_str(b, u, "account_login", fld(b, F_USER_LOGINNAME));
 }
 
 void sx_graph_free(sx_graph *g)
@@ -897,11 +1058,11 @@ void sx_summarize(const sf_event *ev, sx_summary *s)
     builder b;
     builder_init(&b, ev, NULL);
     memset(s, 0, sizeof *s);
-    const cJSON *pol = content_item(&b, "policyId");
-    const cJSON *rn = content_item(&b, "ruleName");
-    s->rule = cJSON_IsString(rn) && rn->valuestring[0] ? rn->valuestring : fld(&b, "falco.rule");
+    const cJSON *pol = content_item(&b, C_POLICY_ID);
+    const cJSON *rn = content_item(&b, C_RULE_NAME);
+    s->rule = cJSON_IsString(rn) && rn->valuestring[0] ? rn->valuestring : fld(&b, F_FALCO_RULE);
     if (!s->rule) {
-        const char *n = sf_event_str(ev, "name");
+        const char *n = top_str(&b, T_NAME);
         s->rule = n && n[0] ? n : NULL;
     }
     int64_t id;
@@ -911,33 +1072,33 @@ void sx_summarize(const sf_event *ev, sx_summary *s)
     } else {
         s->signature = s->rule;
     }
-    s->category = sf_event_str(ev, "category");
-    const cJSON *out = content_item(&b, "output");
-    s->msg = cJSON_IsString(out) && out->valuestring[0] ? out->valuestring
-                                                        : sf_event_str(ev, "description");
-    s->user = fld(&b, "user.name");
-    s->uid = fld(&b, "user.uid");
-    s->proc = fld(&b, "proc.name");
-    s->pid = fld(&b, "proc.pid");
-    s->container_id = sf_event_str(ev, "containerId");
+    s->category = top_str(&b, T_CATEGORY);
+    const cJSON *out = content_item(&b, C_OUTPUT);
+    s->msg =
+        cJSON_IsString(out) && out->valuestring[0] ? out->valuestring : top_str(&b, T_DESCRIPTION);
+    s->user = fld(&b, F_USER_NAME);
+    s->uid = fld(&b, F_USER_UID);
+    s->proc = fld(&b, F_PROC_NAME);
+    s->pid = fld(&b, F_PROC_PID);
+    s->container_id = top_str(&b, T_CONTAINER_ID);
     if (!s->container_id || !s->container_id[0])
-        s->container_id = fld(&b, "container.id");
-    s->container_name = lbl(&b, "container.name");
-    s->image_repo = lbl(&b, "container.image.repo");
-    s->image_tag = lbl(&b, "container.image.tag");
-    s->cluster = lbl(&b, "kubernetes.cluster.name");
-    s->ns = lbl(&b, "kubernetes.namespace.name");
-    s->pod = lbl(&b, "kubernetes.pod.name");
+        s->container_id = fld(&b, F_CONTAINER_ID);
+    s->container_name = lbl(&b, L_CONTAINER_NAME);
+    s->image_repo = lbl(&b, L_CONTAINER_IMAGE_REPO);
+    s->image_tag = lbl(&b, L_CONTAINER_IMAGE_TAG);
+    s->cluster = lbl(&b, L_KUBERNETES_CLUSTER_NAME);
+    s->ns = lbl(&b, L_KUBERNETES_NAMESPACE_NAME);
+    s->pod = lbl(&b, L_K8S_POD_NAME);
     if (!s->pod)
-        s->pod = lbl(&b, "container.label.io.kubernetes.pod.name");
-    s->workload = lbl(&b, "kubernetes.workload.name");
-    s->host = lbl(&b, "host.hostName");
-    if (sx_fd_endpoints(fld(&b, "fd.name"), &s->src, &s->dst) && (s->src.ok || s->dst.ok)) {
-        s->proto = fld(&b, "fd.l4proto");
+        s->pod = lbl(&b, L_POD_NAME);
+    s->workload = lbl(&b, L_KUBERNETES_WORKLOAD_NAME);
+    s->host = lbl(&b, L_HOST_HOST_NAME);
+    if (sx_fd_endpoints(fld(&b, F_FD_NAME), &s->src, &s->dst) && (s->src.ok || s->dst.ok)) {
+        s->proto = fld(&b, F_FD_L4PROTO);
         if (!s->proto)
             s->proto = "tcp";
     }
-    s->severity100 = sx_severity100(ev);
+    s->severity100 = severity100(b.top[T_SEVERITY]);
     if (s->category && !s->category[0])
         s->category = NULL;
     if (s->msg && !s->msg[0])

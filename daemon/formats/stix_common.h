@@ -157,7 +157,8 @@ int sx_derived_id(const sx_state *st, const char *type, const char *purpose, con
 /* ---- JSON writing: the bytes cJSON_PrintUnformatted wrote for the same values ---- */
 void sx_put_str(sf_buf *out, const char *s); /* a string literal (stops at a NUL, like cJSON) */
 void sx_put_num(sf_buf *out, double d);
-void sx_put_key(sf_buf *out, const char *name); /* "name": */
+/* "name": for a property name of the mapping (a plain ASCII literal: written as is) */
+void sx_put_key(sf_buf *out, const char *name);
 void sx_put_value(sf_buf *out, const sx_graph *g, const sx_node *n);
 /* The identity object (spec_version added for 2.1), written once at init. */
 void sx_put_identity(sf_buf *out, const sx_state *st);

@@ -3,6 +3,7 @@
  * is a no-op for that memory; outside (or after) plain malloc/free; nesting; failed parses. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -161,6 +162,65 @@ START_TEST(test_hooks_failed_parse)
 }
 END_TEST
 
+/* sf_json_find finds what cJSON_GetObjectItemCaseSensitive finds, name by name: the first
+ * member of a name, NULL for absent names and for objects that are not objects. */
+static void check_find(const cJSON *obj, const sf_json_keys *k)
+{
+    const cJSON *found[SF_JSON_KEYS_SLOTS / 2];
+    for (size_t i = 0; i < k->n; i++)
+        found[i] = (const cJSON *)&found; /* not NULL: every entry must be written */
+    sf_json_find(obj, k, found);
+    for (size_t i = 0; i < k->n; i++)
+        ck_assert_msg(found[i] == cJSON_GetObjectItemCaseSensitive(obj, k->names[i]), "%s",
+                      k->names[i]);
+}
+
+START_TEST(test_json_find)
+{
+    /* the most names a set holds: every slot chain is probed */
+    enum { N = SF_JSON_KEYS_SLOTS / 2 };
+    static char store[N][16];
+    static const char *names[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(store[i], sizeof store[i], "k%d", i);
+        names[i] = store[i];
+    }
+    sf_json_keys k;
+    sf_json_keys_init(&k, names, N);
+    cJSON *o = cJSON_CreateObject();
+    for (int i = N + 40; i-- > 0;) { /* reversed, some names outside the set */
+        char n[16];
+        snprintf(n, sizeof n, "k%d", i);
+        if (i % 3)
+            cJSON_AddNumberToObject(o, n, i);
+    }
+    for (int i = 0; i < N; i += 5) { /* duplicates: the first member counts */
+        char n[16];
+        snprintf(n, sizeof n, "k%d", i);
+        cJSON_AddStringToObject(o, n, "dup");
+    }
+    cJSON_AddStringToObject(o, "", "empty name");
+    cJSON_AddStringToObject(o, "K1", "case differs");
+    check_find(o, &k);
+    const cJSON *found[N];
+    sf_json_find(o, &k, found);
+    ck_assert_ptr_null(found[3]); /* 3 % 3 == 0: absent */
+    ck_assert(cJSON_IsNumber(found[10]) && found[10]->valuedouble == 10);
+    check_find(NULL, &k);
+    cJSON *arr = cJSON_CreateArray();
+    cJSON_AddItemToArray(arr, cJSON_CreateString("k1"));
+    check_find(arr, &k); /* elements have no names: nothing, as a lookup finds */
+    cJSON *str = cJSON_CreateString("k1");
+    check_find(str, &k);
+    cJSON *empty = cJSON_CreateObject();
+    check_find(empty, &k);
+    cJSON_Delete(o);
+    cJSON_Delete(arr);
+    cJSON_Delete(str);
+    cJSON_Delete(empty);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("arena");
@@ -169,6 +229,7 @@ int main(void)
     tcase_add_test(tc, test_hooks_parse_in_arena);
     tcase_add_test(tc, test_hooks_free_noop_inside);
     tcase_add_test(tc, test_hooks_failed_parse);
+    tcase_add_test(tc, test_json_find);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

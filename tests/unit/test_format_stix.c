@@ -261,10 +261,11 @@ static void encode_with(const char *format, const char *json, sf_buf *out)
     void *st = NULL;
     char err[128];
     sf_event ev;
-    ck_assert_int_eq(f->init(NULL, &st, err, sizeof err), 0);
+    ck_assert_int_eq(f->init ? f->init(NULL, &st, err, sizeof err) : 0, 0);
     ck_assert_int_eq(parse(json, &ev), 0);
     ck_assert_int_eq(f->encode(st, &ev, out, err, sizeof err), 0);
-    f->destroy(st);
+    if (f->destroy)
+        f->destroy(st);
     sf_event_free(&ev);
 }
 
@@ -320,6 +321,69 @@ START_TEST(custom_only_sco_declares_extension)
 }
 END_TEST
 
+/* proc.pid: what strtod reads, truncated toward zero, within +-9e15; anything else is left out
+ * (plain digits take a shortcut that must agree). */
+START_TEST(pid_forms)
+{
+    static const struct {
+        const char *pid, *want; /* want NULL: no pid */
+    } cases[] = {
+        {"4349", "\"pid\":4349"},
+        {"-12", "\"pid\":-12"},
+        {"007", "\"pid\":7"},
+        {"-0", "\"pid\":0"},
+        {"12.7", "\"pid\":12"},
+        {"-12.7", "\"pid\":-12"},
+        {"1e3", "\"pid\":1000"},
+        {" 5", "\"pid\":5"},
+        {"+5", "\"pid\":5"},
+        {"0x10", "\"pid\":16"},
+        {"999999999999999", "\"pid\":999999999999999"},
+        {"9000000000000000", "\"pid\":9e+15"},
+        {"9000000000000001", NULL},
+        {"123456789012345678", NULL},
+        {"-", NULL},
+        {"12a", NULL},
+        {"1 ", NULL},
+        {"abc", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"id\":\"p\",\"timestamp\":1,\"content\":{\"fields\":{\"proc.pid\":\"%s\","
+                 "\"proc.cwd\":\"/\"}}}",
+                 cases[i].pid);
+        sf_buf out = {0};
+        encode_with("stix", json, &out);
+        if (cases[i].want)
+            ck_assert_msg(strstr(out.data, cases[i].want), "%s: %s", cases[i].pid, out.data);
+        else
+            ck_assert_msg(!strstr(out.data, "\"pid\""), "%s: %s", cases[i].pid, out.data);
+        sf_buf_free(&out);
+    }
+}
+END_TEST
+
+/* A name given twice in an object: the first member counts (what a cJSON lookup finds). */
+START_TEST(first_of_duplicate_members)
+{
+    const char *names[] = {"stix", "stix21", "cef", "leef"};
+    for (size_t i = 0; i < 4; i++) {
+        sf_buf out = {0};
+        encode_with(names[i],
+                    "{\"id\":\"d\",\"timestamp\":1,\"labels\":{\"host.hostName\":\"h1\","
+                    "\"host.hostName\":\"h2\"},\"content\":{\"fields\":{\"proc.name\":\"p1\","
+                    "\"proc.name\":\"p2\"}},\"content\":{\"fields\":{\"user.name\":\"u\"}}}",
+                    &out);
+        ck_assert_msg(strstr(out.data, "p1") && strstr(out.data, "h1"), "%s", out.data);
+        ck_assert_msg(!strstr(out.data, "p2") && !strstr(out.data, "h2") &&
+                          !strstr(out.data, "\"u\""),
+                      "%s", out.data);
+        sf_buf_free(&out);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("format_stix");
@@ -333,6 +397,8 @@ int main(void)
     tcase_add_test(tc, deterministic_and_order_independent);
     tcase_add_test(tc, invalid_utf8_replaced_except_raw);
     tcase_add_test(tc, custom_only_sco_declares_extension);
+    tcase_add_test(tc, pid_forms);
+    tcase_add_test(tc, first_of_duplicate_members);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -253,6 +253,11 @@ START_TEST(test_rfc3339_format)
     ck_assert_str_eq(buf, "1969-12-31T23:59:59.999999999Z");
     sf_format_rfc3339(0, 3, buf, sizeof buf);
     ck_assert_str_eq(buf, "1970-01-01T00:00:00.000Z");
+    /* a short buffer: truncated, as snprintf truncates */
+    sf_format_rfc3339(INT64_C(1700651788101680299), 9, buf, 25);
+    ck_assert_str_eq(buf, "2023-11-22T11:16:28.1016");
+    sf_format_rfc3339(INT64_C(1700651788101680299), 9, buf, 20);
+    ck_assert_str_eq(buf, "2023-11-22T11:16:28");
     /* round trips at 9 digits are exact */
     static const int64_t vals[] = {0,
                                    1,
