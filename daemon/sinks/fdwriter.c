@@ -197,6 +197,12 @@ int sf_fdwriter_open(sf_sink *s, const sf_fdwriter_opts *o)
         return -ENOMEM;
     }
     s->state = w;
+    /* Group commit: the pages queued while a write (and its fsync) runs go out together in the
+     * next one, up to the sink's queue (already in memory): one fsync for all of them instead
+     * of one a page, so a disk's fsync time no longer bounds pages per second. A lone page still
+     * goes at once (no batch_wait). */
+    if (s->cfg)
+        s->batch_max = (size_t)s->cfg->common.queue_max_events;
     int rc = open_file(w); /* at start-up: fail early on a bad path */
     if (rc)
         sf_sink_set_error(s, "%s", w->err);

@@ -1,7 +1,9 @@
 /* fdwriter: the line writer behind the file and stdout sinks. Each batch's records go to one
  * fd as lines, with an fsync policy (always: fsync'd before the batch is reported OK), size
- * rotation and reopen on SIGHUP. All blocking I/O runs on libuv's threadpool; the sink ops
- * below can serve directly as a sink's submit/reopen/close/destroy. */
+ * rotation and reopen on SIGHUP. A batch is the head page and every whole page queued behind
+ * it (group commit: one write and one fsync for the pages that waited for the last one). All
+ * blocking I/O runs on libuv's threadpool; the sink ops below can serve directly as a sink's
+ * submit/reopen/close/destroy. */
 #ifndef SF_FDWRITER_H
 #define SF_FDWRITER_H
 

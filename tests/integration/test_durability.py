@@ -289,6 +289,30 @@ class FsyncFailureTest(unittest.TestCase):
         self.assertEqual(set(read_output(out)[0]), set(self.fake.all_ids()))
         self.assertEqual(delivered_by_checkpoint(cp), len(self.fake.all_ids()))
 
+    def test_file_sink_group_commit_on_a_slow_disk(self):
+        """On a slow disk (every fsync of the sink's file takes 400 ms), the pages that queue
+        behind a write go out together in the next one, with one fsync: not one fsync a page
+        (which made the disk's fsync time the bound on pages per second). Each is still
+        fsync'd before the checkpoint counts it, and every event is delivered once."""
+        # (one cursor: 24 full pages, this double answers one in ~45 ms; up to 16 in the
+        # pipeline at once)
+        cfg, out, cp = write_config(self.dir, self.fake.url, page_size=5,
+                                    extra_source="  max_concurrency: 1\n",
+                                    extra="pipeline: { max_inflight_pages: 16 }\n")
+        env = daemon_env(LD_PRELOAD=SHIM, SF_SLOW_FSYNC=out, SF_SLOW_FSYNC_MS="400",
+                         SF_FAIL_FSYNC_LOG=self.faillog)
+        r = run(["-c", cfg, "--once"], timeout=90, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        ids = read_output(out)[0]
+        self.assertEqual(sorted(ids), sorted(self.fake.all_ids()))
+        self.assertEqual(delivered_by_checkpoint(cp), len(ids))
+        pages = len(ids) // 5  # 24
+        fsyncs = self.failures()  # (each slow fsync of the sink file is logged)
+        self.assertGreater(fsyncs, 0, "the sink file was never fsync'd")
+        self.assertLessEqual(fsyncs, pages // 3,
+                             "%d fsyncs for %d pages: pages are written one by one" %
+                             (fsyncs, pages))
+
     def test_spool_fsync_eio(self):
         cfg, out, cp = write_config(self.dir, self.fake.url, page_size=40,
                                     extra="pipeline: { shutdown_timeout: 2s }\n")
