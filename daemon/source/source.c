@@ -864,7 +864,7 @@ static bool may_see_again(void *ud, int64_t ts)
         if (!(L->active || L->xfer || L->parsing))
             continue;
         int64_t top = L->win.low != SF_TIME_UNSET ? L->win.low : L->win.to;
-        if (ts >= L->win.from && ts <= top + margin)
+        if (ts >= L->win.from && ts - margin <= top)
             return true;
     }
     return false;
