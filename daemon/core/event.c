@@ -160,6 +160,7 @@ static int event_fill(sf_event *ev, const cJSON *obj, char *err, size_t errlen)
 typedef struct sf_chunk {
     size_t refs;
     char *data;
+    size_t len;
 } sf_chunk;
 
 static void chunk_unref(sf_chunk *c)
@@ -168,6 +169,31 @@ static void chunk_unref(sf_chunk *c)
         free(c->data);
         free(c);
     }
+}
+
+int sf_events_compact(sf_event *evs, size_t n)
+{
+    sf_chunk *c = n ? evs[0].chunk : NULL;
+    if (!c)
+        return 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (evs[i].chunk == c)
+            kept += evs[i].raw_len;
+    if (kept * 2 >= c->len)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        sf_event *ev = &evs[i];
+        if (ev->chunk != c)
+            continue;
+        char *own = sf_strndup(ev->raw, ev->raw_len);
+        if (!own)
+            return -ENOMEM;
+        ev->raw = own;
+        ev->chunk = NULL;
+        chunk_unref(c);
+    }
+    return 0;
 }
 
 void sf_event_free(sf_event *ev)
@@ -425,7 +451,7 @@ int sf_page_parse_owned(char *body, size_t len, const sf_parse_limits *lim, sf_p
         set_err(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    *c = (sf_chunk){.refs = 1, .data = body};
+    *c = (sf_chunk){.refs = 1, .data = body, .len = len};
     int rc = page_parse(body ? body : "", len, lim, c, out, err, errlen);
     chunk_unref(c); /* the events hold theirs */
     return rc;

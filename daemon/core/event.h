@@ -52,6 +52,12 @@ void sf_page_free(sf_page *p);
 int sf_page_parse_owned(char *body, size_t len, const sf_parse_limits *lim, sf_page *out, char *err,
                         size_t errlen);
 
+/* Events of one page that keep less than half of the body they share (the rest of the page was
+ * clipped or was a duplicate) get their own copy of their bytes, so the body goes with the rest
+ * of the page instead of being held, larger than they count, until they are sent. 0, or -ENOMEM
+ * (the events not copied yet still share it: only memory). */
+int sf_events_compact(sf_event *evs, size_t n);
+
 /* Parses one event object from text (exact span kept as raw). Returns 0 or -EINVAL/-ENOMEM. */
 int sf_event_parse(const char *text, size_t len, sf_event *out, char *err, size_t errlen);
 /* Builds an event from an already parsed object (takes ownership of obj; raw is its unformatted

@@ -936,6 +936,10 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
         keep[nk++] = *ev;
         memset(ev, 0, sizeof *ev);
     }
+    /* a slice's last page is mostly older than the slice, a re-read mostly duplicates: what is
+     * kept gets its own bytes, or it would hold the whole body while the pipeline counts only
+     * its own (pipeline.max_inflight_bytes; bench/: a third legacy body at concurrency 16) */
+    (void)sf_events_compact(keep, nk);
     bool end = false, refetch_by_time = false;
     const char *why = NULL;
     if (pg->n == 0)

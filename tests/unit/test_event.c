@@ -350,6 +350,47 @@ START_TEST(test_event_from_json)
 }
 END_TEST
 
+/* Events kept from a page mostly dropped get their own bytes (the body can go with the rest);
+ * a page mostly kept still shares its body. */
+START_TEST(test_events_compact)
+{
+    const char *text = "{\"data\":[{\"id\":\"a\",\"timestamp\":1,\"x\":\"aaaaaaaaaaaa\"},"
+                       "{\"id\":\"b\",\"timestamp\":2,\"x\":\"bbbbbbbbbbbb\"},"
+                       "{\"id\":\"c\",\"timestamp\":3,\"x\":\"cccccccccccc\"}]}";
+    for (int keep = 1; keep <= 3; keep++) {
+        sf_page pg;
+        char err[256];
+        char *body = strdup(text);
+        ck_assert_int_eq(sf_page_parse_owned(body, strlen(body), NULL, &pg, err, sizeof err), 0);
+        ck_assert_uint_eq(pg.n, 3);
+        sf_event kept[3];
+        for (int i = 0; i < keep; i++) { /* moved out, as the source keeps them */
+            kept[i] = pg.events[i];
+            memset(&pg.events[i], 0, sizeof pg.events[i]);
+        }
+        ck_assert_int_eq(sf_events_compact(kept, (size_t)keep), 0);
+        sf_page_free(&pg); /* the dropped ones go */
+        for (int i = 0; i < keep; i++) {
+            /* under half of the body: own copies; else still shared */
+            ck_assert_msg((kept[i].chunk == NULL) == (keep == 1), "keep %d: event %d", keep, i);
+            char want[64];
+            snprintf(want, sizeof want, "{\"id\":\"%c\",\"timestamp\":%d,\"x\":\"%.12s\"}", 'a' + i,
+                     i + 1,
+                     i == 0   ? "aaaaaaaaaaaa"
+                     : i == 1 ? "bbbbbbbbbbbb"
+                              : "cccccccccccc");
+            ck_assert_uint_eq(kept[i].raw_len, strlen(want));
+            ck_assert(memcmp(kept[i].raw, want, kept[i].raw_len) == 0);
+            char id[2] = {(char)('a' + i), '\0'};
+            ck_assert_str_eq(kept[i].id, id);
+        }
+        for (int i = 0; i < keep; i++)
+            sf_event_free(&kept[i]); /* the body goes with the last (ASan/valgrind: no leak) */
+    }
+    ck_assert_int_eq(sf_events_compact(NULL, 0), 0);
+}
+END_TEST
+
 START_TEST(test_json_value_end)
 {
     const char *s = "{\"a\":\"}\\\"]\",\"b\":[1,{\"c\":2}]} tail";
@@ -454,6 +495,7 @@ int main(void)
     tcase_add_test(tc, test_event_parse_single);
     tcase_add_test(tc, test_event_from_json);
     tcase_add_test(tc, test_json_value_end);
+    tcase_add_test(tc, test_events_compact);
     tcase_add_test(tc, test_severity07);
     tcase_add_test(tc, test_helpers);
     suite_add_tcase(s, tc);

@@ -55,6 +55,7 @@ typedef struct fx {
     /* what the source emitted */
     char *ids[MAXEV];
     int nids, npages;
+    int nshared; /* emitted events whose bytes lie in the page's body (not their own copy) */
     bool last_window_end;
     int done, done_status;
     int closed;
@@ -97,6 +98,8 @@ static int out_emit(void *ud, sf_event *events, size_t n, sf_progress *p)
     for (size_t i = 0; i < n; i++) {
         if (f->nids < MAXEV)
             f->ids[f->nids++] = strdup(events[i].id);
+        if (events[i].chunk)
+            f->nshared++;
         sf_event_free(&events[i]);
     }
     free(events);
@@ -290,6 +293,7 @@ START_TEST(test_paging_by_cursor)
     assert_cursor_query(&f.q[2], "c2", 2);
     assert_ids(&f, 4, "e4", "e3", "e2", "e1");
     ck_assert(f.last_window_end);
+    ck_assert_int_eq(f.nshared, 4); /* whole pages: the events share their page's body */
     fx_close(&f);
     free(p1);
     free(p2);
@@ -352,6 +356,8 @@ START_TEST(test_clip_and_older_ends)
     ck_assert_int_eq(f.nreq, 1);
     assert_ids(&f, 1, "in");
     ck_assert(f.last_window_end);
+    /* one event kept of three: it has its own bytes, the body is not held for it */
+    ck_assert_int_eq(f.nshared, 0);
     sf_source_stats st;
     sf_source_stats_get(f.src, &st);
     ck_assert_uint_eq(st.clipped, 2);
