@@ -180,7 +180,10 @@ const sf_cfg_option sf_source_options[] = {
     {.name = "dedup_max_ids",
      .type = SF_OPT_INT,
      .def = "100000",
-     .desc = "Most event ids remembered for de-duplication across overlapping windows.",
+     .desc = "Most event ids remembered for de-duplication across overlapping windows (beyond "
+             "it the oldest are forgotten: duplicates possible, never losses). Size it above "
+             "twice the events of `overlap` at the peak rate; where that is more than half of "
+             "it, catch-up windows stay under half of it.",
      .offset = OFF(sf_source_cfg, dedup_max_ids),
      .min = 1,
      .max = INT64_MAX},

@@ -182,18 +182,24 @@ int sf_events_compact(sf_event *evs, size_t n)
             kept += evs[i].raw_len;
     if (kept * 2 >= c->len)
         return 0;
+    size_t copied = 0;
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         sf_event *ev = &evs[i];
         if (ev->chunk != c)
             continue;
         char *own = sf_strndup(ev->raw, ev->raw_len);
-        if (!own)
-            return -ENOMEM;
+        if (!own) {
+            rc = -ENOMEM;
+            break;
+        }
         ev->raw = own;
         ev->chunk = NULL;
-        chunk_unref(c);
+        copied++;
     }
-    return 0;
+    while (copied--) /* (after the loop: the last may free c) */
+        chunk_unref(c);
+    return rc;
 }
 
 void sf_event_free(sf_event *ev)

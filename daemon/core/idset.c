@@ -112,18 +112,14 @@ int sf_idset_add(sf_idset *s, const char *id, int64_t ts_ns)
     return 0;
 }
 
-bool sf_idset_remove(sf_idset *s, const char *id)
+/* Frees slot i and closes the hole (backward-shift deletion: later members of the probe chain
+ * move into it when their home slot does not lie cyclically in (hole, j]). No allocation. */
+static void remove_at(sf_idset *s, size_t i)
 {
-    if (!s->cap)
-        return false;
-    size_t mask = s->cap - 1, i = find(s->slots, s->cap, id);
-    if (!s->slots[i].id)
-        return false;
+    size_t mask = s->cap - 1;
     free(s->slots[i].id);
     s->slots[i].id = NULL;
     s->n--;
-    /* backward-shift deletion: move later members of the probe chain into the hole when
-     * their home slot does not lie cyclically in (hole, j] */
     for (size_t j = (i + 1) & mask; s->slots[j].id; j = (j + 1) & mask) {
         size_t home = sf_hash_str(s->slots[j].id) & mask;
         bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
@@ -133,33 +129,54 @@ bool sf_idset_remove(sf_idset *s, const char *id)
         s->slots[j].id = NULL;
         i = j;
     }
+}
+
+bool sf_idset_remove(sf_idset *s, const char *id)
+{
+    if (!s->cap)
+        return false;
+    size_t i = find(s->slots, s->cap, id);
+    if (!s->slots[i].id)
+        return false;
+    remove_at(s, i);
     return true;
 }
 
 int sf_idset_filter(sf_idset *s, bool (*keep)(void *ud, int64_t ts), void *ud)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < s->cap; i++) {
-        if (!s->slots[i].id)
-            continue;
-        if (!keep(ud, s->slots[i].ts_ns)) {
-            free(s->slots[i].id);
-            s->slots[i].id = NULL;
-        } else {
-            kept++;
-        }
-    }
-    s->n = kept;
     if (!s->cap)
         return 0;
-    /* re-insert survivors so probe chains stay intact, into a table that fits them (at most
-     * 3/8 full: room to double before the next growth) */
+    size_t kept = 0;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[i].id && keep(ud, s->slots[i].ts_ns))
+            kept++;
+    /* the survivors go into a table that fits them (at most 3/8 full: room to double before
+     * the next growth) */
     size_t cap = 64;
     while (cap < s->cap && kept * 8 > cap * 3)
         cap *= 2;
-    if (rehash(s, cap) == 0 || rehash(s, s->cap) == 0)
+    sf_idset_entry *slots = calloc(cap, sizeof *slots);
+    if (!slots) {
+        /* in place, without allocating: each entry that goes closes its hole; an entry moved
+         * into slot i is looked at again (one from before i was kept already) */
+        for (size_t i = 0; i < s->cap; i++)
+            while (s->slots[i].id && !keep(ud, s->slots[i].ts_ns))
+                remove_at(s, i);
         return 0;
-    return -ENOMEM;
+    }
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->slots[i].id)
+            continue;
+        if (keep(ud, s->slots[i].ts_ns))
+            slots[find(slots, cap, s->slots[i].id)] = s->slots[i];
+        else
+            free(s->slots[i].id);
+    }
+    free(s->slots);
+    s->slots = slots;
+    s->cap = cap;
+    s->n = kept;
+    return 0;
 }
 
 static bool newer_than(void *ud, int64_t ts)

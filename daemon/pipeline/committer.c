@@ -2,6 +2,7 @@
 #include "pipeline/committer.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,19 @@ static bool still_listed(void *ud, int64_t ts)
     return sf_checkpoint_rereads(l->cp, l->overlap_ns, ts);
 }
 
+/* When to forget next: once the set has doubled, and before a commit's ids could make it evict
+ * (its oldest are slice 0's, still listed); not while that cannot help (then, as in any window,
+ * dedup_max_ids must hold the overlaps). */
+static void plan_forget(sf_committer *c)
+{
+    size_t page = (size_t)c->cfg->source.page_size, max = c->committed.max, n = c->committed.n;
+    size_t at = n * 2 > FORGET_MIN ? n * 2 : FORGET_MIN;
+    size_t limit = max > page ? max - page : 0;
+    if (at > limit)
+        at = limit > n ? limit : SIZE_MAX;
+    c->forget_at = at;
+}
+
 static void forget_unlisted(sf_committer *c, int64_t overlap_ns)
 {
     if (!c->cp.in_window || !c->cp.cut || c->committed.n < c->forget_at)
@@ -122,7 +136,7 @@ static void forget_unlisted(sf_committer *c, int64_t overlap_ns)
     listing l = {.cp = &c->cp, .overlap_ns = overlap_ns};
     if (sf_idset_filter(&c->committed, still_listed, &l))
         SF_WARN("checkpoint", "out of memory forgetting delivered ids (duplicates possible)");
-    c->forget_at = c->committed.n * 2 > FORGET_MIN ? c->committed.n * 2 : FORGET_MIN;
+    plan_forget(c);
 }
 
 static void add_ahead_id(void *ud, const char *id, int64_t ts)
@@ -250,7 +264,7 @@ int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_
     sf_checkpoint_init(cp);
     sf_defer_node_init(&c->flush_done, flush_done_cb, c);
     sf_idset_init(&c->committed, (size_t)cfg->source.dedup_max_ids);
-    c->forget_at = FORGET_MIN;
+    plan_forget(c);
     for (size_t i = 0; i < c->cp.nids; i++) {
         sf_idset_add(&c->committed, c->cp.ids[i].id, c->cp.ids[i].ts_ns);
         free(c->cp.ids[i].id);
@@ -308,6 +322,7 @@ void sf_committer_commit(sf_committer *c, sf_progress *t, bool ok)
         c->cp.nslices = 0;
         c->cp.cut = false;
         sf_idset_prune(&c->committed, c->cp.watermark_ns - overlap_ns);
+        plan_forget(c);
         /* what no window will read again is not skipped again either */
         for (size_t k = 0; k < c->nsinks; k++)
             if (c->ahead[k].n)

@@ -152,6 +152,10 @@ static void work_cb(uv_work_t *req)
             int e = errno;
             snprintf(w->err, sizeof w->err, "fsync %s: %s", w->path, strerror(e));
             w->result = -e;
+            /* the batch is retried: cut it off so the retry does not append it twice (a batch
+             * is every page that was queued, not one) */
+            if (start >= 0 && ftruncate(w->fd, start) == 0)
+                w->size -= total;
             return;
         }
         w->last_fsync_ms = now;

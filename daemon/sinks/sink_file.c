@@ -18,7 +18,9 @@ static const sf_cfg_option rotate_options[] = {
     {.name = "max_size",
      .type = SF_OPT_SIZE,
      .def = "0",
-     .desc = "Rotate when the file reaches this size (0: never; use SIGHUP with logrotate)",
+     .desc = "Rotate when the file reaches this size, checked after each write (a write is "
+             "every page queued behind the last one: at most pipeline.max_inflight_bytes "
+             "over it). 0: never; use SIGHUP with logrotate",
      .offset = offsetof(file_cfg, rotate_max_size)},
     {.name = "keep",
      .type = SF_OPT_INT,

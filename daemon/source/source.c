@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,19 @@ static void give_up(sf_source *s)
 
 /* ---------------------------------------------------------------- windows */
 
+/* When the seen set is pruned next: once it has doubled, and before a page's ids could make it
+ * evict (dedup_max_ids: eviction drops the oldest, which slice 0 has still to pass); never when
+ * pruning cannot get it under that (then eviction, as in any window: dedup_max_ids must hold
+ * the overlaps of a dense account). */
+static size_t next_prune(size_t kept, size_t max, size_t page)
+{
+    size_t at = kept * 2 > SEEN_PRUNE_MIN ? kept * 2 : SEEN_PRUNE_MIN;
+    size_t limit = max > page ? max - page : 0;
+    if (at > limit)
+        at = limit > kept ? limit : SIZE_MAX;
+    return at;
+}
+
 static int64_t now_ns(void)
 {
     return sf_now_ns();
@@ -190,7 +204,7 @@ static void window_start(sf_source *s, int64_t from, int64_t to, int64_t floor)
     s->st.window_to_ns = to;
     s->st.window_low_ns = SF_TIME_UNSET;
     sf_idset_prune(&s->seen, from);
-    s->seen_prune_at = s->seen.n * 2 > SEEN_PRUNE_MIN ? s->seen.n * 2 : SEEN_PRUNE_MIN;
+    s->seen_prune_at = next_prune(s->seen.n, s->seen.max, (size_t)s->sc->page_size);
     s->last_window_start_ms = sf_monotonic_ms();
     char a[40], b[40];
     sf_format_rfc3339(from, 3, a, sizeof a);
@@ -208,9 +222,13 @@ static void window_end(sf_source *s, int64_t to)
 }
 
 /* The most events a window may hold before it is shrunk: max_window_events, or, when windows
- * are cut into slices, enough for every slice to walk 16 pages. Neither a restart nor the seen
- * set needs the whole window's ids (the checkpoint lists what is left of each slice, the seen
- * set forgets what no lane reads again), so nothing else bounds it. */
+ * are cut into slices, enough for every slice to walk 16 pages. A restart does not need the
+ * window's ids (the checkpoint lists what is left of each slice) nor does the seen set keep
+ * them (it forgets what no lane reads again), but it must hold the ids of the overlap at both
+ * ends of the window (the previous window's, which slice 0 reads last, and the window's own
+ * last `overlap`) besides a page: where those are many at the density the probe saw (a dense
+ * account), the window stays under half of dedup_max_ids, so that it and the previous overlap
+ * fit in the set whatever is pruned. */
 static int64_t window_events(const sf_source *s)
 {
     int64_t n = s->sc->max_window_events;
@@ -219,6 +237,10 @@ static int64_t window_events(const sf_source *s)
          * per slice, one in 8: under a rate limit that was the gap to 4x the sequential bound;
          * bench/, 100 ms, events API: +17 % at concurrency 16) */
         int64_t cut = 16 * s->sc->page_size * s->sc->max_concurrency;
+        double overlap = s->density * (double)(s->sc->overlap_ms * SF_NS_PER_MS);
+        int64_t half = s->sc->dedup_max_ids / 2;
+        if (cut > half && 2.0 * overlap + (double)s->sc->page_size > (double)half)
+            cut = half;
         if (cut > n)
             n = cut;
     }
@@ -851,20 +873,19 @@ static void page_not_taken(sf_source *s, lane_t *L, sf_event *keep, size_t nk, s
 
 /* Whether a lane of the window cut into slices may still be served the event at ts: a lane
  * reads again only [from, low] of its slice (cursor pages older than low, or by time down from
- * low); the next window reads [to - overlap, ...]. The overlap's width is kept above each low,
- * against a server whose pages overlap a little. */
+ * low: the ids at low are the only ones it delivered there); the next window reads
+ * [to - overlap, ...]. */
 static bool may_see_again(void *ud, int64_t ts)
 {
     const sf_source *s = ud;
-    int64_t margin = s->sc->overlap_ms * SF_NS_PER_MS;
-    if (ts == SF_TIME_UNSET || ts >= s->plan.to - margin)
+    if (ts == SF_TIME_UNSET || ts >= s->plan.to - s->sc->overlap_ms * SF_NS_PER_MS)
         return true;
     for (size_t i = 0; i < s->nlanes; i++) {
         const lane_t *L = &s->lanes[i];
         if (!(L->active || L->xfer || L->parsing))
             continue;
         int64_t top = L->win.low != SF_TIME_UNSET ? L->win.low : L->win.to;
-        if (ts >= L->win.from && ts - margin <= top)
+        if (ts >= L->win.from && ts <= top)
             return true;
     }
     return false;
@@ -881,7 +902,7 @@ static void forget_passed(sf_source *s)
         SF_WARN("source", "out of memory forgetting ids (duplicates possible)");
     SF_DEBUG("source", "forgot %zu ids no slice reads again, %zu kept", before - s->seen.n,
              s->seen.n);
-    s->seen_prune_at = s->seen.n * 2 > SEEN_PRUNE_MIN ? s->seen.n * 2 : SEEN_PRUNE_MIN;
+    s->seen_prune_at = next_prune(s->seen.n, s->seen.max, (size_t)s->sc->page_size);
 }
 
 /* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
@@ -1008,7 +1029,11 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
     } else {
         free(w->cursor);
         w->cursor = sf_strdup(older);
-        if (!w->cursor) { /* resume from the window start; dedup keeps it exact */
+        if (!w->cursor && s->cut) { /* what is left of the slice, by time, as on a refetch */
+            w->first_page = false;
+            w->to = w->low; /* ids at exactly 'low' are in the seen set */
+            w->nring = 0;
+        } else if (!w->cursor) { /* resume from the window start; dedup keeps it exact */
             w->first_page = true;
         }
     }

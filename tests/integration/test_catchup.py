@@ -307,6 +307,27 @@ class CatchupTest(unittest.TestCase):
         self.assertGreaterEqual(len(kept), 4, "the seen set was never pruned")
         self.assertLess(max(kept), 150, kept)
 
+    def test_dense_backlog_within_the_dedup_bound(self):
+        """A dense account (20 events/s: the 60 s overlap holds 1,200 events) against a small
+        dedup_max_ids (2,000): the seen set must hold both ends' overlaps while a window is
+        fetched in slices, so windows stay under half of it; nothing is evicted that a slice
+        still reads, and every event is delivered exactly once."""
+        self.fake = FakeSysdig(token=CANARY, seed=71, rate_limit=6000)
+        self.fake.start()
+        now = time.time_ns()
+        want = self.fake.add_events(6000, start_ns=now - 7 * 60 * NS, end_ns=now - 2 * 60 * NS)
+        cfg, out, cp = write_config(self.dir, self.fake.url, api="events", page_size=50,
+                                    lookback="10m",
+                                    extra_source="  max_concurrency: 4\n"
+                                                 "  max_window_events: 2000\n"
+                                                 "  dedup_max_ids: 2000\n")
+        r = run(["-c", cfg, "--once"], timeout=240)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("concurrent slices", r.stderr)
+        ids = read_output(out)[0]
+        self.assertEqual(set(ids), set(want), "lost %d" % len(set(want) - set(ids)))
+        self.assertEqual(len(ids), len(want), "%d delivered twice" % (len(ids) - len(want)))
+
     def test_429_halves_concurrency_and_waits(self):
         want = self.backlog(1200, seed=65)
         # (faults apply first-match in order: 12 slow answers, two 429s while the slices are
