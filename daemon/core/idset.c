@@ -1,6 +1,7 @@
 #include "core/idset.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,6 +188,15 @@ static bool newer_than(void *ud, int64_t ts)
 int sf_idset_prune(sf_idset *s, int64_t min_ts)
 {
     return sf_idset_filter(s, newer_than, &min_ts);
+}
+
+size_t sf_idset_next_prune(const sf_idset *s, size_t min, size_t headroom)
+{
+    size_t at = s->n * 2 > min ? s->n * 2 : min;
+    size_t limit = s->max > headroom ? s->max - headroom : 0;
+    if (at > limit)
+        at = limit > s->n ? limit : SIZE_MAX;
+    return at;
 }
 
 void sf_idset_each(const sf_idset *s, void (*fn)(void *ud, const char *id, int64_t ts), void *ud)

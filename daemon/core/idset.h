@@ -31,6 +31,10 @@ int sf_idset_prune(sf_idset *s, int64_t min_ts);
 /* Keeps the entries whose time keep(ud, ts) accepts (SF_TIME_UNSET included: keep decides) and
  * shrinks the table to fit them. */
 int sf_idset_filter(sf_idset *s, bool (*keep)(void *ud, int64_t ts), void *ud);
+/* When a set pruned as it grows is pruned next: once it has doubled (and holds at least min),
+ * and before adding headroom more entries could make it evict; SIZE_MAX while pruning cannot
+ * bring it under that (it holds what it must: eviction then, as the bound says). */
+size_t sf_idset_next_prune(const sf_idset *s, size_t min, size_t headroom);
 /* Calls fn for every entry (order unspecified). */
 void sf_idset_each(const sf_idset *s, void (*fn)(void *ud, const char *id, int64_t ts), void *ud);
 

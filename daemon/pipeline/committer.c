@@ -117,16 +117,10 @@ static bool still_listed(void *ud, int64_t ts)
 }
 
 /* When to forget next: once the set has doubled, and before a commit's ids could make it evict
- * (its oldest are slice 0's, still listed); not while that cannot help (then, as in any window,
- * dedup_max_ids must hold the overlaps). */
+ * (its oldest are slice 0's, still listed). */
 static void plan_forget(sf_committer *c)
 {
-    size_t page = (size_t)c->cfg->source.page_size, max = c->committed.max, n = c->committed.n;
-    size_t at = n * 2 > FORGET_MIN ? n * 2 : FORGET_MIN;
-    size_t limit = max > page ? max - page : 0;
-    if (at > limit)
-        at = limit > n ? limit : SIZE_MAX;
-    c->forget_at = at;
+    c->forget_at = sf_idset_next_prune(&c->committed, FORGET_MIN, (size_t)c->cfg->source.page_size);
 }
 
 static void forget_unlisted(sf_committer *c, int64_t overlap_ns)

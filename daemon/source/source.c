@@ -143,19 +143,6 @@ static void give_up(sf_source *s)
 
 /* ---------------------------------------------------------------- windows */
 
-/* When the seen set is pruned next: once it has doubled, and before a page's ids could make it
- * evict (dedup_max_ids: eviction drops the oldest, which slice 0 has still to pass); never when
- * pruning cannot get it under that (then eviction, as in any window: dedup_max_ids must hold
- * the overlaps of a dense account). */
-static size_t next_prune(size_t kept, size_t max, size_t page)
-{
-    size_t at = kept * 2 > SEEN_PRUNE_MIN ? kept * 2 : SEEN_PRUNE_MIN;
-    size_t limit = max > page ? max - page : 0;
-    if (at > limit)
-        at = limit > kept ? limit : SIZE_MAX;
-    return at;
-}
-
 static int64_t now_ns(void)
 {
     return sf_now_ns();
@@ -204,7 +191,7 @@ static void window_start(sf_source *s, int64_t from, int64_t to, int64_t floor)
     s->st.window_to_ns = to;
     s->st.window_low_ns = SF_TIME_UNSET;
     sf_idset_prune(&s->seen, from);
-    s->seen_prune_at = next_prune(s->seen.n, s->seen.max, (size_t)s->sc->page_size);
+    s->seen_prune_at = sf_idset_next_prune(&s->seen, SEEN_PRUNE_MIN, (size_t)s->sc->page_size);
     s->last_window_start_ms = sf_monotonic_ms();
     char a[40], b[40];
     sf_format_rfc3339(from, 3, a, sizeof a);
@@ -902,7 +889,7 @@ static void forget_passed(sf_source *s)
         SF_WARN("source", "out of memory forgetting ids (duplicates possible)");
     SF_DEBUG("source", "forgot %zu ids no slice reads again, %zu kept", before - s->seen.n,
              s->seen.n);
-    s->seen_prune_at = next_prune(s->seen.n, s->seen.max, (size_t)s->sc->page_size);
+    s->seen_prune_at = sf_idset_next_prune(&s->seen, SEEN_PRUNE_MIN, (size_t)s->sc->page_size);
 }
 
 /* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */

@@ -149,6 +149,34 @@ START_TEST(test_filter_keeps_what_it_is_told_and_shrinks)
 }
 END_TEST
 
+/* A set pruned as it grows: next at twice its size, but before a page of adds could make it
+ * evict (eviction drops the oldest, which may still be needed); never while pruning cannot
+ * bring it under that. */
+START_TEST(test_next_prune)
+{
+    sf_idset s;
+    sf_idset_init(&s, 2000);
+    char id[32];
+    ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), 512); /* empty: the minimum */
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
+    }
+    ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), 600); /* doubled */
+    for (int i = 300; i < 1000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
+    }
+    ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), 1950); /* not past max - a page */
+    for (int i = 1000; i < 1960; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
+    }
+    ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), SIZE_MAX); /* nothing to gain */
+    sf_idset_free(&s);
+}
+END_TEST
+
 START_TEST(test_unset_time_pruned)
 {
     sf_idset s;
@@ -281,6 +309,7 @@ int main(void)
     tcase_add_test(tc, test_prune_by_time);
     tcase_add_test(tc, test_unset_time_pruned);
     tcase_add_test(tc, test_filter_keeps_what_it_is_told_and_shrinks);
+    tcase_add_test(tc, test_next_prune);
     tcase_add_test(tc, test_growth_100k);
     tcase_add_test(tc, test_bound_evicts_oldest);
     tcase_add_test(tc, test_bound_evicts_untimed_first);
