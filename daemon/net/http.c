@@ -120,6 +120,8 @@ const char *sf_http_strerror(int err)
         return "too_big";
     case SF_HTTP_ECANCELED:
         return "canceled";
+    case SF_HTTP_EDROPPED:
+        return "dropped_while_paused";
     default:
         return "other";
     }
@@ -331,7 +333,17 @@ static void check_multi_info(sf_http *h)
 
         sf_http_response *r = &x->resp;
         curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &r->total_seconds);
-        if (res == CURLE_OK) {
+        if (res == CURLE_OK && x->paused) {
+            /* all of it arrived while its first bytes were paused: libcurl before 8.8 ends such
+             * a transfer and drops what it held for us (curl/curl#13337: "earlier versions just
+             * discarded the data"; fixed by #13340 in 8.8). The body is not here: no answer. */
+            r->status = 0;
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->partial_status);
+            r->error = SF_HTTP_EDROPPED;
+            snprintf(r->errmsg, sizeof(r->errmsg),
+                     "libcurl ended the transfer while its answer was paused for memory and "
+                     "dropped it (curl < 8.8)");
+        } else if (res == CURLE_OK) {
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
             r->error = SF_HTTP_OK;
         } else {

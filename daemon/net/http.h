@@ -53,6 +53,9 @@ enum {
     SF_HTTP_ETLSVERIFY = -1007, /* the peer's certificate cannot be verified (unknown CA, wrong
                                  * name, expired) or ours is unusable: a configuration problem,
                                  * retrying will not heal it */
+    SF_HTTP_EDROPPED = -1008,   /* the transfer ended while its answer was paused (admit said
+                                 * no): libcurl before 8.8 finishes it and drops the paused data
+                                 * (curl/curl#13337, fixed by #13340): ask again */
 };
 
 typedef struct sf_http_response {

@@ -1201,11 +1201,12 @@ static void on_page(sf_http_response *resp, void *ud)
         pump(s);
         return;
     }
-    if (resp->error == SF_HTTP_ETIMEOUT && waited) {
-        /* paused for memory (sinks slower than the API) until the request timed out: not an
-         * outage, no failure; the lane asks again once a page fits */
-        SF_DEBUG("source", "an answer waited for memory until its request timed out; asking "
-                           "again");
+    if ((resp->error == SF_HTTP_ETIMEOUT && waited) || resp->error == SF_HTTP_EDROPPED) {
+        /* paused for memory (sinks slower than the API) until the request timed out, or until
+         * libcurl ended it and dropped the answer (net/http.h): not an outage, no failure; the
+         * lane asks again once a page fits */
+        SF_DEBUG("source", "an answer that waited for memory was lost (%s); asking again",
+                 sf_http_strerror(resp->error));
         pump(s);
         return;
     }

@@ -324,7 +324,16 @@ START_TEST(test_admit_pause_resume)
     t.data = &ticks;
     uv_timer_start(&t, gate_tick, 200, 0);
     sf_test_run_until(&e.loop, &ticks, 1);
-    ck_assert_int_eq(g.res.done, 0);
+    if (g.res.done) {
+        /* all of it arrived while paused: libcurl < 8.8 ends the transfer and drops what it
+         * held (curl/curl#13337); that is no answer, never a 200 with a short body */
+        ck_assert_int_eq(g.res.error, SF_HTTP_EDROPPED);
+        ck_assert_int_eq(g.res.status, 0);
+        ck_assert_int_eq(g.granted, 0);
+        uv_close((uv_handle_t *)&t, NULL);
+        env_teardown(&e);
+        return;
+    }
     size_t want = 0;
     ck_assert(sf_http_paused(x, &want));
     ck_assert_uint_eq(want, 10000);
