@@ -134,7 +134,13 @@ class CatchupTest(unittest.TestCase):
                                     lookback="1h",
                                     extra_source="  max_concurrency: 4\n",
                                     extra="pipeline: { max_inflight_bytes: 400KiB }\n")
-        r = run(["-c", cfg, "--once", "--log-level", "debug"], timeout=120)
+        # a sink slower than the API (each fsync of its file takes 150 ms: the failfsync shim's
+        # slow mode), so pages stay in the pipeline while the next answers arrive: without it,
+        # whether an answer meets the bound depended on how fast the first pages were written
+        shim = os.environ.get("SF_FAILFSYNC_LIB")
+        self.assertTrue(shim and os.path.exists(shim), "SF_FAILFSYNC_LIB (the shim) is not built")
+        env = daemon_env(LD_PRELOAD=shim, SF_SLOW_FSYNC=out, SF_SLOW_FSYNC_MS="150")
+        r = run(["-c", cfg, "--once", "--log-level", "debug"], timeout=120, env=env)
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         ids, torn = read_output(out)
         self.assertEqual(sorted(ids), sorted(want))
