@@ -306,6 +306,20 @@ static void lane_slice(lane_t *L, int64_t from, int64_t to)
     L->failures = 0;
 }
 
+/* The slice lane L walks, with the oldest time it delivered there: what the checkpoint records
+ * of it, and (sf_slice_left_to) the newest end of what is left of it. */
+static sf_slice lane_range(const lane_t *L)
+{
+    return (sf_slice){L->win.from, L->win.to, L->win.low};
+}
+
+/* Whether lane L still has anything coming: pages to fetch, a request in flight, or a page
+ * being parsed. */
+static bool lane_live(const lane_t *L)
+{
+    return L->active || L->xfer || L->parsing;
+}
+
 /* Cuts the window lanes[0] probed into k slices by time, oldest first: slice 0 is [from, t1]
  * (with the overlap), slice i [t_i, t_i+1], the last ends at 'to'. The probe page (the newest
  * events of the window) is the last slice's first page: returns that lane. Every slice is
@@ -338,7 +352,8 @@ static bool steal(sf_source *s, lane_t *idle)
         lane_t *L = &s->lanes[i];
         if (!L->active || L == idle)
             continue;
-        int64_t top = L->win.low != SF_TIME_UNSET ? L->win.low : L->win.to;
+        sf_slice r = lane_range(L);
+        int64_t top = sf_slice_left_to(&r);
         if (top - L->win.from > best_span) {
             best_span = top - L->win.from;
             best = L;
@@ -818,7 +833,7 @@ static lane_t *probe(sf_source *s, lane_t *L, const sf_page *pg)
 static bool others_done(const sf_source *s, const lane_t *L)
 {
     for (size_t i = 0; i < s->nlanes; i++)
-        if (&s->lanes[i] != L && (s->lanes[i].active || s->lanes[i].xfer || s->lanes[i].parsing))
+        if (&s->lanes[i] != L && lane_live(&s->lanes[i]))
             return false;
     return true;
 }
@@ -835,9 +850,9 @@ static int slices_left(const sf_source *s, const lane_t *L, bool ended, sf_progr
         return -ENOMEM;
     for (size_t i = 0; i < s->nlanes; i++) {
         const lane_t *M = &s->lanes[i];
-        if (M == L ? ended : !(M->active || M->xfer || M->parsing))
+        if (M == L ? ended : !lane_live(M))
             continue;
-        t->slices[t->nslices++] = (sf_slice){M->win.from, M->win.to, M->win.low};
+        t->slices[t->nslices++] = lane_range(M);
     }
     return 0;
 }
@@ -869,10 +884,8 @@ static bool may_see_again(void *ud, int64_t ts)
         return true;
     for (size_t i = 0; i < s->nlanes; i++) {
         const lane_t *L = &s->lanes[i];
-        if (!(L->active || L->xfer || L->parsing))
-            continue;
-        int64_t top = L->win.low != SF_TIME_UNSET ? L->win.low : L->win.to;
-        if (ts >= L->win.from && ts <= top)
+        sf_slice r = lane_range(L);
+        if (lane_live(L) && ts >= r.from_ns && ts <= sf_slice_left_to(&r))
             return true;
     }
     return false;
@@ -890,6 +903,17 @@ static void forget_passed(sf_source *s)
     SF_DEBUG("source", "forgot %zu ids no slice reads again, %zu kept", before - s->seen.n,
              s->seen.n);
     s->seen_prune_at = sf_idset_next_prune(&s->seen, SEEN_PRUNE_MIN, (size_t)s->sc->page_size);
+}
+
+/* The window's next request asks for what is left of it by time, [from, low], instead of
+ * following a cursor. */
+static void reread_rest_by_time(window_t *w)
+{
+    free(w->cursor);
+    w->cursor = NULL;
+    w->first_page = false; /* no split of a partly delivered window */
+    w->to = w->low;        /* ids at exactly 'low' are in the seen set */
+    w->nring = 0;
 }
 
 /* Processes a good page of lane L: clip, dedup, submit; decides the end of its window. */
@@ -1003,11 +1027,7 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
         return;
     }
     if (refetch_by_time) {
-        free(w->cursor);
-        w->cursor = NULL;
-        w->first_page = false; /* no split of a partly delivered window */
-        w->to = w->low;        /* ids at exactly 'low' are in the seen set */
-        w->nring = 0;
+        reread_rest_by_time(w);
     } else if (end) {
         SF_DEBUG("source", "window%s ends: %s", s->cut ? " slice" : "", why);
         L->active = false;
@@ -1017,9 +1037,7 @@ static void handle_page(sf_source *s, lane_t *L, sf_page *pg)
         free(w->cursor);
         w->cursor = sf_strdup(older);
         if (!w->cursor && s->cut) { /* what is left of the slice, by time, as on a refetch */
-            w->first_page = false;
-            w->to = w->low; /* ids at exactly 'low' are in the seen set */
-            w->nring = 0;
+            reread_rest_by_time(w);
         } else if (!w->cursor) { /* resume from the window start; dedup keeps it exact */
             w->first_page = true;
         }

@@ -116,15 +116,22 @@ static bool in_ranges(void *ud, int64_t ts)
     return (ts >= r[0] && ts <= r[1]) || (ts >= r[2] && ts <= r[3]);
 }
 
+/* Adds "<prefix>-<i>" at time i for i in [from, to). */
+static void add_ids(sf_idset *s, const char *prefix, int from, int to)
+{
+    char id[32];
+    for (int i = from; i < to; i++) {
+        snprintf(id, sizeof id, "%s-%d", prefix, i);
+        ck_assert_int_eq(sf_idset_add(s, id, i), 0);
+    }
+}
+
 START_TEST(test_filter_keeps_what_it_is_told_and_shrinks)
 {
     sf_idset s;
     sf_idset_init(&s, 0);
     char id[32];
-    for (int i = 0; i < 20000; i++) {
-        snprintf(id, sizeof id, "id-%d", i);
-        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
-    }
+    add_ids(&s, "id", 0, 20000);
     size_t big = s.cap;
     int64_t r[4] = {100, 149, 19990, 20000}; /* 50 + 10 survivors */
     ck_assert_int_eq(sf_idset_filter(&s, in_ranges, r), 0);
@@ -138,10 +145,7 @@ START_TEST(test_filter_keeps_what_it_is_told_and_shrinks)
     ck_assert_uint_lt(s.cap, big / 64);
     ck_assert_uint_ge(s.cap * 3, s.n * 4);
     /* and grows again as before */
-    for (int i = 0; i < 5000; i++) {
-        snprintf(id, sizeof id, "new-%d", i);
-        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
-    }
+    add_ids(&s, "new", 0, 5000);
     ck_assert_uint_eq(s.n, 5060);
     ck_assert(sf_idset_has(&s, "new-4999") && sf_idset_has(&s, "id-120"));
     ck_assert_uint_eq(s.evicted, 0); /* filtering is not eviction */
@@ -156,22 +160,12 @@ START_TEST(test_next_prune)
 {
     sf_idset s;
     sf_idset_init(&s, 2000);
-    char id[32];
     ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), 512); /* empty: the minimum */
-    for (int i = 0; i < 300; i++) {
-        snprintf(id, sizeof id, "id-%d", i);
-        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
-    }
+    add_ids(&s, "id", 0, 300);
     ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), 600); /* doubled */
-    for (int i = 300; i < 1000; i++) {
-        snprintf(id, sizeof id, "id-%d", i);
-        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
-    }
+    add_ids(&s, "id", 300, 1000);
     ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), 1950); /* not past max - a page */
-    for (int i = 1000; i < 1960; i++) {
-        snprintf(id, sizeof id, "id-%d", i);
-        ck_assert_int_eq(sf_idset_add(&s, id, i), 0);
-    }
+    add_ids(&s, "id", 1000, 1960);
     ck_assert_uint_eq(sf_idset_next_prune(&s, 512, 50), SIZE_MAX); /* nothing to gain */
     sf_idset_free(&s);
 }
