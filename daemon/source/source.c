@@ -911,8 +911,9 @@ static void reread_rest_by_time(window_t *w)
 {
     free(w->cursor);
     w->cursor = NULL;
-    w->first_page = false; /* no split of a partly delivered window */
-    w->to = w->low;        /* ids at exactly 'low' are in the seen set */
+    w->first_page = false;       /* no split of a partly delivered window */
+    if (w->low != SF_TIME_UNSET) /* (nothing delivered yet: all of it) */
+        w->to = w->low;          /* ids at exactly 'low' are in the seen set */
     w->nring = 0;
 }
 
