@@ -258,11 +258,11 @@ int sf_committer_new(uv_loop_t *loop, sf_defer *defer, const sf_config *cfg, sf_
     sf_checkpoint_init(cp);
     sf_defer_node_init(&c->flush_done, flush_done_cb, c);
     sf_idset_init(&c->committed, (size_t)cfg->source.dedup_max_ids);
-    plan_forget(c);
     for (size_t i = 0; i < c->cp.nids; i++) {
         sf_idset_add(&c->committed, c->cp.ids[i].id, c->cp.ids[i].ts_ns);
         free(c->cp.ids[i].id);
     }
+    plan_forget(c); /* from the ids the checkpoint listed */
     free(c->cp.ids);
     c->cp.ids = NULL;
     c->cp.nids = 0;

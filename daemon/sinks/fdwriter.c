@@ -131,35 +131,32 @@ static void work_cb(uv_work_t *req)
     off_t start = w->path ? lseek(w->fd, 0, SEEK_END) : -1;
     int rc = sf_writev_all(w->fd, iov, 2 * b->n, NULL);
     free(iov);
-    if (rc) {
-        snprintf(w->err, sizeof w->err, "write %s: %s", w->path ? w->path : "stdout",
-                 strerror(-rc));
-        w->result = rc;
-    }
-    if (w->result) {
-        /* never leave a torn line: cut the file back to where this batch began */
-        if (start >= 0 && ftruncate(w->fd, start) != 0)
-            SF_WARN("sink", "cannot truncate %s after a failed write", w->path);
-        return;
-    }
-    w->size += total;
     int64_t now = sf_monotonic_ms();
     bool sync =
         w->o.fsync_policy == SF_FSYNC_ALWAYS || (w->o.fsync_policy == SF_FSYNC_INTERVAL &&
                                                  now - w->last_fsync_ms >= w->o.fsync_interval_ms);
-    if (sync && w->path) {
+    if (rc) {
+        snprintf(w->err, sizeof w->err, "write %s: %s", w->path ? w->path : "stdout",
+                 strerror(-rc));
+        w->result = rc;
+    } else if (sync && w->path) {
         if (fsync(w->fd) != 0) {
             int e = errno;
             snprintf(w->err, sizeof w->err, "fsync %s: %s", w->path, strerror(e));
             w->result = -e;
-            /* the batch is retried: cut it off so the retry does not append it twice (a batch
-             * is every page that was queued, not one) */
-            if (start >= 0 && ftruncate(w->fd, start) == 0)
-                w->size -= total;
-            return;
+        } else {
+            w->last_fsync_ms = now;
         }
-        w->last_fsync_ms = now;
     }
+    if (w->result) {
+        /* the batch is retried: cut the file back to where it began, so that no line is left
+         * torn (a failed write) and the retry does not append it twice (a failed fsync; a batch
+         * is every page that was queued, not one) */
+        if (start >= 0 && ftruncate(w->fd, start) != 0)
+            SF_WARN("sink", "cannot truncate %s after a failed write or fsync", w->path);
+        return;
+    }
+    w->size += total;
     if (w->path && w->o.rotate_max_size && w->size >= w->o.rotate_max_size)
         (void)rotate(w); /* the batch is written; a rotation error is only logged */
 }
